@@ -1,0 +1,187 @@
+# sark-gateway: nginx module + sarkd sidecar.
+#
+#   make              build build/ngx_http_sark_module.so and build/sarkd
+#   make test         install dependencies, build, and run every test
+#   make run | stop   start / stop the dev stack on 127.0.0.1:8000
+#   make asan         sanitizer build of both into build/asan/
+#   make help         list the targets
+
+include configure.ext
+
+BUILD       ?= release
+ROOT        := $(CURDIR)
+
+ifeq ($(BUILD),asan)
+B           := build/asan
+SAN         := -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+MALLOC      := libc
+else
+B           := build
+SAN         :=
+endif
+
+MODULE_SO   := $(B)/ngx_http_sark_module.so
+SARKD       := $(B)/sarkd
+NGX_BLD     := $(B)/ngx
+
+MODULE_SRCS := $(wildcard ngx_module/*.c) $(wildcard ngx_module/*.h) \
+               ngx_module/config shared/sark_proto.h
+
+# The module is compiled by nginx's own build with Debian's flags.  The
+# sanitizer build also defines NGX_DEBUG_PALLOC so pool allocations are
+# visible to ASan.
+NGX_CC_OPT  := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
+               $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null) $(SAN)
+NGX_LD_OPT  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC $(SAN)
+ifeq ($(BUILD),asan)
+NGX_CC_OPT  += -DNGX_DEBUG_PALLOC=1
+endif
+
+DAEMON_SRCS := $(wildcard daemon/*.cc)
+DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
+CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
+               -Ishared $(SAN) \
+               $(shell pkg-config --cflags libcurl 2>/dev/null)
+DAEMON_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null) -lcrypto
+ifeq ($(MALLOC),jemalloc)
+DAEMON_LIBS += -ljemalloc
+endif
+
+UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared \
+               -Ingx_module $(SAN) \
+               $(shell pkg-config --cflags check 2>/dev/null)
+UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
+UNITS       := check_proto check_json check_jwt
+UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
+
+OPA          = $(shell scripts/setup --print-opa)
+
+# Environment of the private stack the integration tests run against.
+TEST_RUN    := $(ROOT)/run/test
+TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
+               SARK_NGINX_PORT=$(TEST_NGINX_PORT) \
+               SARK_OPA_PORT=$(TEST_OPA_PORT) \
+               SARK_REDIS_PORT=$(TEST_REDIS_PORT) \
+               SARK_PG_PORT=$(TEST_PG_PORT) \
+               SARK_BUILD_DIR=$(ROOT)/$(B) \
+               SARK_MODULE=$(ROOT)/$(MODULE_SO) \
+               SARKD_BIN=$(ROOT)/$(SARKD)
+
+.PHONY: all help setup test unit t policy-test run stop status asan \
+        clean valgrind FORCE
+
+## all: build the nginx module and sarkd
+all: $(MODULE_SO) $(SARKD)
+
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
+
+## setup: install Debian packages and OPA (idempotent)
+setup:
+	@scripts/setup
+
+# Rebuild everything when the flags change.
+$(B)/.flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(NGX_CC_OPT) $(NGX_LD_OPT) $(CXXFLAGS) $(DAEMON_LIBS)' \
+	    | cmp -s - $@ || echo '$(NGX_CC_OPT) $(NGX_LD_OPT) $(CXXFLAGS) $(DAEMON_LIBS)' > $@
+
+$(NGX_BLD)/Makefile: ngx_module/config configure.ext $(B)/.flags
+	@mkdir -p $(NGX_BLD)
+	@echo "  CONFIGURE nginx module ($(BUILD))"
+	@cd $(NGINX_SRC) && bash -c '. ./conf_flags; ./configure \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$(ROOT)/ngx_module" \
+	    --builddir="$(ROOT)/$(NGX_BLD)"' > $(ROOT)/$(NGX_BLD)/configure.log 2>&1 \
+	    || { tail -20 $(ROOT)/$(NGX_BLD)/configure.log; exit 1; }
+
+$(MODULE_SO): $(NGX_BLD)/Makefile $(MODULE_SRCS)
+	@echo "  BUILD     $@"
+	@$(MAKE) -s -f $(ROOT)/$(NGX_BLD)/Makefile -C $(NGINX_SRC) modules \
+	    > $(NGX_BLD)/build.log 2>&1 || { cat $(NGX_BLD)/build.log; exit 1; }
+	@cp $(NGX_BLD)/ngx_http_sark_module.so $@
+
+$(B)/daemon/%.o: daemon/%.cc $(B)/.flags
+	@mkdir -p $(B)/daemon
+	@echo "  CXX       $<"
+	@$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(SARKD): $(DAEMON_OBJS)
+	@echo "  LINK      $@"
+	@$(CXX) $(CXXFLAGS) $^ -o $@ $(DAEMON_LIBS)
+
+-include $(DAEMON_OBJS:.o=.d)
+
+$(B)/unit/check_proto: t/unit/check_proto.c shared/sark_proto.h $(B)/.flags
+	@mkdir -p $(B)/unit
+	@$(CC) $(UNIT_CFLAGS) $< -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_json: t/unit/check_json.c ngx_module/sark_json.c \
+                      ngx_module/sark_json.h $(B)/.flags
+	@mkdir -p $(B)/unit
+	@$(CC) $(UNIT_CFLAGS) t/unit/check_json.c ngx_module/sark_json.c \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_jwt: t/unit/check_jwt.c ngx_module/sark_jwt.c \
+                     ngx_module/sark_jwt.h ngx_module/sark_json.c \
+                     ngx_module/sark_json.h $(B)/.flags
+	@mkdir -p $(B)/unit
+	@$(CC) $(UNIT_CFLAGS) t/unit/check_jwt.c ngx_module/sark_jwt.c \
+	    ngx_module/sark_json.c -o $@ $(UNIT_LIBS)
+
+## unit: build and run the Check unit tests
+unit: $(UNIT_BINS)
+	@set -e; for u in $(UNIT_BINS); do echo "== $$u"; $$u; done
+
+## policy-test: run the Rego unit tests (opa test)
+policy-test:
+	@$(OPA) test policies/ -v | tail -3
+	@$(OPA) test policies/ >/dev/null
+
+## t: run the integration suites in t/ against real nginx, sarkd and OPA
+t: all
+	@$(TEST_ENV) scripts/stack stop >/dev/null 2>&1 || true
+	@$(TEST_ENV) scripts/stack start opa sarkd
+	@set -a; . conf/dev.env; set +a; \
+	    $(TEST_ENV) TEST_NGINX_SERVER_PORT=$(TEST_NGINX_PORT) \
+	    TEST_NGINX_SARKD_SOCKET=$(TEST_RUN)/sarkd.sock \
+	    TEST_NGINX_JWT_SECRET=$$SARK_JWT_SECRET \
+	    TEST_NGINX_JWT_ISSUER=$$SARK_JWT_ISSUER \
+	    TEST_NGINX_JWT_AUDIENCE=$$SARK_JWT_AUDIENCE \
+	    TEST_NGINX_OPA_PORT=$(TEST_OPA_PORT) \
+	    prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/); rc=$$?; \
+	    $(TEST_ENV) scripts/stack stop >/dev/null 2>&1; exit $$rc
+
+## test: everything a fresh machine needs, then every test
+test: setup
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory policy-test
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory t
+
+## asan: build module, sarkd and unit tests with ASan/UBSan (build/asan)
+asan:
+	@$(MAKE) --no-print-directory BUILD=asan all $(addprefix build/asan/unit/,$(UNITS))
+
+## valgrind: run the unit tests under valgrind
+valgrind: $(UNIT_BINS)
+	@set -e; for u in $(UNIT_BINS); do \
+	    CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full $$u; done
+
+## run: start the dev stack (OPA, sarkd, nginx on 127.0.0.1:8000)
+run: setup
+	@$(MAKE) --no-print-directory all
+	@scripts/stack start
+	@scripts/stack hint
+
+## stop: stop the dev stack
+stop:
+	@scripts/stack stop
+
+## status: show what of the dev stack is running
+status:
+	@scripts/stack status
+
+clean:
+	rm -rf build

@@ -1,0 +1,169 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_sark_module.h"
+
+
+static ngx_int_t ngx_http_sark_copy_strings(ngx_pool_t *pool,
+    sark_jwt_str_t *src, size_t n, ngx_str_t **dst, ngx_uint_t *ndst);
+
+
+void *
+ngx_http_sark_json_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+ngx_int_t
+ngx_http_sark_authenticate(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
+    ngx_http_sark_error_t *err)
+{
+    u_char             *p, *last;
+    char                msg[128];
+    ngx_str_t           token;
+    sark_jwt_rc_e       rc;
+    sark_jwt_opts_t     opts;
+    ngx_table_elt_t    *h;
+    sark_jwt_claims_t   claims;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-001",
+                                "missing bearer token");
+        err->www_authenticate = 1;
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (h->value.len < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-002",
+                                "invalid authorization header: "
+                                "expected \"Bearer <token>\"");
+        err->www_authenticate = 1;
+        err->invalid_token = 1;
+        return NGX_DECLINED;
+    }
+
+    for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    token.data = p;
+    token.len = last - p;
+
+    if (token.len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-001",
+                                "missing bearer token");
+        err->www_authenticate = 1;
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&opts, sizeof(sark_jwt_opts_t));
+
+    opts.keys = (const sark_jwt_key_t *const *) slcf->jwt_keys->elts;
+    opts.nkeys = slcf->jwt_keys->nelts;
+    opts.issuer = slcf->jwt_issuer.len ? (char *) slcf->jwt_issuer.data
+                                       : NULL;
+    opts.audience = slcf->jwt_audience.len
+                    ? (char *) slcf->jwt_audience.data : NULL;
+    opts.leeway = (long) slcf->jwt_leeway;
+    opts.max_token_len = slcf->jwt_max_len;
+
+    msg[0] = '\0';
+
+    rc = sark_jwt_verify((char *) token.data, token.len, &opts,
+                         (long long) ngx_time(), ngx_http_sark_json_alloc,
+                         r->pool, &claims, msg, sizeof(msg));
+
+    if (rc != SARK_JWT_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "sark: token rejected: %s (%s)",
+                      sark_jwt_strerror(rc), msg);
+
+        if (rc == SARK_JWT_EXPIRED) {
+            ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-003",
+                                    "token expired");
+
+        } else {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_UNAUTHORIZED,
+                                    "AU-002", "invalid token: %s",
+                                    msg[0] ? msg : sark_jwt_strerror(rc));
+        }
+
+        err->www_authenticate = 1;
+        err->invalid_token = 1;
+        return NGX_DECLINED;
+    }
+
+    if (claims.nroles > NGX_HTTP_SARK_MAX_ROLES
+        || claims.nteams > NGX_HTTP_SARK_MAX_ROLES)
+    {
+        ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-002",
+                                "invalid token: too many roles or teams");
+        err->www_authenticate = 1;
+        err->invalid_token = 1;
+        return NGX_DECLINED;
+    }
+
+    id->sub.data = (u_char *) claims.sub.s;
+    id->sub.len = claims.sub.len;
+    id->email.data = (u_char *) claims.email.s;
+    id->email.len = claims.email.len;
+    id->exp = (time_t) claims.exp;
+
+    if (ngx_http_sark_copy_strings(r->pool, claims.roles, claims.nroles,
+                                   &id->roles, &id->nroles)
+        != NGX_OK
+        || ngx_http_sark_copy_strings(r->pool, claims.teams, claims.nteams,
+                                      &id->teams, &id->nteams)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
+    ngx_str_t **dst, ngx_uint_t *ndst)
+{
+    size_t      i;
+    ngx_str_t  *s;
+
+    *ndst = n;
+    *dst = NULL;
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    s = ngx_palloc(pool, n * sizeof(ngx_str_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        s[i].data = (u_char *) src[i].s;
+        s[i].len = src[i].len;
+    }
+
+    *dst = s;
+
+    return NGX_OK;
+}

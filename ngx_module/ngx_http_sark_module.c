@@ -1,0 +1,486 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_sark_module.h"
+
+
+static void *ngx_http_sark_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_sark_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_sark_sarkd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sark_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sark_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_sark_add_key(ngx_conf_t *cf,
+    ngx_http_sark_loc_conf_t *slcf, sark_jwt_key_t *key);
+static void ngx_http_sark_key_cleanup(void *data);
+static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
+static void ngx_http_sark_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
+    { ngx_string("off"), NGX_HTTP_SARK_API_OFF },
+    { ngx_string("authorize"), NGX_HTTP_SARK_API_AUTHORIZE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_sark_depth_bounds = {
+    ngx_conf_check_num_bounds, 2, 256
+};
+
+
+static ngx_command_t  ngx_http_sark_commands[] = {
+
+    { ngx_string("sark_sarkd"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_sarkd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sark_sarkd_buffer_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, sarkd_buffer_max),
+      NULL },
+
+    { ngx_string("sark_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, api),
+      &ngx_http_sark_api_kinds },
+
+    { ngx_string("sark_jwt_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_jwt_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sark_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_jwt_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sark_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, jwt_issuer),
+      NULL },
+
+    { ngx_string("sark_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, jwt_audience),
+      NULL },
+
+    { ngx_string("sark_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, jwt_leeway),
+      NULL },
+
+    { ngx_string("sark_resource_metadata"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, resource_metadata),
+      NULL },
+
+    { ngx_string("sark_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("sark_json_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, json_max_depth),
+      &ngx_http_sark_depth_bounds },
+
+    { ngx_string("sark_decision_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, decision_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_sark_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_sark_create_main_conf,        /* create main configuration */
+    ngx_http_sark_init_main_conf,          /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_sark_create_loc_conf,         /* create location configuration */
+    ngx_http_sark_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_sark_module = {
+    NGX_MODULE_V1,
+    &ngx_http_sark_module_ctx,             /* module context */
+    ngx_http_sark_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_sark_init_process,            /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_sark_exit_process,            /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_sark_request_id = ngx_string("request_id");
+
+
+static void *
+ngx_http_sark_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_sark_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sark_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     smcf->sarkd = NULL;
+     */
+
+    smcf->sarkd_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->sarkd_buffer_max = NGX_CONF_UNSET_SIZE;
+    smcf->request_id_index = NGX_ERROR;
+
+    return smcf;
+}
+
+
+static char *
+ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_sark_main_conf_t  *smcf = conf;
+
+    ngx_conf_init_msec_value(smcf->sarkd_timeout, 1000);
+    ngx_conf_init_size_value(smcf->sarkd_buffer_max, 16 * 1024 * 1024);
+
+    if (smcf->sarkd_buffer_max < 2 * (SARK_PROTO_HDR_LEN + 64 * 1024)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_sarkd_buffer_max\" must be at least 128k");
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->request_id_index = ngx_http_get_variable_index(cf,
+                                                  &ngx_http_sark_request_id);
+    if (smcf->request_id_index == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_sark_loc_conf_t));
+    if (slcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     slcf->jwt_issuer = { 0, NULL };
+     *     slcf->jwt_audience = { 0, NULL };
+     *     slcf->resource_metadata = { 0, NULL };
+     */
+
+    slcf->api = NGX_CONF_UNSET_UINT;
+    slcf->jwt_keys = NGX_CONF_UNSET_PTR;
+    slcf->jwt_leeway = NGX_CONF_UNSET;
+    slcf->jwt_max_len = NGX_CONF_UNSET_SIZE;
+    slcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    slcf->json_max_depth = NGX_CONF_UNSET_UINT;
+    slcf->decision_timeout = NGX_CONF_UNSET_MSEC;
+
+    return slcf;
+}
+
+
+static char *
+ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_sark_loc_conf_t *prev = parent;
+    ngx_http_sark_loc_conf_t *conf = child;
+
+    ngx_http_sark_main_conf_t  *smcf;
+
+    ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_SARK_API_OFF);
+    ngx_conf_merge_ptr_value(conf->jwt_keys, prev->jwt_keys, NULL);
+    ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
+    ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
+    ngx_conf_merge_value(conf->jwt_leeway, prev->jwt_leeway, 30);
+    ngx_conf_merge_size_value(conf->jwt_max_len, prev->jwt_max_len, 8192);
+    ngx_conf_merge_str_value(conf->resource_metadata,
+                             prev->resource_metadata, "");
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              64 * 1024);
+    ngx_conf_merge_uint_value(conf->json_max_depth, prev->json_max_depth, 32);
+    ngx_conf_merge_msec_value(conf->decision_timeout,
+                              prev->decision_timeout, 3000);
+
+    if (conf->api == NGX_HTTP_SARK_API_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sark_module);
+
+    if (smcf->sarkd == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_api\" requires \"sark_sarkd\" "
+                           "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->jwt_keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_api\" requires \"sark_jwt_secret\" or "
+                           "\"sark_jwt_key_file\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_sarkd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_main_conf_t *smcf = conf;
+
+    ngx_str_t  *value;
+    ngx_url_t   u;
+
+    if (smcf->sarkd != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid sarkd address \"%V\": "
+                           "expected \"unix:/path/to/sarkd.sock\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid sarkd address \"%V\": %s",
+                           &value[1], u.err ? u.err : "unknown error");
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->sarkd = &u.addrs[0];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_loc_conf_t *slcf = conf;
+
+    char                      *rv;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rv = ngx_conf_set_enum_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (slcf->api != NGX_HTTP_SARK_API_OFF) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+        clcf->handler = ngx_http_sark_api_handler;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_loc_conf_t *slcf = conf;
+
+    char             err[256];
+    ngx_str_t       *value;
+    sark_jwt_key_t  *key;
+
+    value = cf->args->elts;
+
+    key = sark_jwt_key_hs256(value[1].data, value[1].len, err, sizeof(err));
+    if (key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"sark_jwt_secret\": %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_sark_add_key(cf, slcf, key) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_loc_conf_t *slcf = conf;
+
+    char             err[256];
+    ngx_str_t       *value, path;
+    sark_jwt_key_t  *key;
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    key = sark_jwt_key_pem_file((char *) path.data, err, sizeof(err));
+    if (key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"sark_jwt_key_file\" \"%V\": %s",
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_sark_add_key(cf, slcf, key) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_add_key(ngx_conf_t *cf, ngx_http_sark_loc_conf_t *slcf,
+    sark_jwt_key_t *key)
+{
+    sark_jwt_key_t     **k;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        sark_jwt_key_free(key);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_sark_key_cleanup;
+    cln->data = key;
+
+    if (slcf->jwt_keys == NGX_CONF_UNSET_PTR || slcf->jwt_keys == NULL) {
+        slcf->jwt_keys = ngx_array_create(cf->pool, 2,
+                                          sizeof(sark_jwt_key_t *));
+        if (slcf->jwt_keys == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    k = ngx_array_push(slcf->jwt_keys);
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    *k = key;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_key_cleanup(void *data)
+{
+    sark_jwt_key_free(data);
+}
+
+
+static ngx_int_t
+ngx_http_sark_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_sark_main_conf_t   *smcf;
+    ngx_http_sark_sarkd_conf_t   conf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_sark_module);
+
+    if (smcf == NULL || smcf->sarkd == NULL) {
+        return NGX_OK;
+    }
+
+    conf.addr = smcf->sarkd;
+    conf.connect_timeout = smcf->sarkd_timeout;
+    conf.buffer_max = smcf->sarkd_buffer_max;
+
+    return ngx_http_sark_sarkd_init(cycle, &conf);
+}
+
+
+static void
+ngx_http_sark_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_sark_sarkd_exit(cycle);
+}

@@ -1,0 +1,136 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_SARK_MODULE_H_INCLUDED_
+#define _NGX_HTTP_SARK_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "sark_json.h"
+#include "sark_jwt.h"
+#include "sark_proto.h"
+#include "ngx_http_sark_sarkd.h"
+
+
+#define NGX_HTTP_SARK_API_OFF          0
+#define NGX_HTTP_SARK_API_AUTHORIZE    1
+
+#define NGX_HTTP_SARK_MAX_ROLES        64
+#define NGX_HTTP_SARK_MAX_NAME         256
+
+
+typedef struct {
+    ngx_addr_t                  *sarkd;
+    ngx_msec_t                   sarkd_timeout;
+    size_t                       sarkd_buffer_max;
+    ngx_int_t                    request_id_index;
+} ngx_http_sark_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                   api;
+
+    ngx_array_t                 *jwt_keys;      /* of sark_jwt_key_t * */
+    ngx_str_t                    jwt_issuer;
+    ngx_str_t                    jwt_audience;
+    time_t                       jwt_leeway;
+    size_t                       jwt_max_len;
+    ngx_str_t                    resource_metadata;
+
+    size_t                       max_body_size;
+    ngx_uint_t                   json_max_depth;
+    ngx_msec_t                   decision_timeout;
+} ngx_http_sark_loc_conf_t;
+
+
+/* who is asking: from the verified token */
+typedef struct {
+    ngx_str_t                    sub;
+    ngx_str_t                    email;
+    ngx_str_t                   *roles;
+    ngx_uint_t                   nroles;
+    ngx_str_t                   *teams;
+    ngx_uint_t                   nteams;
+    time_t                       exp;
+} ngx_http_sark_identity_t;
+
+
+/* what is asked: from the body or the directives */
+typedef struct {
+    ngx_str_t                    action;
+    ngx_str_t                    server_name;
+    ngx_str_t                    tool_name;
+    ngx_str_t                    sensitivity;
+    ngx_str_t                    parameters;    /* JSON object text */
+    ngx_str_t                    context;       /* JSON object text */
+    ngx_str_t                    gateway_metadata;
+} ngx_http_sark_query_t;
+
+
+/* the answer, from sarkd (or, later, a cache) */
+typedef struct {
+    ngx_uint_t                   decision;      /* SARK_DECISION_* */
+    ngx_str_t                    reason;
+    ngx_str_t                    filtered_parameters;
+    ngx_str_t                    policy_revision;
+    ngx_str_t                    error_code;
+    uint64_t                     evaluated_at;  /* Unix ms */
+    ngx_uint_t                   cache_ttl;
+    ngx_uint_t                   retry_after;
+    ngx_uint_t                   cache_layer;
+} ngx_http_sark_decision_t;
+
+
+typedef struct {
+    ngx_http_sark_call_t         call;
+    ngx_http_sark_identity_t     identity;
+    ngx_http_sark_query_t        query;
+    ngx_http_sark_decision_t     decision;
+    ngx_str_t                    audit_id;
+} ngx_http_sark_ctx_t;
+
+
+/* an error to answer with: HTTP status + envelope code + message */
+typedef struct {
+    ngx_uint_t                   status;
+    const char                  *code;
+    ngx_str_t                    message;
+    ngx_uint_t                   retry_after;
+    unsigned                     www_authenticate:1;
+    unsigned                     invalid_token:1;
+} ngx_http_sark_error_t;
+
+
+extern ngx_module_t  ngx_http_sark_module;
+
+
+/* ngx_http_sark_api.c */
+ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_auth.c */
+ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
+    ngx_http_sark_error_t *err);
+void *ngx_http_sark_json_alloc(void *pool, size_t size);
+
+/* ngx_http_sark_reply.c */
+ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out);
+void ngx_http_sark_error_set(ngx_http_sark_error_t *err, ngx_uint_t status,
+    const char *code, const char *message);
+void ngx_http_sark_error_fmt(ngx_pool_t *pool, ngx_http_sark_error_t *err,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
+
+
+#endif /* _NGX_HTTP_SARK_MODULE_H_INCLUDED_ */

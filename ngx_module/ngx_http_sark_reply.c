@@ -1,0 +1,380 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/rand.h>
+
+#include "ngx_http_sark_module.h"
+
+
+static ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
+static size_t ngx_http_sark_string_len(ngx_str_t *s);
+static ngx_str_t *ngx_http_sark_request_id(ngx_http_request_t *r);
+
+
+static ngx_str_t  ngx_http_sark_cache_names[] = {
+    ngx_string("MISS"),
+    ngx_string("L1"),
+    ngx_string("L2")
+};
+
+
+void
+ngx_http_sark_error_set(ngx_http_sark_error_t *err, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    ngx_memzero(err, sizeof(ngx_http_sark_error_t));
+
+    err->status = status;
+    err->code = code;
+    err->message.data = (u_char *) message;
+    err->message.len = ngx_strlen(message);
+}
+
+
+void
+ngx_http_sark_error_fmt(ngx_pool_t *pool, ngx_http_sark_error_t *err,
+    ngx_uint_t status, const char *code, const char *fmt, ...)
+{
+    u_char   *p, buf[512];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    ngx_http_sark_error_set(err, status, code, "");
+
+    err->message.data = ngx_pnalloc(pool, p - buf);
+    if (err->message.data == NULL) {
+        err->message.len = 0;
+        return;
+    }
+
+    err->message.len = ngx_cpymem(err->message.data, buf, p - buf)
+                       - err->message.data;
+}
+
+
+ngx_int_t
+ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_chain_t  out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  body, value, *rid, code;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    code.data = (u_char *) err->code;
+    code.len = ngx_strlen(err->code);
+
+    rid = ngx_http_sark_request_id(r);
+
+    len = sizeof("{\"error\":{\"code\":,\"message\":,\"request_id\":}}\n") - 1
+          + ngx_http_sark_string_len(&code)
+          + ngx_http_sark_string_len(&err->message)
+          + ngx_http_sark_string_len(rid);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+
+    p = ngx_cpymem(p, "{\"error\":{\"code\":", 17);
+    p = ngx_http_sark_put_string(p, &code);
+    p = ngx_cpymem(p, ",\"message\":", 11);
+    p = ngx_http_sark_put_string(p, &err->message);
+    p = ngx_cpymem(p, ",\"request_id\":", 14);
+    p = ngx_http_sark_put_string(p, rid);
+    p = ngx_cpymem(p, "}}\n", 3);
+
+    body.len = p - body.data;
+
+    if (err->retry_after) {
+        value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.len = ngx_sprintf(value.data, "%ui", err->retry_after)
+                    - value.data;
+
+        if (ngx_http_sark_add_header(r, "Retry-After", &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (err->www_authenticate) {
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+        len = sizeof("Bearer realm=\"sark\", error=\"invalid_token\"") - 1
+              + sizeof(", resource_metadata=\"\"") - 1
+              + slcf->resource_metadata.len;
+
+        value.data = ngx_pnalloc(r->pool, len);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(value.data, "Bearer realm=\"sark\"", 19);
+
+        if (err->invalid_token) {
+            p = ngx_cpymem(p, ", error=\"invalid_token\"", 23);
+        }
+
+        if (slcf->resource_metadata.len) {
+            p = ngx_sprintf(p, ", resource_metadata=\"%V\"",
+                            &slcf->resource_metadata);
+        }
+
+        value.len = p - value.data;
+
+        if (ngx_http_sark_add_header(r, "WWW-Authenticate", &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (err->status == NGX_HTTP_NOT_ALLOWED) {
+        ngx_str_set(&value, "POST");
+
+        if (ngx_http_sark_add_header(r, "Allow", &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_sark_send_json(r, err->status, &body);
+}
+
+
+ngx_int_t
+ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     len;
+    time_t                     sec;
+    ngx_tm_t                   tm;
+    ngx_str_t                  body, *cache;
+    ngx_uint_t                 allow;
+    ngx_http_sark_decision_t  *d;
+
+    d = &ctx->decision;
+
+    allow = (d->decision == SARK_DECISION_ALLOW);
+    cache = &ngx_http_sark_cache_names[d->cache_layer <= SARK_CACHE_L2
+                                       ? d->cache_layer : 0];
+
+    len = sizeof("{\"allow\":false,\"reason\":,\"filtered_parameters\":,"
+                 "\"audit_id\":,\"cache_ttl\":,\"metadata\":{"
+                 "\"policy_revision\":,\"evaluated_at\":"
+                 "\"YYYY-MM-DDTHH:MM:SS.mmmZ\",\"cache\":\"MISS\"}}\n") - 1
+          + ngx_http_sark_string_len(&d->reason)
+          + d->filtered_parameters.len
+          + ngx_http_sark_string_len(&ctx->audit_id)
+          + NGX_INT_T_LEN
+          + ngx_http_sark_string_len(&d->policy_revision);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+
+    p = ngx_sprintf(p, "{\"allow\":%s,\"reason\":", allow ? "true" : "false");
+    p = ngx_http_sark_put_string(p, &d->reason);
+
+    if (allow && d->filtered_parameters.len) {
+        p = ngx_cpymem(p, ",\"filtered_parameters\":", 23);
+        p = ngx_cpymem(p, d->filtered_parameters.data,
+                       d->filtered_parameters.len);
+    }
+
+    p = ngx_cpymem(p, ",\"audit_id\":", 12);
+    p = ngx_http_sark_put_string(p, &ctx->audit_id);
+
+    sec = (time_t) (d->evaluated_at / 1000);
+    ngx_gmtime(sec, &tm);
+
+    p = ngx_sprintf(p, ",\"cache_ttl\":%ui,\"metadata\":{\"policy_revision\":",
+                    d->cache_ttl);
+    p = ngx_http_sark_put_string(p, &d->policy_revision);
+    p = ngx_sprintf(p, ",\"evaluated_at\":"
+                       "\"%4d-%02d-%02dT%02d:%02d:%02d.%03uDZ\""
+                       ",\"cache\":\"%V\"}}\n",
+                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                    (uint32_t) (d->evaluated_at % 1000), cache);
+
+    body.len = p - body.data;
+
+    return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/* RFC 9562 UUIDv7: time-ordered, so audit rows index well */
+
+ngx_int_t
+ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
+{
+    u_char      b[16];
+    uint64_t    ms;
+    ngx_time_t *tp;
+
+    if (RAND_bytes(b + 6, 10) != 1) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    b[0] = (u_char) (ms >> 40);
+    b[1] = (u_char) (ms >> 32);
+    b[2] = (u_char) (ms >> 24);
+    b[3] = (u_char) (ms >> 16);
+    b[4] = (u_char) (ms >> 8);
+    b[5] = (u_char) ms;
+    b[6] = (u_char) (0x70 | (b[6] & 0x0f));
+    b[8] = (u_char) (0x80 | (b[8] & 0x3f));
+
+    out->data = ngx_pnalloc(pool, 36);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_sprintf(out->data,
+                           "%*xs-%*xs-%*xs-%*xs-%*xs",
+                           (size_t) 4, b, (size_t) 2, b + 4, (size_t) 2, b + 6,
+                           (size_t) 2, b + 8, (size_t) 6, b + 10)
+               - out->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static size_t
+ngx_http_sark_string_len(ngx_str_t *s)
+{
+    if (s == NULL || s->data == NULL) {
+        return sizeof("null") - 1;
+    }
+
+    return 2 + sark_json_escaped_len((const char *) s->data, s->len);
+}
+
+
+static u_char *
+ngx_http_sark_put_string(u_char *p, ngx_str_t *s)
+{
+    size_t  n;
+
+    if (s == NULL || s->data == NULL) {
+        return ngx_cpymem(p, "null", 4);
+    }
+
+    *p++ = '"';
+
+    n = sark_json_escaped_len((const char *) s->data, s->len);
+    (void) sark_json_escape((const char *) s->data, s->len, p, n, &n);
+    p += n;
+
+    *p++ = '"';
+
+    return p;
+}
+
+
+static ngx_str_t *
+ngx_http_sark_request_id(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t  *vv;
+    ngx_http_sark_main_conf_t  *smcf;
+    ngx_str_t                  *s;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
+
+    vv = ngx_http_get_indexed_variable(r, smcf->request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        return NULL;
+    }
+
+    s = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->data = vv->data;
+    s->len = vv->len;
+
+    return s;
+}

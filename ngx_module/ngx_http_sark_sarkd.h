@@ -1,0 +1,62 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_SARK_SARKD_H_INCLUDED_
+#define _NGX_HTTP_SARK_SARKD_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * One persistent, non-blocking connection per worker to sarkd; calls are
+ * multiplexed on it by frame id.  A call's handler runs exactly once: with
+ * the answer, on timeout, or when the connection is lost.
+ */
+
+#define NGX_HTTP_SARK_CALL_OK           0
+#define NGX_HTTP_SARK_CALL_TIMEOUT      1
+#define NGX_HTTP_SARK_CALL_LOST         2   /* connection lost mid-call */
+
+
+typedef struct ngx_http_sark_call_s  ngx_http_sark_call_t;
+
+typedef void (*ngx_http_sark_call_handler_pt)(ngx_http_sark_call_t *call,
+    ngx_uint_t status, u_char *payload, size_t len);
+
+struct ngx_http_sark_call_s {
+    ngx_rbtree_node_t               node;       /* key: frame id */
+    ngx_event_t                     timer;
+    ngx_http_sark_call_handler_pt   handler;
+    void                           *data;
+    unsigned                        pending:1;
+};
+
+
+typedef struct {
+    ngx_addr_t                     *addr;
+    ngx_msec_t                      connect_timeout;
+    size_t                          buffer_max;
+} ngx_http_sark_sarkd_conf_t;
+
+
+ngx_int_t ngx_http_sark_sarkd_init(ngx_cycle_t *cycle,
+    ngx_http_sark_sarkd_conf_t *conf);
+void ngx_http_sark_sarkd_exit(ngx_cycle_t *cycle);
+
+/*
+ * Sends `frame` (header + payload; the id is filled in here).  Returns
+ * NGX_OK when the call is pending, NGX_DECLINED when sarkd is not connected,
+ * NGX_BUSY when the output buffer is full, NGX_ERROR on allocation failure.
+ */
+ngx_int_t ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
+    size_t len, ngx_msec_t timeout);
+void ngx_http_sark_sarkd_cancel(ngx_http_sark_call_t *call);
+
+
+#endif /* _NGX_HTTP_SARK_SARKD_H_INCLUDED_ */

@@ -1,0 +1,379 @@
+/*
+ * sark-gateway wire protocol between ngx_http_sark_module and sarkd.
+ *
+ * Stream of frames over a Unix socket.  Every integer is big-endian and is
+ * read/written byte by byte (no unaligned casts).  A frame is a fixed
+ * 16-byte header followed by `length` bytes of payload:
+ *
+ *   0      2        3     4       6          8     12       16
+ *   +------+--------+-----+-------+----------+-----+--------+---------+
+ *   |magic |version |type | flags | reserved | id  | length | payload |
+ *   | "SK" |   1    |     |       |    0     |     |        |  (TLV)  |
+ *   +------+--------+-----+-------+----------+-----+--------+---------+
+ *
+ * The payload is a sequence of TLV fields: tag (u16), len (u32), value.
+ * Unknown tags are skipped by decoders, so fields can be added without a
+ * version bump; a change of meaning of an existing tag bumps the version.
+ * Requests and answers are matched by `id`; answers may come in any order.
+ *
+ * The header is C and C++ safe and has no dependency beyond <stdint.h>.
+ */
+
+#ifndef SARK_PROTO_H_INCLUDED_
+#define SARK_PROTO_H_INCLUDED_
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+#define SARK_PROTO_MAGIC          0x534bu      /* "SK" */
+#define SARK_PROTO_VERSION        1
+#define SARK_PROTO_HDR_LEN        16
+#define SARK_PROTO_TLV_HDR_LEN    6
+#define SARK_PROTO_MAX_PAYLOAD    (4u * 1024 * 1024)
+
+
+/* frame types */
+#define SARK_MSG_AUTHZ_REQ        1   /* module -> sarkd */
+#define SARK_MSG_AUTHZ_RESP       2   /* sarkd -> module */
+#define SARK_MSG_PING             3   /* either way; answered with PONG */
+#define SARK_MSG_PONG             4
+#define SARK_MSG_ERROR            5   /* protocol error; sender closes */
+#define SARK_MSG_TYPE_MAX         5
+
+
+/* AUTHZ_REQ fields */
+#define SARK_REQ_ACTION           1   /* string */
+#define SARK_REQ_SERVER_NAME      2   /* string */
+#define SARK_REQ_TOOL_NAME        3   /* string */
+#define SARK_REQ_PARAMETERS       4   /* JSON object text, validated */
+#define SARK_REQ_SENSITIVITY      5   /* string: low|medium|high|critical */
+#define SARK_REQ_USER_ID          6   /* string */
+#define SARK_REQ_USER_EMAIL       7   /* string */
+#define SARK_REQ_USER_ROLE        8   /* string, repeated */
+#define SARK_REQ_USER_TEAM        9   /* string, repeated */
+#define SARK_REQ_CONTEXT          10  /* JSON object text, validated */
+#define SARK_REQ_GATEWAY_METADATA 11  /* JSON object text, validated */
+#define SARK_REQ_REQUEST_ID       12  /* string */
+#define SARK_REQ_CLIENT_IP        13  /* string */
+
+/* AUTHZ_RESP fields */
+#define SARK_RESP_DECISION        1   /* u8, SARK_DECISION_* */
+#define SARK_RESP_REASON          2   /* string */
+#define SARK_RESP_FILTERED_PARAMS 3   /* JSON object text */
+#define SARK_RESP_CACHE_TTL       4   /* u32, seconds */
+#define SARK_RESP_POLICY_REVISION 5   /* string */
+#define SARK_RESP_ERROR_CODE      6   /* string, e.g. "OPA-001" (outage) */
+#define SARK_RESP_EVALUATED_AT    7   /* u64, Unix time in milliseconds */
+#define SARK_RESP_RETRY_AFTER     8   /* u32, seconds (outage) */
+#define SARK_RESP_CACHE_LAYER     9   /* u8, SARK_CACHE_* */
+
+/* ERROR fields */
+#define SARK_ERR_MESSAGE          1   /* string */
+
+#define SARK_DECISION_DENY        0
+#define SARK_DECISION_ALLOW       1
+#define SARK_DECISION_OUTAGE      2   /* no decision: dependency failed */
+
+#define SARK_CACHE_MISS           0
+#define SARK_CACHE_L1             1
+#define SARK_CACHE_L2             2
+
+
+/* decoder results */
+#define SARK_PROTO_OK             0
+#define SARK_PROTO_AGAIN          1   /* need more bytes */
+#define SARK_PROTO_END            2   /* no more TLV fields */
+#define SARK_PROTO_ERR_MAGIC      -1
+#define SARK_PROTO_ERR_VERSION    -2
+#define SARK_PROTO_ERR_TYPE       -3
+#define SARK_PROTO_ERR_TOO_LARGE  -4
+#define SARK_PROTO_ERR_TRUNCATED  -5
+#define SARK_PROTO_ERR_NOSPACE    -6
+
+
+typedef struct {
+    uint8_t   version;
+    uint8_t   type;
+    uint16_t  flags;
+    uint32_t  id;
+    uint32_t  length;
+} sark_frame_hdr_t;
+
+
+typedef struct {
+    uint16_t        tag;
+    uint32_t        len;
+    const uint8_t  *value;
+} sark_tlv_t;
+
+
+static inline uint16_t
+sark_get_u16(const uint8_t *p)
+{
+    return (uint16_t) (((uint16_t) p[0] << 8) | p[1]);
+}
+
+
+static inline uint32_t
+sark_get_u32(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
+}
+
+
+static inline uint64_t
+sark_get_u64(const uint8_t *p)
+{
+    return ((uint64_t) sark_get_u32(p) << 32) | sark_get_u32(p + 4);
+}
+
+
+static inline void
+sark_put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t) (v >> 8);
+    p[1] = (uint8_t) v;
+}
+
+
+static inline void
+sark_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t) (v >> 24);
+    p[1] = (uint8_t) (v >> 16);
+    p[2] = (uint8_t) (v >> 8);
+    p[3] = (uint8_t) v;
+}
+
+
+static inline void
+sark_put_u64(uint8_t *p, uint64_t v)
+{
+    sark_put_u32(p, (uint32_t) (v >> 32));
+    sark_put_u32(p + 4, (uint32_t) v);
+}
+
+
+/* Writes the 16-byte header for `h` (version is always ours). */
+static inline void
+sark_frame_hdr_encode(uint8_t *p, const sark_frame_hdr_t *h)
+{
+    sark_put_u16(p, SARK_PROTO_MAGIC);
+    p[2] = SARK_PROTO_VERSION;
+    p[3] = h->type;
+    sark_put_u16(p + 4, h->flags);
+    sark_put_u16(p + 6, 0);
+    sark_put_u32(p + 8, h->id);
+    sark_put_u32(p + 12, h->length);
+}
+
+
+/*
+ * Decodes a header from the first `len` bytes of `p`.
+ * Returns SARK_PROTO_OK, SARK_PROTO_AGAIN when fewer than 16 bytes are
+ * there, or a negative error: the stream is then unusable and must be closed.
+ */
+static inline int
+sark_frame_hdr_decode(const uint8_t *p, size_t len, sark_frame_hdr_t *h)
+{
+    if (len < SARK_PROTO_HDR_LEN) {
+        return SARK_PROTO_AGAIN;
+    }
+
+    if (sark_get_u16(p) != SARK_PROTO_MAGIC) {
+        return SARK_PROTO_ERR_MAGIC;
+    }
+
+    if (p[2] != SARK_PROTO_VERSION) {
+        return SARK_PROTO_ERR_VERSION;
+    }
+
+    if (p[3] == 0 || p[3] > SARK_MSG_TYPE_MAX) {
+        return SARK_PROTO_ERR_TYPE;
+    }
+
+    h->version = p[2];
+    h->type = p[3];
+    h->flags = sark_get_u16(p + 4);
+    h->id = sark_get_u32(p + 8);
+    h->length = sark_get_u32(p + 12);
+
+    if (h->length > SARK_PROTO_MAX_PAYLOAD) {
+        return SARK_PROTO_ERR_TOO_LARGE;
+    }
+
+    return SARK_PROTO_OK;
+}
+
+
+/*
+ * Appends one TLV at buf[*off]; fails with SARK_PROTO_ERR_NOSPACE (and
+ * writes nothing) when it does not fit in `cap`.
+ */
+static inline int
+sark_tlv_put(uint8_t *buf, size_t cap, size_t *off, uint16_t tag,
+    const void *value, size_t len)
+{
+    if (len > SARK_PROTO_MAX_PAYLOAD
+        || *off > cap
+        || cap - *off < SARK_PROTO_TLV_HDR_LEN + len)
+    {
+        return SARK_PROTO_ERR_NOSPACE;
+    }
+
+    sark_put_u16(buf + *off, tag);
+    sark_put_u32(buf + *off + 2, (uint32_t) len);
+
+    if (len) {
+        memcpy(buf + *off + SARK_PROTO_TLV_HDR_LEN, value, len);
+    }
+
+    *off += SARK_PROTO_TLV_HDR_LEN + len;
+
+    return SARK_PROTO_OK;
+}
+
+
+static inline int
+sark_tlv_put_u8(uint8_t *buf, size_t cap, size_t *off, uint16_t tag,
+    uint8_t v)
+{
+    return sark_tlv_put(buf, cap, off, tag, &v, 1);
+}
+
+
+static inline int
+sark_tlv_put_u32(uint8_t *buf, size_t cap, size_t *off, uint16_t tag,
+    uint32_t v)
+{
+    uint8_t  b[4];
+
+    sark_put_u32(b, v);
+    return sark_tlv_put(buf, cap, off, tag, b, 4);
+}
+
+
+static inline int
+sark_tlv_put_u64(uint8_t *buf, size_t cap, size_t *off, uint16_t tag,
+    uint64_t v)
+{
+    uint8_t  b[8];
+
+    sark_put_u64(b, v);
+    return sark_tlv_put(buf, cap, off, tag, b, 8);
+}
+
+
+/* Space one TLV of `len` bytes takes. */
+static inline size_t
+sark_tlv_size(size_t len)
+{
+    return SARK_PROTO_TLV_HDR_LEN + len;
+}
+
+
+/*
+ * Reads the TLV at payload[*off].  Returns SARK_PROTO_OK (and advances
+ * *off), SARK_PROTO_END at the end of the payload, or
+ * SARK_PROTO_ERR_TRUNCATED when a field runs past the payload.
+ */
+static inline int
+sark_tlv_next(const uint8_t *payload, size_t len, size_t *off, sark_tlv_t *t)
+{
+    size_t  rest;
+
+    if (*off == len) {
+        return SARK_PROTO_END;
+    }
+
+    if (*off > len) {
+        return SARK_PROTO_ERR_TRUNCATED;
+    }
+
+    rest = len - *off;
+
+    if (rest < SARK_PROTO_TLV_HDR_LEN) {
+        return SARK_PROTO_ERR_TRUNCATED;
+    }
+
+    t->tag = sark_get_u16(payload + *off);
+    t->len = sark_get_u32(payload + *off + 2);
+
+    if (t->len > rest - SARK_PROTO_TLV_HDR_LEN) {
+        return SARK_PROTO_ERR_TRUNCATED;
+    }
+
+    t->value = payload + *off + SARK_PROTO_TLV_HDR_LEN;
+    *off += SARK_PROTO_TLV_HDR_LEN + t->len;
+
+    return SARK_PROTO_OK;
+}
+
+
+/* Fixed-width TLV values; return 0 when the length is wrong. */
+static inline int
+sark_tlv_u8(const sark_tlv_t *t, uint8_t *v)
+{
+    if (t->len != 1) {
+        return 0;
+    }
+
+    *v = t->value[0];
+    return 1;
+}
+
+
+static inline int
+sark_tlv_u32(const sark_tlv_t *t, uint32_t *v)
+{
+    if (t->len != 4) {
+        return 0;
+    }
+
+    *v = sark_get_u32(t->value);
+    return 1;
+}
+
+
+static inline int
+sark_tlv_u64(const sark_tlv_t *t, uint64_t *v)
+{
+    if (t->len != 8) {
+        return 0;
+    }
+
+    *v = sark_get_u64(t->value);
+    return 1;
+}
+
+
+static inline const char *
+sark_proto_strerror(int rc)
+{
+    switch (rc) {
+    case SARK_PROTO_OK:            return "ok";
+    case SARK_PROTO_AGAIN:         return "incomplete";
+    case SARK_PROTO_END:           return "end";
+    case SARK_PROTO_ERR_MAGIC:     return "bad magic";
+    case SARK_PROTO_ERR_VERSION:   return "unsupported version";
+    case SARK_PROTO_ERR_TYPE:      return "unknown frame type";
+    case SARK_PROTO_ERR_TOO_LARGE: return "frame too large";
+    case SARK_PROTO_ERR_TRUNCATED: return "truncated field";
+    case SARK_PROTO_ERR_NOSPACE:   return "no space";
+    default:                       return "unknown error";
+    }
+}
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SARK_PROTO_H_INCLUDED_ */
