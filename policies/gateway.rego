@@ -1,0 +1,77 @@
+# Gateway authorization policy.
+#
+# Queried as the package document, POST /v1/data/sark/gateway, with the flat
+# input: action, server_name, tool_name, parameters, sensitivity_level,
+# user {id, email, roles, teams}, context, gateway_metadata.
+#
+# The document holds exactly these fields:
+#   allow                bool, default false
+#   reason               string, always exactly one value
+#   filtered_parameters  object (parameters with secrets removed where needed)
+#   cache_ttl            60 on allow, 0 on deny
+#   deny                 set of messages; any message overrides an allow
+#
+# Intermediate rules live in sark.lib.gateway (gateway_lib.rego), out of
+# this document.  Every rule yields at most one value, and a missing or
+# ill-typed input field only makes a condition false: it never makes the
+# document undefined.
+package sark.gateway
+
+import data.sark.lib.gateway as lib
+
+default allow := false
+
+allow if {
+	count(lib.granted) > 0
+	count(deny) == 0
+}
+
+# One value, picked by precedence admin > analyst > developer among the
+# grants that matched, then deny messages, then the generic denial.
+reason := sprintf("Allowed: admin user %s can perform any action", [lib.user_email]) if {
+	allow
+	"admin" in lib.granted
+} else := sprintf("Allowed: analyst %s can query database", [lib.user_email]) if {
+	allow
+	"analyst" in lib.granted
+} else := sprintf("Allowed: developer %s can access GitHub tools", [lib.user_email]) if {
+	allow
+	"developer" in lib.granted
+} else := concat("; ", sort(deny)) if {
+	count(deny) > 0
+} else := sprintf(
+	"Denied: insufficient permissions for %s on %s/%s",
+	[lib.input_text("action"), lib.input_text("server_name"), lib.input_text("tool_name")],
+)
+
+cache_ttl := 60 if allow
+
+else := 0
+
+filtered_parameters := object.remove(input.parameters, {"password", "secret", "api_key"}) if {
+	is_object(input.parameters)
+	input.server_name == "postgres-mcp"
+	input.tool_name == "execute_query"
+} else := input.parameters if {
+	is_object(input.parameters)
+} else := {}
+
+# Non-admins never run destructive SQL.
+deny contains "Only admins can execute destructive SQL operations" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	input.tool_name == "execute_mutation"
+}
+
+# Whole SQL words only: "deleted_at" is fine, "; DROP TABLE x" is not.
+deny contains "DROP, DELETE, TRUNCATE queries require admin role" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	regex.match(`\b(drop|delete|truncate)\b`, lib.sql_query)
+}
+
+deny contains "Only admins can close or delete GitHub issues" if {
+	not lib.is_admin
+	input.server_name == "github-mcp"
+	input.tool_name in {"close_issue", "delete_issue"}
+}

@@ -1,0 +1,354 @@
+package sark.gateway_test
+
+import data.sark.gateway
+
+# Every test evaluates the whole package document, as sarkd does, so that a
+# rule yielding two values would fail here as an eval_conflict_error.
+decide(inp) := d if {
+	d := gateway with input as inp
+}
+
+request(server, tool, params, roles) := {
+	"action": "gateway:tool:invoke",
+	"server_name": server,
+	"tool_name": tool,
+	"parameters": params,
+	"sensitivity_level": "medium",
+	"user": {"id": "u1", "email": "u1@example.com", "roles": roles, "teams": ["t1"]},
+	"context": {},
+	"gateway_metadata": {"request_id": "r1"},
+}
+
+sql(query, roles) := request("postgres-mcp", "execute_query", {"query": query}, roles)
+
+github(tool, roles) := request("github-mcp", tool, {"repo": "o/r"}, roles)
+
+action_request(action, roles) := {
+	"action": action,
+	"server_name": "postgres-mcp",
+	"user": {"id": "u1", "email": "u1@example.com", "roles": roles},
+}
+
+admin_reason := "Allowed: admin user u1@example.com can perform any action"
+
+analyst_reason := "Allowed: analyst u1@example.com can query database"
+
+developer_reason := "Allowed: developer u1@example.com can access GitHub tools"
+
+denied_allow(d) if {
+	d.allow == false
+	d.cache_ttl == 0
+}
+
+allowed(d, why) if {
+	d.allow == true
+	d.cache_ttl == 60
+	d.reason == why
+	count(d.deny) == 0
+}
+
+# --- admin ---
+
+test_admin_any_tool if {
+	allowed(decide(request("other-mcp", "anything", {}, ["admin"])), admin_reason)
+}
+
+test_admin_destructive_sql if {
+	allowed(decide(sql("DROP TABLE users", ["admin"])), admin_reason)
+	allowed(decide(request("postgres-mcp", "execute_mutation", {}, ["admin"])), admin_reason)
+}
+
+test_admin_close_issue if {
+	allowed(decide(github("close_issue", ["admin"])), admin_reason)
+	allowed(decide(github("delete_issue", ["admin"])), admin_reason)
+}
+
+test_admin_any_action if {
+	every action in [
+		"gateway:server:access", "gateway:server:list", "gateway:server:info",
+		"gateway:tool:discover", "gateway:resource:read", "gateway:prompt:get",
+	] {
+		allowed(decide(action_request(action, ["admin"])), admin_reason)
+	}
+}
+
+test_non_admin_other_actions_denied if {
+	every action in ["gateway:server:access", "gateway:server:list", "gateway:resource:read"] {
+		d := decide(action_request(action, ["analyst", "developer"]))
+		denied_allow(d)
+		d.reason == sprintf("Denied: insufficient permissions for %s on postgres-mcp/unknown", [action])
+	}
+}
+
+# --- analyst ---
+
+test_analyst_select if {
+	allowed(decide(sql("SELECT * FROM users", ["analyst"])), analyst_reason)
+}
+
+test_analyst_select_leading_whitespace if {
+	allowed(decide(sql(" \n\t Select id FROM t", ["analyst"])), analyst_reason)
+}
+
+test_analyst_list_and_describe_tables if {
+	allowed(decide(request("postgres-mcp", "list_tables", {}, ["analyst"])), analyst_reason)
+	allowed(decide(request("postgres-mcp", "describe_table", {"table": "t"}, ["analyst"])), analyst_reason)
+}
+
+test_analyst_non_select_denied if {
+	d := decide(sql("UPDATE t SET a = 1", ["analyst"]))
+	denied_allow(d)
+	d.reason == "Denied: insufficient permissions for gateway:tool:invoke on postgres-mcp/execute_query"
+}
+
+test_analyst_insert_denied if {
+	denied_allow(decide(sql("insert into t values (1)", ["analyst"])))
+}
+
+test_analyst_wrong_server_denied if {
+	denied_allow(decide(request("mysql-mcp", "execute_query", {"query": "select 1"}, ["analyst"])))
+}
+
+test_analyst_other_tool_denied if {
+	denied_allow(decide(request("postgres-mcp", "create_table", {}, ["analyst"])))
+}
+
+test_analyst_wrong_action_denied if {
+	inp := object.union(sql("select 1", ["analyst"]), {"action": "gateway:tool:discover"})
+	denied_allow(decide(inp))
+}
+
+test_analyst_github_denied if {
+	denied_allow(decide(github("get_repo", ["analyst"])))
+}
+
+test_analyst_deleted_at_allowed if {
+	allowed(decide(sql("SELECT id, deleted_at FROM users WHERE deleted_at IS NULL", ["analyst"])), analyst_reason)
+}
+
+test_analyst_word_lookalikes_allowed if {
+	allowed(decide(sql("select dropped, truncated_at, undelete from t", ["analyst"])), analyst_reason)
+}
+
+# --- developer ---
+
+test_developer_github_tools if {
+	every tool in ["get_repo", "list_repos", "search_repos", "get_issue", "list_issues", "create_issue"] {
+		allowed(decide(github(tool, ["developer"])), developer_reason)
+	}
+}
+
+test_developer_other_github_tool_denied if {
+	denied_allow(decide(github("merge_pull_request", ["developer"])))
+}
+
+test_developer_wrong_server_denied if {
+	denied_allow(decide(request("gitlab-mcp", "get_repo", {}, ["developer"])))
+}
+
+test_developer_sql_denied if {
+	denied_allow(decide(sql("select 1", ["developer"])))
+}
+
+# --- deny rules ---
+
+test_deny_execute_mutation if {
+	d := decide(request("postgres-mcp", "execute_mutation", {"query": "x"}, ["analyst"]))
+	denied_allow(d)
+	d.deny == {"Only admins can execute destructive SQL operations"}
+	d.reason == "Only admins can execute destructive SQL operations"
+}
+
+test_deny_destructive_words if {
+	every q in [
+		"DROP TABLE users",
+		"delete from users",
+		"TRUNCATE users",
+		"select 1;drop table x",
+		"SELECT * FROM t WHERE 1=1 OR (DELETE)",
+	] {
+		d := decide(sql(q, ["analyst"]))
+		denied_allow(d)
+		d.deny == {"DROP, DELETE, TRUNCATE queries require admin role"}
+	}
+}
+
+test_deny_overrides_allow if {
+	d := decide(sql("select 1; drop table x", ["analyst"]))
+	denied_allow(d)
+	d.reason == "DROP, DELETE, TRUNCATE queries require admin role"
+}
+
+test_deny_destructive_any_postgres_tool if {
+	d := decide(request("postgres-mcp", "describe_table", {"query": "drop table t"}, ["analyst"]))
+	denied_allow(d)
+	d.deny == {"DROP, DELETE, TRUNCATE queries require admin role"}
+}
+
+test_no_destructive_deny_on_other_server if {
+	d := decide(request("other-mcp", "execute_query", {"query": "drop table t"}, ["analyst"]))
+	d.deny == set()
+}
+
+test_deny_close_and_delete_issue if {
+	every tool in ["close_issue", "delete_issue"] {
+		d := decide(github(tool, ["developer"]))
+		denied_allow(d)
+		d.deny == {"Only admins can close or delete GitHub issues"}
+		d.reason == "Only admins can close or delete GitHub issues"
+	}
+}
+
+test_deny_messages_sorted_and_joined if {
+	d := decide(request("postgres-mcp", "execute_mutation", {"query": "delete from t"}, []))
+	d.reason == "DROP, DELETE, TRUNCATE queries require admin role; Only admins can execute destructive SQL operations"
+}
+
+# --- roles ---
+
+test_multi_role_user if {
+	roles := ["admin", "analyst", "developer"]
+	allowed(decide(sql("select 1", roles)), admin_reason)
+	allowed(decide(github("get_repo", roles)), admin_reason)
+	allowed(decide(sql("drop table t", roles)), admin_reason)
+}
+
+test_analyst_developer_reason_follows_rule if {
+	roles := ["developer", "analyst"]
+	allowed(decide(sql("select 1", roles)), analyst_reason)
+	allowed(decide(github("list_issues", roles)), developer_reason)
+}
+
+test_empty_roles if {
+	d := decide(sql("select 1", []))
+	denied_allow(d)
+	d.deny == set()
+	d2 := decide(sql("drop table t", []))
+	d2.deny == {"DROP, DELETE, TRUNCATE queries require admin role"}
+	d3 := decide(github("close_issue", []))
+	d3.deny == {"Only admins can close or delete GitHub issues"}
+}
+
+test_unknown_role if {
+	denied_allow(decide(sql("select 1", ["Admin", "viewer"])))
+}
+
+# --- parameters ---
+
+test_secrets_stripped if {
+	params := {"query": "select 1", "password": "p", "secret": "s", "api_key": "k", "limit": 5}
+	d := decide(request("postgres-mcp", "execute_query", params, ["analyst"]))
+	d.filtered_parameters == {"query": "select 1", "limit": 5}
+}
+
+test_secrets_stripped_for_admin if {
+	d := decide(request("postgres-mcp", "execute_query", {"query": "x", "password": "p"}, ["admin"]))
+	d.filtered_parameters == {"query": "x"}
+}
+
+test_secrets_kept_for_other_tool if {
+	params := {"table": "t", "password": "p", "secret": "s", "api_key": "k"}
+	d := decide(request("postgres-mcp", "describe_table", params, ["analyst"]))
+	d.filtered_parameters == params
+}
+
+test_secrets_kept_on_other_server if {
+	params := {"query": "select 1", "password": "p", "secret": "s", "api_key": "k"}
+	d := decide(request("github-mcp", "execute_query", params, ["admin"]))
+	d.filtered_parameters == params
+}
+
+test_filtered_parameters_on_deny if {
+	d := decide(request("postgres-mcp", "execute_query", {"query": "update t", "secret": "s"}, []))
+	denied_allow(d)
+	d.filtered_parameters == {"query": "update t"}
+}
+
+test_parameters_absent if {
+	d := decide(object.remove(sql("select 1", ["admin"]), {"parameters"}))
+	d.filtered_parameters == {}
+	d.allow == true
+}
+
+# --- missing fields and wrong types ---
+
+test_empty_input if {
+	d := decide({})
+	denied_allow(d)
+	d.deny == set()
+	d.filtered_parameters == {}
+	d.reason == "Denied: insufficient permissions for unknown on unknown/unknown"
+}
+
+test_non_object_input if {
+	every inp in [[], "x", 1, null] {
+		d := decide(inp)
+		denied_allow(d)
+		d.reason == "Denied: insufficient permissions for unknown on unknown/unknown"
+	}
+}
+
+test_missing_user if {
+	d := decide(object.remove(sql("select 1", ["analyst"]), {"user"}))
+	denied_allow(d)
+}
+
+test_missing_email if {
+	inp := object.union(sql("select 1", ["analyst"]), {"user": {"email": null}})
+	allowed(decide(inp), "Allowed: analyst unknown can query database")
+}
+
+test_roles_not_array if {
+	every roles in ["admin", {"role": "admin"}, 1, null] {
+		inp := object.union(sql("select 1", []), {"user": {"roles": roles}})
+		denied_allow(decide(inp))
+	}
+}
+
+test_non_string_roles_ignored if {
+	allowed(decide(sql("select 1", [1, null, {"r": "admin"}, "analyst"])), analyst_reason)
+}
+
+test_query_not_string if {
+	every q in [1, null, true, ["select 1"], {"q": "select"}] {
+		d := decide(request("postgres-mcp", "execute_query", {"query": q}, ["analyst"]))
+		denied_allow(d)
+		d.deny == set()
+	}
+}
+
+test_query_missing if {
+	denied_allow(decide(request("postgres-mcp", "execute_query", {}, ["analyst"])))
+}
+
+test_parameters_not_object if {
+	every params in ["select 1", ["select 1"], 7, null] {
+		d := decide(request("postgres-mcp", "execute_query", params, ["analyst"]))
+		denied_allow(d)
+		d.filtered_parameters == {}
+	}
+}
+
+test_parameters_not_object_admin if {
+	d := decide(request("postgres-mcp", "list_tables", "x", ["admin"]))
+	d.allow == true
+	d.filtered_parameters == {}
+}
+
+test_fields_wrong_types if {
+	inp := {
+		"action": 1,
+		"server_name": ["postgres-mcp"],
+		"tool_name": {"name": "execute_query"},
+		"parameters": {"query": "select 1"},
+		"user": {"email": "u1@example.com", "roles": ["analyst"]},
+	}
+	d := decide(inp)
+	denied_allow(d)
+	d.reason == "Denied: insufficient permissions for unknown on unknown/unknown"
+}
+
+test_missing_tool_reason if {
+	d := decide(object.remove(sql("select 1", ["developer"]), {"tool_name"}))
+	d.reason == "Denied: insufficient permissions for gateway:tool:invoke on postgres-mcp/unknown"
+}
