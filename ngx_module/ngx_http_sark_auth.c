@@ -47,7 +47,10 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
     p = h->value.data;
     last = p + h->value.len;
 
-    if (h->value.len < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+    if (h->value.len < 6
+        || ngx_strncasecmp(p, (u_char *) "Bearer", 6) != 0
+        || (h->value.len > 6 && p[6] != ' '))
+    {
         ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-002",
                                 "invalid authorization header: "
                                 "expected \"Bearer <token>\"");
@@ -56,7 +59,7 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+    for (p += 6; p < last && *p == ' '; p++) { /* void */ }
 
     while (last > p && last[-1] == ' ') {
         last--;
@@ -98,10 +101,16 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
             ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-003",
                                     "token expired");
 
-        } else {
+        } else if (msg[0] == '\0') {
             ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_UNAUTHORIZED,
-                                    "AU-002", "invalid token: %s",
-                                    msg[0] ? msg : sark_jwt_strerror(rc));
+                                    "AU-002", "%s", sark_jwt_strerror(rc));
+
+        } else {
+            /* messages that say "token" themselves are shown as they are */
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_UNAUTHORIZED,
+                                    "AU-002",
+                                    ngx_strstr(msg, "token") ? "%s"
+                                    : "invalid token: %s", msg);
         }
 
         err->www_authenticate = 1;

@@ -27,6 +27,8 @@ static char *ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_sark_add_key(ngx_conf_t *cf,
     ngx_http_sark_loc_conf_t *slcf, sark_jwt_key_t *key);
 static void ngx_http_sark_key_cleanup(void *data);
+static char *ngx_http_sark_check_depth(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sark_exit_process(ngx_cycle_t *cycle);
 
@@ -38,9 +40,8 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
 };
 
 
-static ngx_conf_num_bounds_t  ngx_http_sark_depth_bounds = {
-    ngx_conf_check_num_bounds, 2, 256
-};
+static ngx_conf_post_handler_pt  ngx_http_sark_depth_post =
+    ngx_http_sark_check_depth;
 
 
 static ngx_command_t  ngx_http_sark_commands[] = {
@@ -120,7 +121,7 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sark_loc_conf_t, json_max_depth),
-      &ngx_http_sark_depth_bounds },
+      &ngx_http_sark_depth_post },
 
     { ngx_string("sark_decision_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -450,6 +451,19 @@ static void
 ngx_http_sark_key_cleanup(void *data)
 {
     sark_jwt_key_free(data);
+}
+
+
+static char *
+ngx_http_sark_check_depth(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    if (*np < 2 || *np > 256) {
+        return "must be between 2 and 256";
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -47,6 +47,7 @@ $ENV{TEST_NGINX_JWT_SECRET}   //= dev_env('SARK_JWT_SECRET')   // '';
 $ENV{TEST_NGINX_JWT_ISSUER}   //= dev_env('SARK_JWT_ISSUER')   // '';
 $ENV{TEST_NGINX_JWT_AUDIENCE} //= dev_env('SARK_JWT_AUDIENCE') // '';
 $ENV{TEST_NGINX_HTML_DIR}     //= "$Prefix/html";
+$ENV{TEST_NGINX_REPO}         //= $Root;
 
 my $Port = $ENV{TEST_NGINX_SERVER_PORT};
 

@@ -1,0 +1,109 @@
+# nginx -t catches bad sark_* directives with a clear message.
+use lib 't/lib';
+use Test::Sark;
+
+repeat_each(1);
+
+plan tests => repeat_each() * (blocks() * 2);
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: sarkd address must be a unix socket
+--- http_config
+    sark_sarkd 127.0.0.1:9000;
+--- config
+--- must_die
+--- error_log
+invalid sarkd address "127.0.0.1:9000": expected "unix:/path/to/sarkd.sock"
+
+
+
+=== TEST 2: sark_api needs sark_sarkd
+--- http_config
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location = /a { sark_api authorize; }
+--- must_die
+--- error_log
+"sark_api" requires "sark_sarkd" in the http block
+
+
+
+=== TEST 3: sark_api needs a JWT key
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+--- config
+    location = /a { sark_api authorize; }
+--- must_die
+--- error_log
+"sark_api" requires "sark_jwt_secret" or "sark_jwt_key_file"
+
+
+
+=== TEST 4: a short HS256 secret is refused
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret tooshort;
+--- config
+--- must_die
+--- error_log eval
+qr/invalid "sark_jwt_secret": .*32/
+
+
+
+=== TEST 5: a missing key file is refused
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_key_file /nonexistent/key.pem;
+--- config
+--- must_die
+--- error_log
+invalid "sark_jwt_key_file" "/nonexistent/key.pem"
+
+
+
+=== TEST 6: unknown sark_api kind
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location = /a { sark_api authorise; }
+--- must_die
+--- error_log
+invalid value "authorise"
+
+
+
+=== TEST 7: JSON depth bounds
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+    sark_json_max_depth 1000;
+--- config
+--- must_die
+--- error_log
+"sark_json_max_depth" directive must be between 2 and 256
+
+
+
+=== TEST 8: duplicate sark_sarkd
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_sarkd unix:/tmp/other.sock;
+--- config
+--- must_die
+--- error_log
+"sark_sarkd" directive is duplicate
+
+
+
+=== TEST 9: a public key that is too weak is refused
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_key_file $TEST_NGINX_REPO/t/unit/keys/rsa1024.pub;
+--- config
+--- must_die
+--- error_log eval
+qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
