@@ -1,0 +1,124 @@
+# Dependencies going away: OPA stopped, OPA stalled past OPA_TIMEOUT_MS,
+# sarkd stopped and restarted.  Outages are 503 with Retry-After, never an
+# allow; recovery needs no nginx reload.
+use lib 't/lib';
+use Test::Sark;
+
+repeat_each(1);
+
+plan tests => repeat_each() * (blocks() * 3 + 1);
+
+our $token = jwt(roles => ['analyst']);
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<"_EOC_") unless defined $block->http_config;
+    sark_sarkd unix:$ENV{TEST_NGINX_SARKD_SOCKET};
+    sark_jwt_secret $ENV{TEST_NGINX_JWT_SECRET};
+_EOC_
+    $block->set_value(config => "    location = /authorize { sark_api authorize; }\n")
+        unless defined $block->config;
+    $block->set_value(more_headers => "Authorization: Bearer $main::token")
+        unless defined $block->more_headers;
+    $block->set_value(request => <<'_EOR_') unless defined $block->request;
+POST /authorize
+{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"list_tables"}
+_EOR_
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: healthy baseline
+--- error_code: 200
+--- response_headers
+!Retry-After
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 2: OPA stopped: 503, OPA-001, Retry-After
+--- init
+stack('stop', 'opa');
+--- error_code: 503
+--- response_headers
+Retry-After: 5
+--- response_body_like: ^\{"error":\{"code":"OPA-001","message":"policy engine unreachable: [^"]+","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 3: OPA back: decisions again
+--- init
+stack('start', 'opa');
+--- error_code: 200
+--- response_headers
+!Retry-After
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 4: OPA stalled past OPA_TIMEOUT_MS: 503 OPA-003
+--- init
+stack('pause', 'opa');
+--- error_code: 503
+--- response_headers
+Retry-After: 1
+--- response_body_like: ^\{"error":\{"code":"OPA-003","message":"policy evaluation timed out after \d+ ms","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 5: OPA resumed: decisions again
+--- init
+stack('resume', 'opa');
+--- error_code: 200
+--- response_headers
+!Retry-After
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 6: sarkd stopped: 503 CN-001, and the worker says why
+--- init
+stack('stop', 'sarkd');
+--- error_code: 503
+--- response_headers
+Retry-After: 1
+--- response_body_like: ^\{"error":\{"code":"CN-001","message":"authorization service unavailable","request_id":"[0-9a-f]{32}"\}\}$
+--- error_log
+sark: sarkd at unix:
+
+
+
+=== TEST 7: sarkd restarted: the next request succeeds without a reload
+--- init
+stack('start', 'sarkd');
+--- error_code: 200
+--- response_headers
+!Retry-After
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 8: sarkd stalled: the request gives up after sark_decision_timeout
+--- config
+    location = /authorize {
+        sark_decision_timeout 300ms;
+        sark_api authorize;
+    }
+--- init
+stack('pause', 'sarkd');
+--- error_code: 503
+--- response_headers
+Retry-After: 1
+--- response_body_like: ^\{"error":\{"code":"CN-002","message":"no decision within 300 ms","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 9: sarkd resumed: decisions again
+--- init
+stack('resume', 'sarkd');
+--- error_code: 200
+--- response_headers
+!Retry-After
+--- response_body_like: ^\{"allow":true,
