@@ -38,7 +38,7 @@ main::bearer(roles => ['analyst'])
 --- error_code: 200
 --- response_headers
 Content-Type: application/json
---- response_body_like: ^\{"allow":true,"reason":"Allowed: analyst a@example.com can query database","filtered_parameters":\{"query":"SELECT \* FROM users","limit":10\},"audit_id":"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}","cache_ttl":60,"metadata":\{"policy_revision":"[0-9a-f]{16}","evaluated_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","cache":"MISS"\}\}$
+--- response_body_like: ^\{"allow":true,"reason":"Allowed: analyst a@example.com can query database","filtered_parameters":\{"limit":10,"query":"SELECT \* FROM users"\},"audit_id":"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}","cache_ttl":60,"metadata":\{"policy_revision":"[0-9a-f]{16}","evaluated_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","cache":"MISS"\}\}$
 --- no_error_log
 [error]
 
@@ -246,4 +246,4 @@ POST /api/v1/gateway/authorize
 --- more_headers eval
 main::bearer(roles => ['developer'])
 --- error_code: 200
---- response_body_like: "filtered_parameters":\{"title":"café \\"quoted\\" ☃","body":"line\\nbreak"\}
+--- response_body_like: "filtered_parameters":\{"body":"line\\nbreak","title":"café \\"quoted\\" ☃"\}
