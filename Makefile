@@ -69,7 +69,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                SARKD_BIN=$(ROOT)/$(SARKD)
 
 .PHONY: all help setup test unit t policy-test run stop status asan \
-        clean valgrind FORCE
+        clean valgrind install FORCE
 
 ## all: build the nginx module and sarkd
 all: $(MODULE_SO) $(SARKD)
@@ -182,6 +182,20 @@ stop:
 ## status: show what of the dev stack is running
 status:
 	@scripts/stack status
+
+PREFIX      ?= /usr/local
+NGX_MODDIR  ?= /usr/lib/nginx/modules
+
+## install: install the module, sarkd, its settings and systemd unit
+install: all
+	install -D -m 0644 $(MODULE_SO) $(DESTDIR)$(NGX_MODDIR)/ngx_http_sark_module.so
+	install -D -m 0755 $(SARKD) $(DESTDIR)$(PREFIX)/sbin/sarkd
+	install -D -m 0644 conf/sarkd.service $(DESTDIR)/lib/systemd/system/sarkd.service
+	install -d $(DESTDIR)/etc/sark/policies
+	install -m 0644 policies/gateway*.rego policies/a2a*.rego $(DESTDIR)/etc/sark/policies/
+	test -e $(DESTDIR)/etc/sark/sarkd.env || \
+	    install -m 0640 conf/sarkd.env $(DESTDIR)/etc/sark/sarkd.env
+	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/sark-gateway/README.md
 
 clean:
 	rm -rf build

@@ -51,6 +51,27 @@ $ENV{TEST_NGINX_REPO}         //= $Root;
 
 my $Port = $ENV{TEST_NGINX_SERVER_PORT};
 
+# Run as root, nginx workers are "nobody".  When the checkout sits below a
+# directory others cannot enter (e.g. /root), they could not reach the
+# sarkd socket: the workers then keep root's identity, and we say so.
+my $WorkersAsRoot = ($> == 0 && !others_can_reach($RunDir));
+Test::More::diag("note: $RunDir is not reachable by other users; "
+                 . "test nginx workers run as root")
+    if $WorkersAsRoot;
+
+sub others_can_reach {
+    my ($dir) = @_;
+    my @parts = grep { length } split m{/}, $dir;
+    my $path = '';
+    for my $p (@parts) {
+        $path .= "/$p";
+        my @st = stat $path or return 1;   # not created yet: the part
+                                           # above decided it
+        return 0 unless ($st[2] & 01);
+    }
+    return 1;
+}
+
 my $RepeatEach     = 1;
 my $LogLevel       = $ENV{TEST_NGINX_LOG_LEVEL} || 'info';
 my $Workers        = 1;
@@ -260,6 +281,7 @@ sub render_config {
     my $workers = $b->workers // $Workers;
     $workers =~ s/\s+//g;
     my $env = join '', map { "env $_;\n" } @EnvToNginx;
+    $env .= "user root;\n" if $WorkersAsRoot && ($main !~ /^\s*user\s/m);
     my $load = '';
     if ($UseModule) {
         my @mods = $ENV{TEST_NGINX_LOAD_MODULES}
