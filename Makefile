@@ -192,7 +192,8 @@ install: all
 	install -D -m 0755 $(SARKD) $(DESTDIR)$(PREFIX)/sbin/sarkd
 	install -D -m 0644 conf/sarkd.service $(DESTDIR)/lib/systemd/system/sarkd.service
 	install -d $(DESTDIR)/etc/sark/policies
-	install -m 0644 policies/gateway*.rego policies/a2a*.rego $(DESTDIR)/etc/sark/policies/
+	install -m 0644 $(filter-out %_test.rego,$(wildcard policies/*.rego)) \
+	    $(DESTDIR)/etc/sark/policies/
 	test -e $(DESTDIR)/etc/sark/sarkd.env || \
 	    install -m 0640 conf/sarkd.env $(DESTDIR)/etc/sark/sarkd.env
 	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/sark-gateway/README.md
