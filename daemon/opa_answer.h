@@ -1,0 +1,19 @@
+#pragma once
+
+// Maps the outcome of a POST /v1/data/sark/gateway to a Decision
+// (DESIGN section 5: an undefined or non-object result is a deny; a
+// non-boolean allow, an HTTP error, a timeout or an unreachable server is
+// an outage).
+
+#include <cstdint>
+
+#include "decision.h"
+#include "opa_client.h"
+
+namespace sark {
+
+// `sensitivity_ttl` caps the policy's cache_ttl; `timeout_ms` is quoted
+// in the timeout reason.
+Decision mapOpaAnswer(const OpaResult& result, uint32_t sensitivity_ttl, uint32_t timeout_ms);
+
+} // namespace sark

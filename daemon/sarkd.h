@@ -1,0 +1,49 @@
+#pragma once
+
+// sarkd's lifecycle: owns the event loop and its clients, starts them,
+// turns SIGTERM/SIGINT into a drain (stop accepting, stop reading, finish
+// in-flight OPA calls, flush answers) and stops.  A second signal exits at
+// once with status 1.
+
+#include <string>
+
+#include "authorizer.h"
+#include "config.h"
+#include "event_loop.h"
+#include "handles.h"
+#include "module_server.h"
+#include "opa_client.h"
+#include "policy_revision.h"
+
+namespace sark {
+
+class Sarkd {
+public:
+  explicit Sarkd(const Config& cfg);
+  Sarkd(const Sarkd&) = delete;
+  Sarkd& operator=(const Sarkd&) = delete;
+
+  // Runs until stopped; returns the process exit status.
+  int run();
+
+private:
+  bool setupSignals(std::string& err);
+  void onSignalReadable();
+  void beginDrain(const char* signal_name);
+  void checkDrained();
+  void logStartup();
+
+  // Declaration order is destruction order in reverse: the loop outlives
+  // every client registered on it.
+  const Config& cfg_;
+  EventLoop loop_;
+  OpaClient opa_;
+  PolicyRevision revision_;
+  ModuleServer server_;
+  Authorizer authorizer_;
+  UniqueFd signal_fd_;
+  bool draining_{false};
+  EventLoop::TimerId drain_timer_{0};
+};
+
+} // namespace sark
