@@ -68,10 +68,13 @@ static sark_jwt_rc_e sark_jwt_claims(sark_jwt_pool_t *pool,
     sark_jwt_claims_t *c, char *err, size_t err_len);
 
 
-/* seconds are clamped to +-2^62 so that adding a leeway cannot overflow */
+/*
+ * times are clamped (exp/nbf/iat to +-2^62, now and leeway to 2^61) so
+ * that adding a leeway cannot overflow
+ */
 #define SARK_JWT_TIME_MAX     (1LL << 62)
 #define SARK_JWT_NOW_MAX      (1LL << 61)
-#define SARK_JWT_LEEWAY_MAX   (1L << 30)
+#define SARK_JWT_LEEWAY_MAX   (1LL << 61)
 
 #define SARK_JWT_JSON_DEPTH   16
 
@@ -552,7 +555,7 @@ sark_jwt_claims(sark_jwt_pool_t *pool, const sark_json_t *pl,
                                    "trust_level", "environment" };
     const sark_json_t  *aud, *e;
     sark_jwt_str_t     *dst[5];
-    long                leeway;
+    long long           leeway;
     size_t              i;
     char                msg[64];
     int                 rc, has_exp, has_nbf, has_iat, has_iss, has_sub,
@@ -675,7 +678,7 @@ sark_jwt_claims(sark_jwt_pool_t *pool, const sark_json_t *pl,
 
     /* then the values */
 
-    leeway = opts->leeway;
+    leeway = (long long) opts->leeway;
     if (leeway < 0) {
         leeway = 0;
 

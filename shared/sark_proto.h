@@ -44,7 +44,16 @@ extern "C" {
 #define SARK_MSG_PING             3   /* either way; answered with PONG */
 #define SARK_MSG_PONG             4
 #define SARK_MSG_ERROR            5   /* protocol error; sender closes */
-#define SARK_MSG_TYPE_MAX         5
+#define SARK_MSG_REVISION         6   /* sarkd -> module, unsolicited: the
+                                         current policy revision; sent on
+                                         accept and on every change */
+#define SARK_MSG_INVALIDATE_REQ   7   /* module -> sarkd: invalidate a
+                                         pattern on every host */
+#define SARK_MSG_INVALIDATE_RESP  8   /* sarkd -> module: done */
+#define SARK_MSG_INVALIDATE       9   /* sarkd -> module, unsolicited: apply
+                                         a pattern to the local L1 */
+#define SARK_MSG_INVALIDATE_ACK   10  /* module -> sarkd: applied (same id) */
+#define SARK_MSG_TYPE_MAX         10
 
 
 /* AUTHZ_REQ fields */
@@ -61,6 +70,11 @@ extern "C" {
 #define SARK_REQ_GATEWAY_METADATA 11  /* JSON object text, validated */
 #define SARK_REQ_REQUEST_ID       12  /* string */
 #define SARK_REQ_CLIENT_IP        13  /* string */
+#define SARK_REQ_CACHE_KEY        14  /* string: the L2 key, computed by the
+                                         module (DESIGN 6); absent = do not
+                                         cache */
+#define SARK_REQ_NOT_AFTER        15  /* u64, Unix ms: the token's exp; no
+                                         cache entry may outlive it */
 
 /* AUTHZ_RESP fields */
 #define SARK_RESP_DECISION        1   /* u8, SARK_DECISION_* */
@@ -72,6 +86,22 @@ extern "C" {
 #define SARK_RESP_EVALUATED_AT    7   /* u64, Unix time in milliseconds */
 #define SARK_RESP_RETRY_AFTER     8   /* u32, seconds (outage) */
 #define SARK_RESP_CACHE_LAYER     9   /* u8, SARK_CACHE_* */
+#define SARK_RESP_EXPIRES_AT      10  /* u64, Unix ms: when a cached answer
+                                         (L2 hit) stops being valid */
+
+/* REVISION, INVALIDATE* fields */
+#define SARK_INV_PATTERN          1   /* string, Redis glob, "authz:..." */
+#define SARK_INV_ISSUED_AT        2   /* u64, Unix ms: entries evaluated at
+                                         or before it and matching are
+                                         invalid */
+#define SARK_INV_L2_DELETED       3   /* u32: keys removed from L2 */
+#define SARK_INV_HOSTS            4   /* u32: hosts that applied it,
+                                         this one included */
+#define SARK_INV_HOSTS_EXPECTED   5   /* u32: hosts subscribed */
+#define SARK_INV_STATUS           6   /* u8: 0 done, 1 partial (some host
+                                         did not confirm in time, or L2
+                                         unavailable) */
+#define SARK_REV_REVISION         1   /* string */
 
 /* ERROR fields */
 #define SARK_ERR_MESSAGE          1   /* string */
