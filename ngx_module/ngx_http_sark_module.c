@@ -20,6 +20,10 @@ static char *ngx_http_sark_sarkd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sark_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sark_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_sark_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_sark_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_sark_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -36,6 +40,7 @@ static void ngx_http_sark_exit_process(ngx_cycle_t *cycle);
 static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("off"), NGX_HTTP_SARK_API_OFF },
     { ngx_string("authorize"), NGX_HTTP_SARK_API_AUTHORIZE },
+    { ngx_string("invalidate"), NGX_HTTP_SARK_API_INVALIDATE },
     { ngx_null_string, 0 }
 };
 
@@ -58,6 +63,55 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sark_main_conf_t, sarkd_buffer_max),
+      NULL },
+
+    { ngx_string("sark_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_sark_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sark_authz"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, authz),
+      NULL },
+
+    { ngx_string("sark_authz_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, authz_action),
+      NULL },
+
+    { ngx_string("sark_authz_server"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, authz_server),
+      NULL },
+
+    { ngx_string("sark_authz_tool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, authz_tool),
+      NULL },
+
+    { ngx_string("sark_authz_sensitivity"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, authz_sensitivity),
+      NULL },
+
+    { ngx_string("sark_admin_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, admin_key),
       NULL },
 
     { ngx_string("sark_api"),
@@ -135,8 +189,8 @@ static ngx_command_t  ngx_http_sark_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_sark_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_sark_preconfiguration,        /* preconfiguration */
+    ngx_http_sark_postconfiguration,       /* postconfiguration */
 
     ngx_http_sark_create_main_conf,        /* create main configuration */
     ngx_http_sark_init_main_conf,          /* init main configuration */
@@ -232,6 +286,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
      *     slcf->jwt_issuer = { 0, NULL };
      *     slcf->jwt_audience = { 0, NULL };
      *     slcf->resource_metadata = { 0, NULL };
+     *     slcf->admin_key = { 0, NULL };
      */
 
     slcf->api = NGX_CONF_UNSET_UINT;
@@ -241,6 +296,11 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->json_max_depth = NGX_CONF_UNSET_UINT;
     slcf->decision_timeout = NGX_CONF_UNSET_MSEC;
+    slcf->authz = NGX_CONF_UNSET;
+    slcf->authz_action = NGX_CONF_UNSET_PTR;
+    slcf->authz_server = NGX_CONF_UNSET_PTR;
+    slcf->authz_tool = NGX_CONF_UNSET_PTR;
+    slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
 
     return slcf;
 }
@@ -252,6 +312,7 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_sark_loc_conf_t *prev = parent;
     ngx_http_sark_loc_conf_t *conf = child;
 
+    const char                 *directive;
     ngx_http_sark_main_conf_t  *smcf;
 
     ngx_conf_merge_uint_value(conf->api, prev->api, NGX_HTTP_SARK_API_OFF);
@@ -268,23 +329,42 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->decision_timeout,
                               prev->decision_timeout, 3000);
 
-    if (conf->api == NGX_HTTP_SARK_API_OFF) {
+    ngx_conf_merge_value(conf->authz, prev->authz, 0);
+    ngx_conf_merge_ptr_value(conf->authz_action, prev->authz_action, NULL);
+    ngx_conf_merge_ptr_value(conf->authz_server, prev->authz_server, NULL);
+    ngx_conf_merge_ptr_value(conf->authz_tool, prev->authz_tool, NULL);
+    ngx_conf_merge_ptr_value(conf->authz_sensitivity,
+                             prev->authz_sensitivity, NULL);
+    ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
+
+    if (conf->api == NGX_HTTP_SARK_API_OFF && !conf->authz) {
         return NGX_CONF_OK;
     }
+
+    directive = conf->authz ? "sark_authz" : "sark_api";
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sark_module);
 
     if (smcf->sarkd == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sark_api\" requires \"sark_sarkd\" "
-                           "in the http block");
+                           "\"%s\" requires \"sark_sarkd\" "
+                           "in the http block", directive);
         return NGX_CONF_ERROR;
     }
 
-    if (conf->jwt_keys == NULL) {
+    if (conf->jwt_keys == NULL
+        && !(conf->api == NGX_HTTP_SARK_API_INVALIDATE
+             && conf->admin_key.len))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sark_api\" requires \"sark_jwt_secret\" or "
-                           "\"sark_jwt_key_file\"");
+                           "\"%s\" requires \"sark_jwt_secret\" or "
+                           "\"sark_jwt_key_file\"", directive);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->authz && conf->authz_action == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_authz\" requires \"sark_authz_action\"");
         return NGX_CONF_ERROR;
     }
 
@@ -327,6 +407,39 @@ ngx_http_sark_sarkd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     smcf->sarkd = &u.addrs[0];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_main_conf_t *smcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (smcf->cache != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (64 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid sark cache zone size \"%V\": "
+                           "expected at least %uz bytes",
+                           &value[2], 64 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->cache = ngx_http_sark_cache_add(cf, &value[1], (size_t) size);
+    if (smcf->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -468,6 +581,20 @@ ngx_http_sark_check_depth(ngx_conf_t *cf, void *post, void *data)
 
 
 static ngx_int_t
+ngx_http_sark_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_sark_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_sark_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_sark_access_init(cf);
+}
+
+
+static ngx_int_t
 ngx_http_sark_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_sark_main_conf_t   *smcf;
@@ -488,6 +615,10 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     conf.addr = smcf->sarkd;
     conf.connect_timeout = smcf->sarkd_timeout;
     conf.buffer_max = smcf->sarkd_buffer_max;
+    conf.on_revision = ngx_http_sark_set_revision;
+    conf.on_invalidate = ngx_http_sark_apply_invalidation;
+
+    ngx_http_sark_load_revision(cycle);
 
     return ngx_http_sark_sarkd_init(cycle, &conf);
 }

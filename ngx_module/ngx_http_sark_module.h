@@ -16,10 +16,12 @@
 #include "sark_jwt.h"
 #include "sark_proto.h"
 #include "ngx_http_sark_sarkd.h"
+#include "ngx_http_sark_cache.h"
 
 
 #define NGX_HTTP_SARK_API_OFF          0
 #define NGX_HTTP_SARK_API_AUTHORIZE    1
+#define NGX_HTTP_SARK_API_INVALIDATE   2
 
 #define NGX_HTTP_SARK_MAX_ROLES        64
 #define NGX_HTTP_SARK_MAX_NAME         256
@@ -30,6 +32,7 @@ typedef struct {
     ngx_msec_t                   sarkd_timeout;
     size_t                       sarkd_buffer_max;
     ngx_int_t                    request_id_index;
+    ngx_http_sark_cache_t       *cache;
 } ngx_http_sark_main_conf_t;
 
 
@@ -46,6 +49,14 @@ typedef struct {
     size_t                       max_body_size;
     ngx_uint_t                   json_max_depth;
     ngx_msec_t                   decision_timeout;
+
+    ngx_flag_t                   authz;
+    ngx_http_complex_value_t    *authz_action;
+    ngx_http_complex_value_t    *authz_server;
+    ngx_http_complex_value_t    *authz_tool;
+    ngx_http_complex_value_t    *authz_sensitivity;
+
+    ngx_str_t                    admin_key;
 } ngx_http_sark_loc_conf_t;
 
 
@@ -87,15 +98,6 @@ typedef struct {
 } ngx_http_sark_decision_t;
 
 
-typedef struct {
-    ngx_http_sark_call_t         call;
-    ngx_http_sark_identity_t     identity;
-    ngx_http_sark_query_t        query;
-    ngx_http_sark_decision_t     decision;
-    ngx_str_t                    audit_id;
-} ngx_http_sark_ctx_t;
-
-
 /* an error to answer with: HTTP status + envelope code + message */
 typedef struct {
     ngx_uint_t                   status;
@@ -107,11 +109,59 @@ typedef struct {
 } ngx_http_sark_error_t;
 
 
+typedef struct ngx_http_sark_ctx_s  ngx_http_sark_ctx_t;
+
+typedef void (*ngx_http_sark_done_pt)(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
+struct ngx_http_sark_ctx_s {
+    ngx_http_sark_call_t         call;
+    ngx_http_sark_identity_t     identity;
+    ngx_http_sark_query_t        query;
+    ngx_http_sark_decision_t     decision;
+    ngx_http_sark_key_t          key;
+    ngx_str_t                    audit_id;
+
+    /* runs when a decision that went to sarkd is known */
+    ngx_http_sark_done_pt        done;
+    ngx_http_sark_error_t        error;         /* set when status != 0 */
+
+    ngx_msec_t                   started;
+    ngx_msec_t                   elapsed;
+
+    unsigned                     keyed:1;       /* key computed */
+    unsigned                     waiting:1;
+    unsigned                     decided:1;
+    unsigned                     want_params:1;
+};
+
+
+
+
+
 extern ngx_module_t  ngx_http_sark_module;
 
 
 /* ngx_http_sark_api.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_decide.c */
+ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+ngx_http_sark_ctx_t *ngx_http_sark_create_ctx(ngx_http_request_t *r);
+void ngx_http_sark_set_revision(ngx_str_t *revision);
+void ngx_http_sark_load_revision(ngx_cycle_t *cycle);
+void ngx_http_sark_apply_invalidation(ngx_str_t *pattern,
+    uint64_t issued_at);
+
+/* ngx_http_sark_access.c */
+ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
+
+/* ngx_http_sark_admin.c */
+ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_variables.c */
+ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_sark_auth.c */
 ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,

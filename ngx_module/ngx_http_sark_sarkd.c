@@ -63,6 +63,8 @@ static ngx_int_t ngx_http_sark_sarkd_queue(ngx_http_sark_sarkd_t *sd,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_sark_sarkd_reserve(u_char **buf, size_t *cap,
     size_t used, size_t need, size_t max);
+static ngx_int_t ngx_http_sark_sarkd_notice(ngx_http_sark_sarkd_t *sd,
+    sark_frame_hdr_t *h, u_char *payload);
 static ngx_http_sark_call_t *ngx_http_sark_sarkd_lookup(
     ngx_http_sark_sarkd_t *sd, uint32_t id);
 static void ngx_http_sark_sarkd_finish(ngx_http_sark_call_t *call,
@@ -632,6 +634,7 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     switch (h->type) {
 
     case SARK_MSG_AUTHZ_RESP:
+    case SARK_MSG_INVALIDATE_RESP:
         call = ngx_http_sark_sarkd_lookup(sd, h->id);
 
         if (call == NULL) {
@@ -654,6 +657,10 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     case SARK_MSG_PONG:
         return NGX_OK;
 
+    case SARK_MSG_REVISION:
+    case SARK_MSG_INVALIDATE:
+        return ngx_http_sark_sarkd_notice(sd, h, payload);
+
     case SARK_MSG_ERROR:
         off = 0;
 
@@ -673,6 +680,69 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
                       (int) h->type);
         return NGX_ERROR;
     }
+}
+
+
+/* REVISION and INVALIDATE: sarkd telling this worker, not answering it */
+
+static ngx_int_t
+ngx_http_sark_sarkd_notice(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
+    u_char *payload)
+{
+    int               rc;
+    size_t            off;
+    u_char            ack[SARK_PROTO_HDR_LEN];
+    uint64_t          issued_at;
+    ngx_str_t         text;
+    sark_tlv_t        t;
+    sark_frame_hdr_t  ah;
+
+    ngx_str_null(&text);
+    issued_at = 0;
+    off = 0;
+
+    while ((rc = sark_tlv_next(payload, h->length, &off, &t))
+           == SARK_PROTO_OK)
+    {
+        if ((h->type == SARK_MSG_REVISION && t.tag == SARK_REV_REVISION)
+            || (h->type == SARK_MSG_INVALIDATE && t.tag == SARK_INV_PATTERN))
+        {
+            text.data = (u_char *) t.value;
+            text.len = t.len;
+
+        } else if (h->type == SARK_MSG_INVALIDATE
+                   && t.tag == SARK_INV_ISSUED_AT
+                   && !sark_tlv_u64(&t, &issued_at))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (rc != SARK_PROTO_END || text.data == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sd->log, 0,
+                      "sark: malformed notice (type %d) from sarkd",
+                      (int) h->type);
+        return NGX_ERROR;
+    }
+
+    if (h->type == SARK_MSG_REVISION) {
+        if (sd->conf.on_revision) {
+            sd->conf.on_revision(&text);
+        }
+
+        return NGX_OK;
+    }
+
+    if (sd->conf.on_invalidate) {
+        sd->conf.on_invalidate(&text, issued_at);
+    }
+
+    ngx_memzero(&ah, sizeof(sark_frame_hdr_t));
+    ah.type = SARK_MSG_INVALIDATE_ACK;
+    ah.id = h->id;
+    sark_frame_hdr_encode(ack, &ah);
+
+    return ngx_http_sark_sarkd_queue(sd, ack, SARK_PROTO_HDR_LEN);
 }
 
 

@@ -38,10 +38,18 @@ struct ngx_http_sark_call_s {
 };
 
 
+typedef void (*ngx_http_sark_revision_pt)(ngx_str_t *revision);
+typedef void (*ngx_http_sark_invalidate_pt)(ngx_str_t *pattern,
+    uint64_t issued_at);
+
 typedef struct {
     ngx_addr_t                     *addr;
     ngx_msec_t                      connect_timeout;
     size_t                          buffer_max;
+
+    /* unsolicited frames from sarkd */
+    ngx_http_sark_revision_pt       on_revision;
+    ngx_http_sark_invalidate_pt     on_invalidate;
 } ngx_http_sark_sarkd_conf_t;
 
 

@@ -1,0 +1,231 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+/*
+ * Enforcement on ordinary locations (`sark_authz on`): the access phase
+ * authenticates the caller, decides (L1, else sarkd) and lets the request
+ * go on to its content handler, or answers 401/403/503 with the JSON
+ * envelope.  While sarkd is asked the phase returns NGX_AGAIN and resumes
+ * through ngx_http_core_run_phases() when the answer is in.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_sark_module.h"
+
+
+static ngx_int_t ngx_http_sark_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sark_access_query(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+static ngx_int_t ngx_http_sark_access_result(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+static void ngx_http_sark_access_done(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+static ngx_int_t ngx_http_sark_refusal_handler(ngx_http_request_t *r);
+
+
+ngx_int_t
+ngx_http_sark_access_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sark_access_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (!slcf->authz) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    if (ctx) {
+        if (ctx->waiting) {
+            return NGX_AGAIN;
+        }
+
+        return ngx_http_sark_access_result(r, ctx);
+    }
+
+    ctx = ngx_http_sark_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->done = ngx_http_sark_access_done;
+
+    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_sark_access_result(r, ctx);
+    }
+
+    rc = ngx_http_sark_access_query(r, slcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_sark_access_result(r, ctx);
+    }
+
+    if (ngx_http_sark_make_uuid(r->pool, &ctx->audit_id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_sark_decide(r, ctx);
+
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_DECLINED:
+        return ngx_http_sark_access_result(r, ctx);
+
+    case NGX_AGAIN:
+        r->write_event_handler = ngx_http_request_empty_handler;
+        r->read_event_handler = ngx_http_test_reading;
+        return NGX_AGAIN;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_sark_access_query(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_http_sark_query_t  *q;
+
+    q = &ctx->query;
+
+    if (ngx_http_complex_value(r, slcf->authz_action, &q->action) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (slcf->authz_server
+        && ngx_http_complex_value(r, slcf->authz_server, &q->server_name)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (slcf->authz_tool
+        && ngx_http_complex_value(r, slcf->authz_tool, &q->tool_name)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (slcf->authz_sensitivity
+        && ngx_http_complex_value(r, slcf->authz_sensitivity, &q->sensitivity)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (q->action.len == 0
+        || q->action.len > NGX_HTTP_SARK_MAX_NAME
+        || q->server_name.len > NGX_HTTP_SARK_MAX_NAME
+        || q->tool_name.len > NGX_HTTP_SARK_MAX_NAME
+        || q->sensitivity.len > NGX_HTTP_SARK_MAX_NAME)
+    {
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "request does not name a valid action, "
+                                "server or tool");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_access_result(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_http_sark_decision_t  *d;
+
+    d = &ctx->decision;
+
+    if (ctx->error.status == 0) {
+
+        if (d->decision == SARK_DECISION_ALLOW) {
+            return NGX_OK;
+        }
+
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_FORBIDDEN, "AZ-001",
+                                "");
+        ctx->error.message = d->reason;
+    }
+
+    /* answered by a content handler so the body is our JSON envelope */
+
+    r->content_handler = ngx_http_sark_refusal_handler;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_access_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_sark_refusal_handler(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_http_sark_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_sark_send_error(r, &ctx->error);
+}

@@ -1,0 +1,104 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+#ifndef _NGX_HTTP_SARK_CACHE_H_INCLUDED_
+#define _NGX_HTTP_SARK_CACHE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * L1 decision cache: one shared-memory zone for all workers, an rbtree on
+ * the key digest plus an LRU queue, TTL per entry.  Invalidation patterns
+ * are kept in the zone (a small ring) and checked against entries that
+ * were evaluated before the pattern was issued; "authz:*" and ring
+ * overflow raise a floor instead.
+ */
+
+#define NGX_HTTP_SARK_DIGEST_LEN        16
+#define NGX_HTTP_SARK_REVISION_MAX      64
+#define NGX_HTTP_SARK_PATTERNS          32
+#define NGX_HTTP_SARK_PATTERN_MAX       256
+
+/* entries evaluated this close after an invalidation are dropped too, so
+ * clock skew between hosts cannot keep a stale entry alive */
+#define NGX_HTTP_SARK_SKEW_MS           500
+
+
+typedef struct {
+    uint64_t                     issued_at;
+    size_t                       len;
+    u_char                       data[NGX_HTTP_SARK_PATTERN_MAX];
+} ngx_http_sark_pattern_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+
+    ngx_uint_t                   entries;
+    ngx_atomic_t                 hits;
+    ngx_atomic_t                 misses;
+    ngx_atomic_t                 evictions;
+
+    size_t                       revision_len;
+    u_char                       revision[NGX_HTTP_SARK_REVISION_MAX];
+
+    uint64_t                     floor;
+    ngx_uint_t                   npatterns;     /* ever issued */
+    ngx_http_sark_pattern_t      patterns[NGX_HTTP_SARK_PATTERNS];
+} ngx_http_sark_cache_sh_t;
+
+
+typedef struct {
+    ngx_http_sark_cache_sh_t    *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_shm_zone_t              *shm_zone;
+} ngx_http_sark_cache_t;
+
+
+typedef struct {
+    u_char                       digest[NGX_HTTP_SARK_DIGEST_LEN];
+    ngx_str_t                    text;          /* authz:{user}:...:{hex} */
+} ngx_http_sark_key_t;
+
+
+/* what a hit gives back, copied out of the zone into the request pool */
+typedef struct {
+    ngx_uint_t                   decision;
+    ngx_uint_t                   cache_ttl;
+    uint64_t                     evaluated_at;
+    uint64_t                     expires_at;
+    ngx_str_t                    reason;
+    ngx_str_t                    filtered_parameters;
+} ngx_http_sark_cached_t;
+
+
+ngx_http_sark_cache_t *ngx_http_sark_cache_add(ngx_conf_t *cf,
+    ngx_str_t *name, size_t size);
+
+ngx_int_t ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache,
+    ngx_pool_t *pool, ngx_http_sark_key_t *key, ngx_uint_t want_params,
+    ngx_http_sark_cached_t *out);
+void ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
+    ngx_http_sark_key_t *key, ngx_http_sark_cached_t *in, ngx_log_t *log);
+
+void ngx_http_sark_cache_invalidate(ngx_http_sark_cache_t *cache,
+    ngx_str_t *pattern, uint64_t issued_at);
+void ngx_http_sark_cache_set_revision(ngx_http_sark_cache_t *cache,
+    ngx_str_t *revision);
+void ngx_http_sark_cache_get_revision(ngx_http_sark_cache_t *cache,
+    u_char *buf, size_t *len);
+ngx_uint_t ngx_http_sark_cache_has_patterns(ngx_http_sark_cache_t *cache);
+
+uint64_t ngx_http_sark_now_ms(void);
+
+
+#endif /* _NGX_HTTP_SARK_CACHE_H_INCLUDED_ */

@@ -1,0 +1,676 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+/*
+ * The decision path shared by the decision API and enforced locations:
+ * build the cache key, answer from the L1 zone, else ask sarkd (which has
+ * L2 and OPA) and remember its answer.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_sark_module.h"
+
+
+static ngx_int_t ngx_http_sark_make_key(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+static u_char *ngx_http_sark_build_request(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, size_t *len);
+static void ngx_http_sark_answer(ngx_http_sark_call_t *call,
+    ngx_uint_t status, u_char *payload, size_t len);
+static ngx_int_t ngx_http_sark_decode_answer(ngx_pool_t *pool,
+    u_char *payload, size_t len, ngx_http_sark_decision_t *d,
+    uint64_t *expires_at);
+static ngx_int_t ngx_http_sark_dup(ngx_pool_t *pool, ngx_str_t *dst,
+    const uint8_t *src, size_t len);
+static void ngx_http_sark_ctx_cleanup(void *data);
+
+
+/* per worker: the policy revision sarkd last announced */
+static u_char      ngx_http_sark_revision_buf[NGX_HTTP_SARK_REVISION_MAX];
+static ngx_str_t   ngx_http_sark_revision;
+static EVP_MD_CTX *ngx_http_sark_md_ctx;
+
+
+static ngx_str_t  ngx_http_sark_default_sensitivity = ngx_string("medium");
+static ngx_str_t  ngx_http_sark_empty_object = ngx_string("{}");
+
+
+ngx_http_sark_ctx_t *
+ngx_http_sark_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_sark_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sark_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->call.data = r;
+    ctx->call.handler = ngx_http_sark_answer;
+    ctx->call.timer.log = r->connection->log;
+    ctx->started = ngx_current_msec;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_sark_ctx_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_sark_module);
+
+    return ctx;
+}
+
+
+void
+ngx_http_sark_set_revision(ngx_str_t *revision)
+{
+    ngx_http_sark_main_conf_t  *smcf;
+
+    if (revision->len > NGX_HTTP_SARK_REVISION_MAX) {
+        return;
+    }
+
+    if (ngx_http_sark_revision.len == revision->len
+        && ngx_memcmp(ngx_http_sark_revision_buf, revision->data,
+                      revision->len) == 0)
+    {
+        return;
+    }
+
+    ngx_memcpy(ngx_http_sark_revision_buf, revision->data, revision->len);
+    ngx_http_sark_revision.data = ngx_http_sark_revision_buf;
+    ngx_http_sark_revision.len = revision->len;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "sark: policy revision is now \"%V\"", revision);
+
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_sark_module);
+    if (smcf && smcf->cache) {
+        ngx_http_sark_cache_set_revision(smcf->cache, revision);
+    }
+}
+
+
+/* a new worker starts from the revision its predecessors knew */
+
+void
+ngx_http_sark_load_revision(ngx_cycle_t *cycle)
+{
+    ngx_http_sark_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_sark_module);
+
+    if (smcf == NULL || smcf->cache == NULL) {
+        return;
+    }
+
+    ngx_http_sark_cache_get_revision(smcf->cache, ngx_http_sark_revision_buf,
+                                     &ngx_http_sark_revision.len);
+    ngx_http_sark_revision.data = ngx_http_sark_revision_buf;
+}
+
+
+void
+ngx_http_sark_apply_invalidation(ngx_str_t *pattern, uint64_t issued_at)
+{
+    ngx_http_sark_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_sark_module);
+    if (smcf && smcf->cache) {
+        ngx_http_sark_cache_invalidate(smcf->cache, pattern, issued_at);
+    }
+}
+
+
+/*
+ * NGX_OK: decided from L1 (ctx->decision is set); NGX_AGAIN: sarkd was
+ * asked and ctx->done runs with the answer; NGX_DECLINED: ctx->error says
+ * why there is no decision; NGX_ERROR: internal failure.
+ */
+
+ngx_int_t
+ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    u_char                     *frame;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_http_sark_cached_t      hit;
+    ngx_http_sark_decision_t   *d;
+    ngx_http_sark_loc_conf_t   *slcf;
+    ngx_http_sark_main_conf_t  *smcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
+
+    if (ngx_http_sark_revision.len) {
+        if (ngx_http_sark_make_key(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ctx->keyed && smcf->cache) {
+        rc = ngx_http_sark_cache_lookup(smcf->cache, r->pool, &ctx->key,
+                                        ctx->want_params, &hit);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            d = &ctx->decision;
+            d->decision = hit.decision;
+            d->reason = hit.reason;
+            d->filtered_parameters = hit.filtered_parameters;
+            d->cache_ttl = hit.cache_ttl;
+            d->evaluated_at = hit.evaluated_at;
+            d->policy_revision = ngx_http_sark_revision;
+            d->cache_layer = SARK_CACHE_L1;
+            ctx->decided = 1;
+            ctx->elapsed = ngx_current_msec - ctx->started;
+            return NGX_OK;
+        }
+    }
+
+    frame = ngx_http_sark_build_request(r, ctx, &len);
+    if (frame == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_sark_sarkd_call(&ctx->call, frame, len,
+                                  slcf->decision_timeout);
+
+    switch (rc) {
+
+    case NGX_OK:
+        ctx->waiting = 1;
+        return NGX_AGAIN;
+
+    case NGX_DECLINED:
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "CN-001", "authorization service unavailable");
+        ctx->error.retry_after = 1;
+        return NGX_DECLINED;
+
+    case NGX_BUSY:
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "GW-503", "authorization service overloaded");
+        ctx->error.retry_after = 1;
+        return NGX_DECLINED;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+#define ngx_http_sark_hash_str(s)                                             \
+    sark_put_u32(lenbuf, (uint32_t) (s).len);                                 \
+    if (EVP_DigestUpdate(md, lenbuf, 4) != 1                                  \
+        || EVP_DigestUpdate(md, (s).data, (s).len) != 1)                      \
+    {                                                                         \
+        goto failed;                                                          \
+    }
+
+
+/*
+ * The key covers everything the policy sees except gateway_metadata
+ * (request ids, source addresses): revision, subject, email, roles, teams,
+ * action, server, tool, sensitivity, parameters and context.  Every field
+ * is length-prefixed, so no two inputs encode alike.
+ */
+
+static ngx_int_t
+ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    u_char                    *p, lenbuf[4], md_value[EVP_MAX_MD_SIZE];
+    size_t                     len;
+    ngx_str_t                  sens, params, context;
+    ngx_uint_t                 i;
+    unsigned int               md_len;
+    EVP_MD_CTX                *md;
+    ngx_http_sark_query_t     *q;
+    ngx_http_sark_identity_t  *id;
+
+    static ngx_str_t  version = ngx_string("sark-key-1");
+
+    q = &ctx->query;
+    id = &ctx->identity;
+
+    sens = q->sensitivity.len ? q->sensitivity
+                              : ngx_http_sark_default_sensitivity;
+    params = q->parameters.len ? q->parameters : ngx_http_sark_empty_object;
+    context = q->context.len ? q->context : ngx_http_sark_empty_object;
+
+    if (ngx_http_sark_md_ctx == NULL) {
+        ngx_http_sark_md_ctx = EVP_MD_CTX_new();
+        if (ngx_http_sark_md_ctx == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    md = ngx_http_sark_md_ctx;
+
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        goto failed;
+    }
+
+    ngx_http_sark_hash_str(version);
+    ngx_http_sark_hash_str(ngx_http_sark_revision);
+    ngx_http_sark_hash_str(id->sub);
+    ngx_http_sark_hash_str(id->email);
+
+    sark_put_u32(lenbuf, (uint32_t) id->nroles);
+    if (EVP_DigestUpdate(md, lenbuf, 4) != 1) {
+        goto failed;
+    }
+
+    for (i = 0; i < id->nroles; i++) {
+        ngx_http_sark_hash_str(id->roles[i]);
+    }
+
+    sark_put_u32(lenbuf, (uint32_t) id->nteams);
+    if (EVP_DigestUpdate(md, lenbuf, 4) != 1) {
+        goto failed;
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        ngx_http_sark_hash_str(id->teams[i]);
+    }
+
+    ngx_http_sark_hash_str(q->action);
+    ngx_http_sark_hash_str(q->server_name);
+    ngx_http_sark_hash_str(q->tool_name);
+    ngx_http_sark_hash_str(sens);
+    ngx_http_sark_hash_str(params);
+    ngx_http_sark_hash_str(context);
+
+    if (EVP_DigestFinal_ex(md, md_value, &md_len) != 1) {
+        goto failed;
+    }
+
+    ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
+
+    len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
+          + q->server_name.len + q->tool_name.len + sens.len
+          + 2 * NGX_HTTP_SARK_DIGEST_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->key.text.data = p;
+
+    p = ngx_sprintf(p, "authz:%V:%V:%V:%V:%V:", &id->sub, &q->action,
+                    &q->server_name, &q->tool_name, &sens);
+    p = ngx_hex_dump(p, ctx->key.digest, NGX_HTTP_SARK_DIGEST_LEN);
+
+    ctx->key.text.len = p - ctx->key.text.data;
+    ctx->keyed = 1;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "sark: SHA-256 failed");
+    return NGX_ERROR;
+}
+
+
+#define ngx_http_sark_tlv_len(s)  ((s).data ? sark_tlv_size((s).len) : 0)
+
+#define ngx_http_sark_put(tag, s)                                             \
+    if ((s).data                                                              \
+        && sark_tlv_put(frame, len, &off, tag, (s).data, (s).len)             \
+           != SARK_PROTO_OK)                                                  \
+    {                                                                         \
+        return NULL;                                                          \
+    }
+
+
+static u_char *
+ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    size_t *lenp)
+{
+    u_char                     *frame;
+    size_t                      len, off;
+    ngx_str_t                   request_id, addr, key;
+    ngx_uint_t                  i;
+    sark_frame_hdr_t            h;
+    ngx_http_sark_query_t      *q;
+    ngx_http_sark_identity_t   *id;
+    ngx_http_variable_value_t  *vv;
+    ngx_http_sark_main_conf_t  *smcf;
+
+    q = &ctx->query;
+    id = &ctx->identity;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
+    vv = ngx_http_get_indexed_variable(r, smcf->request_id_index);
+
+    ngx_str_null(&request_id);
+
+    if (vv && !vv->not_found) {
+        request_id.data = vv->data;
+        request_id.len = vv->len;
+    }
+
+    addr = r->connection->addr_text;
+
+    ngx_str_null(&key);
+
+    if (ctx->keyed) {
+        key = ctx->key.text;
+    }
+
+    len = SARK_PROTO_HDR_LEN
+          + ngx_http_sark_tlv_len(q->action)
+          + ngx_http_sark_tlv_len(q->server_name)
+          + ngx_http_sark_tlv_len(q->tool_name)
+          + ngx_http_sark_tlv_len(q->parameters)
+          + ngx_http_sark_tlv_len(q->sensitivity)
+          + ngx_http_sark_tlv_len(q->context)
+          + ngx_http_sark_tlv_len(q->gateway_metadata)
+          + ngx_http_sark_tlv_len(id->sub)
+          + ngx_http_sark_tlv_len(id->email)
+          + ngx_http_sark_tlv_len(request_id)
+          + ngx_http_sark_tlv_len(addr)
+          + ngx_http_sark_tlv_len(key)
+          + sark_tlv_size(8);
+
+    for (i = 0; i < id->nroles; i++) {
+        len += sark_tlv_size(id->roles[i].len);
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        len += sark_tlv_size(id->teams[i].len);
+    }
+
+    if (len - SARK_PROTO_HDR_LEN > SARK_PROTO_MAX_PAYLOAD) {
+        return NULL;
+    }
+
+    frame = ngx_pnalloc(r->pool, len);
+    if (frame == NULL) {
+        return NULL;
+    }
+
+    off = SARK_PROTO_HDR_LEN;
+
+    ngx_http_sark_put(SARK_REQ_ACTION, q->action);
+    ngx_http_sark_put(SARK_REQ_SERVER_NAME, q->server_name);
+    ngx_http_sark_put(SARK_REQ_TOOL_NAME, q->tool_name);
+    ngx_http_sark_put(SARK_REQ_PARAMETERS, q->parameters);
+    ngx_http_sark_put(SARK_REQ_SENSITIVITY, q->sensitivity);
+    ngx_http_sark_put(SARK_REQ_CONTEXT, q->context);
+    ngx_http_sark_put(SARK_REQ_GATEWAY_METADATA, q->gateway_metadata);
+    ngx_http_sark_put(SARK_REQ_USER_ID, id->sub);
+    ngx_http_sark_put(SARK_REQ_USER_EMAIL, id->email);
+    ngx_http_sark_put(SARK_REQ_REQUEST_ID, request_id);
+    ngx_http_sark_put(SARK_REQ_CLIENT_IP, addr);
+    ngx_http_sark_put(SARK_REQ_CACHE_KEY, key);
+
+    if (sark_tlv_put_u64(frame, len, &off, SARK_REQ_NOT_AFTER,
+                         (uint64_t) id->exp * 1000)
+        != SARK_PROTO_OK)
+    {
+        return NULL;
+    }
+
+    for (i = 0; i < id->nroles; i++) {
+        ngx_http_sark_put(SARK_REQ_USER_ROLE, id->roles[i]);
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        ngx_http_sark_put(SARK_REQ_USER_TEAM, id->teams[i]);
+    }
+
+    ngx_memzero(&h, sizeof(sark_frame_hdr_t));
+    h.type = SARK_MSG_AUTHZ_REQ;
+    h.length = (uint32_t) (off - SARK_PROTO_HDR_LEN);
+    sark_frame_hdr_encode(frame, &h);
+
+    *lenp = off;
+
+    return frame;
+}
+
+
+static void
+ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
+    u_char *payload, size_t len)
+{
+    uint64_t                    expires_at;
+    ngx_http_request_t         *r;
+    ngx_http_sark_ctx_t        *ctx;
+    ngx_http_sark_error_t      *err;
+    ngx_http_sark_cached_t      entry;
+    ngx_http_sark_decision_t   *d;
+    ngx_http_sark_loc_conf_t   *slcf;
+    ngx_http_sark_main_conf_t  *smcf;
+
+    r = call->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+    d = &ctx->decision;
+    err = &ctx->error;
+
+    ctx->waiting = 0;
+    ctx->elapsed = ngx_current_msec - ctx->started;
+
+    switch (status) {
+
+    case NGX_HTTP_SARK_CALL_TIMEOUT:
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "CN-002", "no decision within %M ms",
+                                slcf->decision_timeout);
+        err->retry_after = 1;
+        break;
+
+    case NGX_HTTP_SARK_CALL_LOST:
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
+                                "authorization service unavailable");
+        err->retry_after = 1;
+        break;
+
+    default:
+        if (ngx_http_sark_decode_answer(r->pool, payload, len, d,
+                                        &expires_at)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "sark: invalid decision frame from sarkd");
+            ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "CN-003", "invalid answer from "
+                                    "authorization service");
+            err->retry_after = 1;
+            break;
+        }
+
+        if (d->decision == SARK_DECISION_OUTAGE) {
+            ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "OPA-001", "");
+            if (d->error_code.len) {
+                err->code = (const char *) d->error_code.data;
+            }
+
+            err->message = d->reason;
+            err->retry_after = d->retry_after ? d->retry_after : 1;
+            break;
+        }
+
+        ctx->decided = 1;
+
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
+
+        /* only what was decided under the key's own revision is kept */
+
+        if (smcf->cache && ctx->keyed && expires_at
+            && d->policy_revision.len == ngx_http_sark_revision.len
+            && ngx_memcmp(d->policy_revision.data,
+                          ngx_http_sark_revision.data,
+                          d->policy_revision.len) == 0)
+        {
+            entry.decision = d->decision;
+            entry.cache_ttl = d->cache_ttl;
+            entry.evaluated_at = d->evaluated_at;
+            entry.expires_at = expires_at;
+            entry.reason = d->reason;
+            entry.filtered_parameters = d->filtered_parameters;
+
+            ngx_http_sark_cache_store(smcf->cache, &ctx->key, &entry,
+                                      r->connection->log);
+        }
+    }
+
+    ctx->done(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_sark_decode_answer(ngx_pool_t *pool, u_char *payload, size_t len,
+    ngx_http_sark_decision_t *d, uint64_t *expires_at)
+{
+    int          rc;
+    size_t       off;
+    uint8_t      u8;
+    uint32_t     u32;
+    ngx_str_t   *s;
+    sark_tlv_t   t;
+    ngx_uint_t   have_decision;
+
+    ngx_memzero(d, sizeof(ngx_http_sark_decision_t));
+
+    *expires_at = 0;
+    have_decision = 0;
+    off = 0;
+
+    while ((rc = sark_tlv_next(payload, len, &off, &t)) == SARK_PROTO_OK) {
+
+        s = NULL;
+
+        switch (t.tag) {
+
+        case SARK_RESP_DECISION:
+            if (!sark_tlv_u8(&t, &u8) || u8 > SARK_DECISION_OUTAGE) {
+                return NGX_ERROR;
+            }
+
+            d->decision = u8;
+            have_decision = 1;
+            break;
+
+        case SARK_RESP_REASON:
+            s = &d->reason;
+            break;
+
+        case SARK_RESP_FILTERED_PARAMS:
+            s = &d->filtered_parameters;
+            break;
+
+        case SARK_RESP_POLICY_REVISION:
+            s = &d->policy_revision;
+            break;
+
+        case SARK_RESP_ERROR_CODE:
+            s = &d->error_code;
+            break;
+
+        case SARK_RESP_CACHE_TTL:
+            if (!sark_tlv_u32(&t, &u32)) {
+                return NGX_ERROR;
+            }
+
+            d->cache_ttl = u32;
+            break;
+
+        case SARK_RESP_RETRY_AFTER:
+            if (!sark_tlv_u32(&t, &u32)) {
+                return NGX_ERROR;
+            }
+
+            d->retry_after = u32;
+            break;
+
+        case SARK_RESP_EVALUATED_AT:
+            if (!sark_tlv_u64(&t, &d->evaluated_at)) {
+                return NGX_ERROR;
+            }
+            break;
+
+        case SARK_RESP_EXPIRES_AT:
+            if (!sark_tlv_u64(&t, expires_at)) {
+                return NGX_ERROR;
+            }
+            break;
+
+        case SARK_RESP_CACHE_LAYER:
+            if (!sark_tlv_u8(&t, &u8) || u8 > SARK_CACHE_L2) {
+                return NGX_ERROR;
+            }
+
+            d->cache_layer = u8;
+            break;
+
+        default:
+            break;
+        }
+
+        if (s && ngx_http_sark_dup(pool, s, t.value, t.len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (rc != SARK_PROTO_END || !have_decision) {
+        return NGX_ERROR;
+    }
+
+    if (d->reason.data == NULL) {
+        ngx_str_set(&d->reason, "");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_dup(ngx_pool_t *pool, ngx_str_t *dst, const uint8_t *src,
+    size_t len)
+{
+    /* NUL-terminated: error codes are used as C strings */
+
+    dst->data = ngx_pnalloc(pool, len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, len);
+    dst->data[len] = '\0';
+    dst->len = len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_ctx_cleanup(void *data)
+{
+    ngx_http_sark_ctx_t  *ctx = data;
+
+    ngx_http_sark_sarkd_cancel(&ctx->call);
+}
