@@ -13,6 +13,34 @@
 
 static ngx_int_t ngx_http_sark_copy_strings(ngx_pool_t *pool,
     sark_jwt_str_t *src, size_t n, ngx_str_t **dst, ngx_uint_t *ndst);
+static ngx_int_t ngx_http_sark_token_lookup(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
+    ngx_http_sark_identity_t *id);
+static void ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf,
+    ngx_str_t *token, ngx_http_sark_identity_t *id);
+
+
+/*
+ * Per-worker cache of verified tokens (direct-mapped): a token seen again
+ * skips signature and JSON work; its exp is checked on every use.  An
+ * entry remembers the key set, issuer and audience it was verified with.
+ */
+
+#define NGX_HTTP_SARK_TOKEN_SLOTS  1024
+
+typedef struct {
+    uint32_t                     hash;
+    size_t                       len;
+    size_t                       size;
+    u_char                      *block;
+    void                        *keys;
+    u_char                      *issuer;
+    u_char                      *audience;
+    ngx_http_sark_identity_t     id;         /* points into block */
+} ngx_http_sark_token_t;
+
+
+static ngx_http_sark_token_t  *ngx_http_sark_tokens;
 
 
 void *
@@ -74,6 +102,25 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
                                 "missing bearer token");
         err->www_authenticate = 1;
         return NGX_DECLINED;
+    }
+
+    switch (ngx_http_sark_token_lookup(r, slcf, &token, id)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_ERROR:
+        return NGX_ERROR;
+
+    case NGX_ABORT:
+        ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-003",
+                                "token expired");
+        err->www_authenticate = 1;
+        err->invalid_token = 1;
+        return NGX_DECLINED;
+
+    default:
+        break;
     }
 
     ngx_memzero(&opts, sizeof(sark_jwt_opts_t));
@@ -165,7 +212,163 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    ngx_http_sark_token_store(slcf, &token, id);
+
     return NGX_OK;
+}
+
+
+/* NGX_OK: known and valid; NGX_ABORT: known and expired; NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_sark_token_lookup(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
+    ngx_http_sark_identity_t *id)
+{
+    u_char                 *p;
+    uint32_t                hash;
+    ngx_int_t               delta;
+    ngx_uint_t              i;
+    ngx_http_sark_token_t  *t;
+
+    if (ngx_http_sark_tokens == NULL) {
+        return NGX_DECLINED;
+    }
+
+    hash = ngx_murmur_hash2(token->data, token->len);
+    t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
+
+    if (t->block == NULL
+        || t->hash != hash
+        || t->len != token->len
+        || t->keys != slcf->jwt_keys
+        || t->issuer != slcf->jwt_issuer.data
+        || t->audience != slcf->jwt_audience.data
+        || ngx_memcmp(t->block + t->size - t->len, token->data, t->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_time() >= t->id.exp + slcf->jwt_leeway) {
+        return NGX_ABORT;
+    }
+
+    /* the slot may be reused while this request lives: copy it out */
+
+    p = ngx_palloc(r->pool, t->size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, t->block, t->size);
+    delta = p - t->block;
+
+    *id = t->id;
+    id->roles = (ngx_str_t *) p;
+    id->teams = (ngx_str_t *) p + t->id.nroles;
+
+    if (id->sub.data) {
+        id->sub.data += delta;
+    }
+
+    if (id->email.data) {
+        id->email.data += delta;
+    }
+
+    for (i = 0; i < id->nroles; i++) {
+        id->roles[i].data += delta;
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        id->teams[i].data += delta;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
+    ngx_http_sark_identity_t *id)
+{
+    u_char                 *p;
+    size_t                  size;
+    uint32_t                hash;
+    ngx_str_t              *arr;
+    ngx_uint_t              i;
+    ngx_http_sark_token_t  *t;
+
+    if (ngx_http_sark_tokens == NULL) {
+        ngx_http_sark_tokens = ngx_calloc(NGX_HTTP_SARK_TOKEN_SLOTS
+                                          * sizeof(ngx_http_sark_token_t),
+                                          ngx_cycle->log);
+        if (ngx_http_sark_tokens == NULL) {
+            return;
+        }
+    }
+
+    size = (id->nroles + id->nteams) * sizeof(ngx_str_t)
+           + id->sub.len + id->email.len + token->len;
+
+    for (i = 0; i < id->nroles; i++) {
+        size += id->roles[i].len;
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        size += id->teams[i].len;
+    }
+
+    hash = ngx_murmur_hash2(token->data, token->len);
+    t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
+
+    if (t->block) {
+        ngx_free(t->block);
+        t->block = NULL;
+    }
+
+    p = ngx_alloc(size, ngx_cycle->log);
+    if (p == NULL) {
+        return;
+    }
+
+    t->block = p;
+    t->size = size;
+    t->hash = hash;
+    t->len = token->len;
+    t->keys = slcf->jwt_keys;
+    t->issuer = slcf->jwt_issuer.data;
+    t->audience = slcf->jwt_audience.data;
+    t->id = *id;
+
+    arr = (ngx_str_t *) p;
+    p += (id->nroles + id->nteams) * sizeof(ngx_str_t);
+
+    t->id.roles = arr;
+    t->id.teams = arr + id->nroles;
+
+    t->id.sub.data = id->sub.data ? p : NULL;
+    p = ngx_cpymem(p, id->sub.data, id->sub.len);
+
+    t->id.email.data = NULL;
+
+    if (id->email.len) {
+        t->id.email.data = p;
+        p = ngx_cpymem(p, id->email.data, id->email.len);
+    }
+
+    for (i = 0; i < id->nroles; i++) {
+        arr[i].len = id->roles[i].len;
+        arr[i].data = p;
+        p = ngx_cpymem(p, id->roles[i].data, id->roles[i].len);
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        arr[id->nroles + i].len = id->teams[i].len;
+        arr[id->nroles + i].data = p;
+        p = ngx_cpymem(p, id->teams[i].data, id->teams[i].len);
+    }
+
+    ngx_memcpy(p, token->data, token->len);
 }
 
 
