@@ -325,3 +325,14 @@ POST /meta
 --- response_headers
 WWW-Authenticate: Bearer realm="sark", resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource"
 --- response_body_like: "code":"AU-001"
+
+
+
+=== TEST 21: refresh tokens are not access tokens
+--- request
+POST /authorize
+{"action":"gateway:server:list"}
+--- more_headers eval
+"Authorization: Bearer " . jwt(type => 'refresh')
+--- error_code: 401
+--- response_body_like: "code":"AU-002","message":"refresh tokens are not accepted"
