@@ -58,7 +58,7 @@ UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 OPA          = $(shell scripts/setup --print-opa)
 
 # Environment of the private stack the integration tests run against.
-TEST_RUN    := $(ROOT)/run/test
+TEST_RUN    ?= $(ROOT)/run/test
 TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                SARK_NGINX_PORT=$(TEST_NGINX_PORT) \
                SARK_OPA_PORT=$(TEST_OPA_PORT) \
