@@ -261,28 +261,76 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
-/* RFC 9562 UUIDv7: time-ordered, so audit rows index well */
+/*
+ * RFC 9562 UUIDv7: 48-bit Unix ms, then 74 random bits from a per-worker
+ * xoshiro256** generator seeded from the OpenSSL CSPRNG.  Ids need to be
+ * unique and time-ordered (audit rows index well), not secret.
+ */
+
+static uint64_t  ngx_http_sark_rng[4];
+
+
+static uint64_t
+ngx_http_sark_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+
+static uint64_t
+ngx_http_sark_random(void)
+{
+    uint64_t  *s = ngx_http_sark_rng;
+    uint64_t   result, t;
+
+    result = ngx_http_sark_rotl(s[1] * 5, 7) * 9;
+    t = s[1] << 17;
+
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = ngx_http_sark_rotl(s[3], 45);
+
+    return result;
+}
+
 
 ngx_int_t
 ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
 {
     u_char      b[16];
-    uint64_t    ms;
+    uint64_t    ms, r1, r2;
+    ngx_uint_t  i;
     ngx_time_t *tp;
 
-    if (RAND_bytes(b + 6, 10) != 1) {
-        return NGX_ERROR;
+    if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
+         | ngx_http_sark_rng[2] | ngx_http_sark_rng[3]) == 0)
+    {
+        if (RAND_bytes((u_char *) ngx_http_sark_rng,
+                       sizeof(ngx_http_sark_rng)) != 1)
+        {
+            return NGX_ERROR;
+        }
     }
 
     tp = ngx_timeofday();
     ms = (uint64_t) tp->sec * 1000 + tp->msec;
+    r1 = ngx_http_sark_random();
+    r2 = ngx_http_sark_random();
 
-    b[0] = (u_char) (ms >> 40);
-    b[1] = (u_char) (ms >> 32);
-    b[2] = (u_char) (ms >> 24);
-    b[3] = (u_char) (ms >> 16);
-    b[4] = (u_char) (ms >> 8);
-    b[5] = (u_char) ms;
+    for (i = 0; i < 6; i++) {
+        b[i] = (u_char) (ms >> (40 - 8 * i));
+    }
+
+    for (i = 0; i < 8; i++) {
+        b[6 + i] = (u_char) (r1 >> (8 * i));
+    }
+
+    b[14] = (u_char) r2;
+    b[15] = (u_char) (r2 >> 8);
+
     b[6] = (u_char) (0x70 | (b[6] & 0x0f));
     b[8] = (u_char) (0x80 | (b[8] & 0x3f));
 
