@@ -43,7 +43,7 @@ DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
 CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
                -Ishared $(SAN) \
                $(shell pkg-config --cflags libcurl 2>/dev/null)
-DAEMON_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null) -lcrypto
+DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis 2>/dev/null) -lcrypto
 ifeq ($(MALLOC),jemalloc)
 DAEMON_LIBS += -ljemalloc
 endif
@@ -100,7 +100,7 @@ $(MODULE_SO): $(NGX_BLD)/Makefile $(MODULE_SRCS)
 	@echo "  BUILD     $@"
 	@$(MAKE) -s -f $(ROOT)/$(NGX_BLD)/Makefile -C $(NGINX_SRC) modules \
 	    > $(NGX_BLD)/build.log 2>&1 || { cat $(NGX_BLD)/build.log; exit 1; }
-	@cp $(NGX_BLD)/ngx_http_sark_module.so $@
+	@cp $(NGX_BLD)/ngx_http_sark_module.so $@.tmp && mv -f $@.tmp $@
 
 $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
 	@mkdir -p $(B)/daemon
@@ -109,7 +109,7 @@ $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
 
 $(SARKD): $(DAEMON_OBJS)
 	@echo "  LINK      $@"
-	@$(CXX) $(CXXFLAGS) $^ -o $@ $(DAEMON_LIBS)
+	@$(CXX) $(CXXFLAGS) $^ -o $@.tmp $(DAEMON_LIBS) && mv -f $@.tmp $@
 
 -include $(DAEMON_OBJS:.o=.d)
 
@@ -150,6 +150,7 @@ t: all
 	    TEST_NGINX_JWT_ISSUER=$$SARK_JWT_ISSUER \
 	    TEST_NGINX_JWT_AUDIENCE=$$SARK_JWT_AUDIENCE \
 	    TEST_NGINX_OPA_PORT=$(TEST_OPA_PORT) \
+	    TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
 	    prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/); rc=$$?; \
 	    $(TEST_ENV) scripts/stack stop >/dev/null 2>&1; exit $$rc
 
@@ -182,6 +183,12 @@ stop:
 ## status: show what of the dev stack is running
 status:
 	@scripts/stack status
+
+## bench: throughput benchmarks (DESIGN.md §10): module vs baseline, one table
+.PHONY: bench
+bench: all
+	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
+	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench
 
 PREFIX      ?= /usr/local
 NGX_MODDIR  ?= /usr/lib/nginx/modules
