@@ -14,7 +14,10 @@ use JSON::PP ();
 use MIME::Base64 ();
 
 our @EXPORT = qw(jwt stack);
-our @EXPORT_OK = qw(repo_root dev_env b64url);
+our @EXPORT_OK = qw(repo_root dev_env b64url
+    nonce http_request authorize raw_request concurrent_requests decision_is
+    poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
+    redis_cli redis_keys);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
 
@@ -108,6 +111,319 @@ sub stack {
     close $fh;
     die "scripts/stack @args failed:\n$out" if $?;
     return $out;
+}
+
+# ------------------------------------------------------------ requests
+#
+# The functions below talk to the running test stack directly, for suites
+# that need more than one request per block (caches, counters, concurrency).
+
+my $Json = JSON::PP->new->canonical->allow_nonref;
+
+my $NonceSeq = 0;
+
+# nonce(): a string unique to this run of the suite (and to each call), for
+# cache keys no earlier run can have left in Redis
+sub nonce {
+    return sprintf '%x%x%x', time, $$, $NonceSeq++;
+}
+
+sub decode_json_or_undef {
+    my ($s) = @_;
+    return undef unless defined $s && $s =~ /^\s*[\[{]/;
+    my $v = eval { $Json->decode($s) };
+    return $v;
+}
+
+# http_request(METHOD, URL, %opt): one request; a URL that is a path goes to
+# the test nginx (127.0.0.1:$TEST_NGINX_SERVER_PORT, or port => N).
+#   headers => {...}   extra request headers
+#   token => JWT       Authorization: Bearer JWT
+#   body => STRING     request body; a reference is sent as JSON
+#   timeout => S       [10]
+# Returns { status, headers => { lc name => value }, body, json } where json
+# is the decoded body when it is JSON (else undef).  Connection failures are
+# status 599, as HTTP::Tiny reports them.
+sub http_request {
+    my ($method, $url, %opt) = @_;
+    if ($url =~ m{^/}) {
+        my $port = $opt{port} // $ENV{TEST_NGINX_SERVER_PORT} // 18000;
+        $url = "http://127.0.0.1:$port$url";
+    }
+    my %h = %{ $opt{headers} || {} };
+    $h{Authorization} = "Bearer $opt{token}" if defined $opt{token};
+    my %args = (headers => \%h);
+    if (defined $opt{body}) {
+        $args{content} = ref $opt{body} ? $Json->encode($opt{body}) : $opt{body};
+    }
+    require HTTP::Tiny;
+    my $res = HTTP::Tiny->new(timeout => $opt{timeout} // 10, keep_alive => 0)
+                        ->request($method, $url, \%args);
+    my %hdr = map { lc($_) => (ref $res->{headers}{$_} ? join(', ', @{ $res->{headers}{$_} })
+                                                       : $res->{headers}{$_}) }
+              keys %{ $res->{headers} || {} };
+    return { status => $res->{status}, headers => \%hdr,
+             body => $res->{content} // '',
+             json => decode_json_or_undef($res->{content}) };
+}
+
+# authorize(BODY, %opt): POST BODY (string, or reference sent as JSON) to the
+# decision API, path => [/api/v1/gateway/authorize]; other options as for
+# http_request
+sub authorize {
+    my ($body, %opt) = @_;
+    my $path = delete $opt{path} // '/api/v1/gateway/authorize';
+    return http_request('POST', $path, body => $body, %opt);
+}
+
+# raw_request(METHOD, PATH, %opt): the bytes of an HTTP/1.1 request to the
+# test nginx (Connection: close), with body => and token => as above
+sub raw_request {
+    my ($method, $path, %opt) = @_;
+    my $body = defined $opt{body} ? (ref $opt{body} ? $Json->encode($opt{body}) : $opt{body}) : '';
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+    $req .= "Authorization: Bearer $opt{token}\r\n" if defined $opt{token};
+    $req .= "Content-Length: " . length($body) . "\r\n" if length $body || $method eq 'POST';
+    return "$req\r\n$body";
+}
+
+sub parse_raw_response {
+    my ($raw) = @_;
+    my %r = (status => 599, headers => {}, body => '', json => undef);
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    return \%r unless defined $head && $head =~ m{^HTTP/\d\.\d (\d{3})};
+    $r{status} = $1;
+    for my $line (split /\r\n/, $head) {
+        my ($k, $v) = $line =~ /^([^:]+):\s*(.*)$/ or next;
+        $r{headers}{lc $k} = $v;
+    }
+    $r{body} = $body // '';
+    $r{json} = decode_json_or_undef($r{body});
+    return \%r;
+}
+
+# concurrent_requests(N, BYTES, %opt): opens N connections to the test
+# nginx (port => P), sends all of BYTES but the last byte on each, then the
+# last byte on all of them in one go, so the N requests reach nginx in the
+# same instant; reads every answer (timeout => S [10]).  Returns the list
+# of responses shaped as http_request's.
+sub concurrent_requests {
+    my ($n, $bytes, %opt) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    require Time::HiRes;
+    my $port = $opt{port} // $ENV{TEST_NGINX_SERVER_PORT} // 18000;
+    my @socks;
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 5)
+            or die "concurrent_requests: connect 127.0.0.1:$port: $!\n";
+        binmode $s;
+        push @socks, $s;
+    }
+    my $head = substr $bytes, 0, -1;
+    my $last = substr $bytes, -1;
+    for my $s (@socks) {
+        syswrite($s, $head) == length $head or die "concurrent_requests: short write\n";
+    }
+    syswrite $_, $last for @socks;
+
+    my %buf = map { $_ => '' } 0 .. $#socks;
+    my %open = map { fileno($socks[$_]) => $_ } 0 .. $#socks;
+    my $sel = IO::Select->new(@socks);
+    my $deadline = Time::HiRes::time() + ($opt{timeout} // 10);
+    while ($sel->count && Time::HiRes::time() < $deadline) {
+        for my $s ($sel->can_read($deadline - Time::HiRes::time())) {
+            my $i = $open{fileno $s};
+            my $got = sysread $s, my $chunk, 65536;
+            if ($got) {
+                $buf{$i} .= $chunk;
+            } else {
+                $sel->remove($s);
+                close $s;
+            }
+        }
+    }
+    close $_ for $sel->handles;
+    return map { parse_raw_response($buf{$_}) } 0 .. $#socks;
+}
+
+# decision_is(RESPONSE, {status, allow, cache, reason, code}, NAME): one
+# test; the answer must have every field given (status defaults to 200;
+# cache may be a Regexp, code is error.code of an error answer).  Says what
+# differed when it fails.
+sub decision_is {
+    my ($res, $want, $name) = @_;
+    require Test::More;
+    my $tb = Test::More->builder;
+    my @bad;
+    my $j = $res->{json};
+    my $status = $want->{status} // 200;
+    push @bad, "status $res->{status}, expected $status" if $res->{status} ne $status;
+    if (exists $want->{allow}) {
+        my $al = ref $j eq 'HASH' && exists $j->{allow} ? ($j->{allow} ? 1 : 0) : 'none';
+        push @bad, "allow $al, expected " . ($want->{allow} ? 1 : 0)
+            if $al eq 'none' || $al != ($want->{allow} ? 1 : 0);
+    }
+    if (exists $want->{cache}) {
+        my $c = ref $j eq 'HASH' ? ($j->{metadata}{cache} // 'none') : 'none';
+        my $ok = ref $want->{cache} eq 'Regexp' ? $c =~ $want->{cache} : $c eq $want->{cache};
+        push @bad, "cache $c, expected $want->{cache}" unless $ok;
+    }
+    if (exists $want->{reason}) {
+        my $r = ref $j eq 'HASH' ? ($j->{reason} // 'none') : 'none';
+        push @bad, "reason '$r', expected '$want->{reason}'" if $r ne $want->{reason};
+    }
+    if (exists $want->{code}) {
+        my $c = ref $j eq 'HASH' ? ($j->{error}{code} // 'none') : 'none';
+        push @bad, "error code $c, expected $want->{code}" if $c ne $want->{code};
+    }
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $ok = $tb->ok(!@bad, $name);
+    $tb->diag(join('; ', @bad) . "\nbody: $res->{body}") unless $ok;
+    return $ok;
+}
+
+# poll_until(SECONDS, CODE): calls CODE every 50 ms until it returns true or
+# SECONDS have passed; returns CODE's last value.  Only for the windows the
+# design has (revision poll, reconnect back-off, circuit breaker).
+sub poll_until {
+    my ($secs, $code) = @_;
+    require Time::HiRes;
+    my $deadline = Time::HiRes::time() + $secs;
+    while (1) {
+        my $v = $code->();
+        return $v if $v || Time::HiRes::time() >= $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# l1_ready(%opt): waits (at most timeout => S [5]) until the nginx worker
+# knows sarkd's policy revision, i.e. a warm-up decision is answered from
+# L1 when asked twice; a worker learns the revision only after connecting
+# to sarkd.  Each try uses a fresh subject ("warmup-<pid>-N"), so an entry
+# that cannot be an L1 hit (decided within the skew window of an
+# invalidation, e.g. the one sarkd makes when it starts) does not hold it
+# up.  One OPA evaluation per try.  path, port as for authorize.  True
+# when ready.
+sub l1_ready {
+    my (%opt) = @_;
+    my $timeout = delete $opt{timeout} // 5;
+    my $body = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+             . '"tool_name":"list_tables","parameters":{"warmup":true}}';
+    my $i = 0;
+    return poll_until($timeout, sub {
+        $i++;
+        my $token = jwt(sub => "warmup-$$-$i", email => 'warmup@example.com',
+                        roles => ['analyst']);
+        for (1 .. 2) {
+            my $r = authorize($body, token => $token, %opt);
+            return 1 if ref $r->{json} eq 'HASH' && ($r->{json}{metadata}{cache} // '') eq 'L1';
+        }
+        return 0;
+    });
+}
+
+# l2_ready(%opt): waits (at most timeout => S [15]) until sarkd stores
+# decisions in Redis again: fresh probe decisions (sub "l2probe-<pid>-N")
+# are made until one of them shows up under its key.  Covers sarkd's Redis
+# reconnect and circuit breaker (REDIS_CIRCUIT_BREAKER_TIMEOUT).  path,
+# port as for authorize.  True when ready.
+sub l2_ready {
+    my (%opt) = @_;
+    my $timeout = delete $opt{timeout} // 15;
+    my $body = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+             . '"tool_name":"list_tables"}';
+    my $i = 0;
+    return poll_until($timeout, sub {
+        $i++;
+        authorize($body, token => jwt(sub => "l2probe-$$-$i", roles => ['analyst']), %opt);
+        return scalar redis_keys("authz:l2probe-$$-*");
+    });
+}
+
+# ------------------------------------------------------------ OPA
+
+sub opa_url {
+    my $port = $ENV{TEST_NGINX_OPA_PORT} or die "TEST_NGINX_OPA_PORT is not set\n";
+    return "http://127.0.0.1:$port";
+}
+
+sub opa_eval_count {
+    my $r = http_request('GET', opa_url() . '/metrics', timeout => 5);
+    die "opa_evals: GET /metrics: $r->{status} $r->{body}\n" unless $r->{status} == 200;
+    my $n = 0;
+    for my $line (split /\n/, $r->{body}) {
+        next unless $line =~ /^http_request_duration_seconds_count\{(.*)\}\s+(\S+)$/;
+        my ($labels, $v) = ($1, $2);
+        $n += $v if $labels =~ /handler="v1\/data"/ && $labels =~ /method="post"/;
+    }
+    return $n;
+}
+
+# opa_evals(): how many policy evaluations OPA has served: the sum of
+# http_request_duration_seconds_count{handler="v1/data",method="post"} over
+# every status code, from OPA's /metrics ($TEST_NGINX_OPA_PORT).  OPA counts
+# a request after its answer is written, so the value is read until two
+# reads 50 ms apart agree (at most 2 s).  Restarting OPA resets it.
+sub opa_evals {
+    require Time::HiRes;
+    my $deadline = Time::HiRes::time() + 2;
+    my $last = opa_eval_count();
+    while (1) {
+        Time::HiRes::sleep(0.05);
+        my $n = opa_eval_count();
+        return $n if $n == $last || Time::HiRes::time() >= $deadline;
+        $last = $n;
+    }
+}
+
+# opa_policies(): { id => raw Rego } of the policies OPA has loaded (the ids
+# are the file paths it was started with)
+sub opa_policies {
+    my $r = http_request('GET', opa_url() . '/v1/policies', timeout => 5);
+    die "opa_policies: $r->{status} $r->{body}\n" unless $r->{status} == 200 && $r->{json};
+    return { map { $_->{id} => $_->{raw} } @{ $r->{json}{result} } };
+}
+
+# opa_put_policy(ID, REGO): replaces (or adds) policy ID in OPA; dies when
+# OPA refuses it
+sub opa_put_policy {
+    my ($id, $rego) = @_;
+    (my $path = $id) =~ s{([^A-Za-z0-9._~/-])}{sprintf '%%%02X', ord $1}ge;
+    $path =~ s{^/+}{};
+    my $r = http_request('PUT', opa_url() . "/v1/policies/$path", body => $rego,
+                         headers => { 'Content-Type' => 'text/plain' }, timeout => 10);
+    die "opa_put_policy $id: $r->{status} $r->{body}\n" unless $r->{status} == 200;
+    return 1;
+}
+
+# ------------------------------------------------------------ Redis
+
+# redis_cli(ARGS...): runs redis-cli against 127.0.0.1:$TEST_NGINX_REDIS_PORT
+# and returns its output lines (list context) or text
+sub redis_cli {
+    my @args = @_;
+    my $port = $ENV{TEST_NGINX_REDIS_PORT} or die "TEST_NGINX_REDIS_PORT is not set\n";
+    my $pid = open(my $fh, '-|') // die "redis_cli: fork: $!\n";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec 'redis-cli', '-h', '127.0.0.1', '-p', $port, @args
+            or do { print "cannot run redis-cli: $!\n"; exit 127 };
+    }
+    my @out = <$fh>;
+    close $fh;
+    chomp @out;
+    return wantarray ? @out : join("\n", @out);
+}
+
+# redis_keys(PATTERN): the keys matching PATTERN (SCAN MATCH), sorted; in
+# scalar context their number
+sub redis_keys {
+    my ($pattern) = @_;
+    my %seen;
+    my @keys = sort grep { length && !$seen{$_}++ } redis_cli('--scan', '--pattern', $pattern);
+    return wantarray ? @keys : scalar @keys;
 }
 
 1;
