@@ -52,8 +52,14 @@ UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared \
                -Ingx_module $(SAN) \
                $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
-UNITS       := check_proto check_json check_jwt
+UNITS       := check_proto check_json check_jwt \
+               check_sarkd_glob check_sarkd_cache check_sarkd_config
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
+UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
+               -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
+SARKD_DEPS  := $(wildcard daemon/*.h) shared/sark_proto.h $(B)/.flags
+SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/json_util.cc daemon/glob.cc \
+               daemon/recent_invalidations.cc daemon/circuit_breaker.cc
 
 OPA          = $(shell scripts/setup --print-opa)
 
@@ -129,6 +135,24 @@ $(B)/unit/check_jwt: t/unit/check_jwt.c ngx_module/sark_jwt.c \
 	@mkdir -p $(B)/unit
 	@$(CC) $(UNIT_CFLAGS) t/unit/check_jwt.c ngx_module/sark_jwt.c \
 	    ngx_module/sark_json.c -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_glob: t/unit/check_sarkd_glob.cc daemon/glob.cc \
+                            $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_glob.cc daemon/glob.cc \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
+                             $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
+                              daemon/log.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/config.cc \
+	    daemon/log.cc -o $@ $(UNIT_LIBS)
 
 ## unit: build and run the Check unit tests
 unit: $(UNIT_BINS)

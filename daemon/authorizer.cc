@@ -9,59 +9,149 @@ namespace sark {
 namespace {
 
 constexpr size_t kMaxLoggedRequestId = 128;
+constexpr size_t kMaxCacheKey = 4096;
 
 } // namespace
 
 Authorizer::Authorizer(const Config& cfg, OpaClient& opa, PolicyRevision& revision,
-                       ModuleServer& server)
-    : cfg_(cfg), opa_(opa), revision_(revision), server_(server) {}
+                       ModuleServer& server, L2Cache& l2, RecentInvalidations& recent)
+    : cfg_(cfg), opa_(opa), revision_(revision), server_(server), l2_(l2), recent_(recent) {}
+
+bool Authorizer::cacheKeyUsable(const AuthzRequest& req, uint64_t& not_after) {
+  not_after = 0;
+  if (!req.has(SARK_REQ_CACHE_KEY) || req.cache_key.empty()) {
+    return false;
+  }
+  const char* problem = nullptr;
+  if (req.cache_key.size() > kMaxCacheKey || !req.cache_key.starts_with("authz:")) {
+    problem = "cache key must start with \"authz:\" and be at most 4096 bytes";
+  } else if (req.has(SARK_REQ_NOT_AFTER)) {
+    if (req.not_after.size() != 8) {
+      problem = "NOT_AFTER is not a u64";
+    } else {
+      not_after = sark_get_u64(reinterpret_cast<const uint8_t*>(req.not_after.data()));
+    }
+  }
+  if (problem != nullptr) {
+    uint64_t suppressed = 0;
+    if (bad_key_log_.allow(monotonicUs(), suppressed)) {
+      LogLine(LogLevel::Warn, "request not cached").str("error", problem).unum("suppressed",
+                                                                               suppressed);
+    }
+    return false;
+  }
+  return true;
+}
 
 bool Authorizer::onAuthzRequest(uint64_t conn_id, uint32_t req_id, const uint8_t* payload,
                                 size_t len, std::string& err) {
-  Pending p{conn_id, req_id, Sensitivity::Medium, monotonicUs(), {}};
   AuthzRequest req;
   if (!decodeAuthzRequest(payload, len, req, err)) {
     return false;
   }
-  p.request_id.assign(truncateUtf8(req.request_id, kMaxLoggedRequestId));
+  stats_.requests++;
+  Requester w{conn_id, req_id, monotonicUs(), 0,
+              std::string(truncateUtf8(req.request_id, kMaxLoggedRequestId))};
 
-  std::string body;
+  auto f = std::make_unique<Flight>();
   std::string deny_reason;
-  if (!buildOpaInput(req, p.sensitivity, body, deny_reason)) {
-    answer(p, Decision::deny(std::move(deny_reason)), nullptr);
+  if (!buildOpaInput(req, f->sensitivity, f->body, deny_reason)) {
+    pending_++;
+    AnswerMeta meta{revision_.current(), wallMs(), SARK_CACHE_MISS, 0};
+    answerOne(w, Decision::deny(std::move(deny_reason)), meta, nullptr, 0);
     return true;
   }
 
+  bool keyed = cacheKeyUsable(req, w.not_after);
   pending_++;
-  bool queued = opa_.evaluate(std::move(body), [this, p](const OpaResult& r) {
-    pending_--;
-    onOpaResult(p, r);
+  if (keyed) {
+    auto it = by_key_.find(std::string(req.cache_key));
+    if (it != by_key_.end()) {
+      stats_.coalesced++;
+      flights_.at(it->second)->waiters.push_back(std::move(w));
+      return true;
+    }
+    f->key.assign(req.cache_key);
+  }
+  f->id = next_flight_id_++;
+  f->waiters.push_back(std::move(w));
+  uint64_t id = f->id;
+  Flight& flight = *f;
+  flights_.emplace(id, std::move(f));
+  if (!keyed) {
+    startOpa(id);
+    return true;
+  }
+  by_key_.emplace(flight.key, id);
+  flight.l2_us = monotonicUs();
+  bool looking = revision_.known() &&
+                 l2_.lookup(flight.key, [this, id](const CachedDecision* hit) {
+                   onL2Result(id, hit);
+                 });
+  if (!looking) {
+    flight.l2_us = 0;
+    startOpa(id);
+  }
+  return true;
+}
+
+void Authorizer::onL2Result(uint64_t flight_id, const CachedDecision* hit) {
+  auto it = flights_.find(flight_id);
+  if (it == flights_.end()) {
+    return;
+  }
+  Flight& f = *it->second;
+  f.l2_us = monotonicUs() - f.l2_us;
+  if (hit == nullptr) {
+    stats_.l2_misses++;
+    startOpa(flight_id);
+    return;
+  }
+  stats_.l2_hits++;
+  AnswerMeta meta{hit->policy_revision, hit->evaluated_at, SARK_CACHE_L2, hit->expires_at};
+  complete(f, hit->toDecision(), meta, nullptr);
+}
+
+void Authorizer::startOpa(uint64_t flight_id) {
+  Flight& f = *flights_.at(flight_id);
+  f.revision = revision_.current();
+  f.revision_known = revision_.known();
+  f.evaluated_at = wallMs();
+  stats_.evaluations++;
+  bool queued = opa_.evaluate(std::move(f.body), [this, flight_id](const OpaResult& r) {
+    onOpaResult(flight_id, r);
   });
   if (!queued) {
-    pending_--;
-    Decision d = Decision::outage("GW-503", "sarkd overloaded", 1);
     uint64_t suppressed = 0;
     if (outage_log_.allow(monotonicUs(), suppressed)) {
       LogLine(LogLevel::Warn, "overloaded: OPA queue full")
           .unum("max_inflight", cfg_.max_inflight)
           .unum("suppressed", suppressed);
     }
-    answer(p, d, nullptr);
+    AnswerMeta meta{f.revision, f.evaluated_at, SARK_CACHE_MISS, 0};
+    complete(f, Decision::outage("GW-503", "sarkd overloaded", 1), meta, nullptr);
   }
-  return true;
 }
 
-void Authorizer::onOpaResult(const Pending& p, const OpaResult& r) {
-  Decision d = mapOpaAnswer(r, cfg_.ttlFor(p.sensitivity), cfg_.opa_timeout_ms);
+void Authorizer::onOpaResult(uint64_t flight_id, const OpaResult& r) {
+  auto it = flights_.find(flight_id);
+  if (it == flights_.end()) {
+    return;
+  }
+  Flight& f = *it->second;
+  uint32_t sensitivity_ttl = cfg_.ttlFor(f.sensitivity);
+  Decision d = mapOpaAnswer(r, sensitivity_ttl, cfg_.opa_timeout_ms);
+  bool fail_open = false;
   if (d.decision == SARK_DECISION_OUTAGE && !r.aborted) {
-    bool fail_open = !cfg_.opa_fail_closed &&
-                     (p.sensitivity == Sensitivity::Low || p.sensitivity == Sensitivity::Medium);
+    fail_open = !cfg_.opa_fail_closed &&
+                (f.sensitivity == Sensitivity::Low || f.sensitivity == Sensitivity::Medium);
     if (fail_open) {
       LogLine(LogLevel::Warn, "fail-open: allowing during OPA outage")
           .str("error_code", d.error_code)
           .str("error", d.reason)
-          .str("sensitivity", sensitivityName(p.sensitivity))
-          .str("request_id", p.request_id);
+          .str("sensitivity", sensitivityName(f.sensitivity))
+          .str("request_id", f.waiters.front().request_id)
+          .unum("requests", f.waiters.size());
       Decision open;
       open.decision = SARK_DECISION_ALLOW;
       open.reason = "fail-open: " + d.reason;
@@ -71,7 +161,45 @@ void Authorizer::onOpaResult(const Pending& p, const OpaResult& r) {
       logOutage(d, r);
     }
   }
-  answer(p, d, &r);
+
+  uint64_t now = wallMs();
+  uint64_t expires = 0;
+  bool cacheable = !f.key.empty() && !fail_open && f.revision_known &&
+                   f.revision == revision_.current() &&
+                   !recent_.invalidates(f.key, f.evaluated_at, now);
+  if (cacheable) {
+    expires = cacheExpiry(d, f.evaluated_at, f.waiters.front().not_after,
+                          cfg_.cache_negative_ttl, sensitivity_ttl);
+    if (expires <= now) {
+      expires = 0;
+    }
+  }
+  if (expires != 0) {
+    // Before answering: a request for this key arriving after the answer
+    // goes to the same Redis connection, behind this SET.
+    CachedDecision v;
+    v.allow = d.decision == SARK_DECISION_ALLOW;
+    v.reason = d.reason;
+    v.filtered_params = d.filtered_params;
+    v.cache_ttl = d.cache_ttl;
+    v.policy_revision = f.revision;
+    v.evaluated_at = f.evaluated_at;
+    v.expires_at = expires;
+    l2_.store(f.key, v);
+  }
+  AnswerMeta meta{f.revision, f.evaluated_at, SARK_CACHE_MISS, expires};
+  complete(f, d, meta, &r);
+}
+
+void Authorizer::complete(Flight& f, const Decision& d, const AnswerMeta& meta,
+                          const OpaResult* r) {
+  for (const Requester& w : f.waiters) {
+    answerOne(w, d, meta, r, f.l2_us);
+  }
+  if (!f.key.empty()) {
+    by_key_.erase(f.key);
+  }
+  flights_.erase(f.id); // destroys f
 }
 
 void Authorizer::logOutage(const Decision& d, const OpaResult& r) {
@@ -85,23 +213,38 @@ void Authorizer::logOutage(const Decision& d, const OpaResult& r) {
   }
 }
 
-void Authorizer::answer(const Pending& p, const Decision& d, const OpaResult* r) {
-  server_.sendAuthzResponse(p.conn_id, p.req_id, d, revision_.current(), wallMs());
+void Authorizer::answerOne(const Requester& w, const Decision& d, const AnswerMeta& meta,
+                           const OpaResult* r, uint64_t l2_us) {
+  pending_--;
+  AnswerMeta mine = meta;
+  uint64_t now = wallMs();
+  if (mine.expires_at_ms != 0) {
+    mine.expires_at_ms = capExpiry(mine.expires_at_ms, w.not_after, now);
+  }
+  if (mine.expires_at_ms != 0) {
+    stats_.cacheable++;
+  }
+  server_.sendAuthzResponse(w.conn_id, w.req_id, d, mine);
+  const char* cache = mine.cache_layer == SARK_CACHE_L2 ? "L2" : "MISS";
   if (cfg_.enable_profiling) {
     LogLine(LogLevel::Info, "decision profile")
-        .str("request_id", p.request_id)
+        .str("request_id", w.request_id)
         .str("decision", decisionName(d.decision))
+        .str("cache", cache)
+        .unum("l2_us", l2_us)
         .unum("opa_us", r != nullptr ? r->opa_us : 0)
         .unum("queue_us", r != nullptr ? r->queue_us : 0)
-        .unum("total_us", monotonicUs() - p.received_us);
+        .unum("total_us", monotonicUs() - w.received_us);
   } else if (logEnabled(LogLevel::Debug)) {
     LogLine(LogLevel::Debug, "decision")
-        .unum("conn", p.conn_id)
-        .unum("id", p.req_id)
-        .str("request_id", p.request_id)
+        .unum("conn", w.conn_id)
+        .unum("id", w.req_id)
+        .str("request_id", w.request_id)
         .str("decision", decisionName(d.decision))
         .str("reason", d.reason)
-        .unum("cache_ttl", d.cache_ttl);
+        .str("cache", cache)
+        .unum("cache_ttl", d.cache_ttl)
+        .unum("expires_at", mine.expires_at_ms);
   }
 }
 

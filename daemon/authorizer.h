@@ -1,26 +1,39 @@
 #pragma once
 
-// The decision path for one AUTHZ_REQ: decode, build the OPA input, ask
-// OPA, map the answer (fail-open where allowed), send the AUTHZ_RESP.
-// This is where an L2 cache lookup (before OPA) and the audit enqueue
-// (after the answer) slot in.
+// The decision path for one AUTHZ_REQ: decode, build the OPA input, then
+//   - with a cache key (SARK_REQ_CACHE_KEY): join the evaluation already
+//     running for that key, if any (coalescing: one OPA call for all
+//     concurrent requests of a key, from any connection); else look the
+//     key up in L2, and on a miss ask OPA and store the answer in L2;
+//   - without one: ask OPA.
+// Answers carry SARK_RESP_EXPIRES_AT when the module may cache them:
+// never past the requester's token expiry (SARK_REQ_NOT_AFTER), never for
+// outages, fail-open answers or invalid requests, never when the policy
+// revision changed during the evaluation or an invalidation covers it.
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "cache_entry.h"
 #include "config.h"
 #include "decision.h"
 #include "event_loop.h"
+#include "l2_cache.h"
 #include "log.h"
 #include "module_server.h"
 #include "opa_client.h"
 #include "policy_revision.h"
+#include "recent_invalidations.h"
 
 namespace sark {
 
 class Authorizer {
 public:
-  Authorizer(const Config& cfg, OpaClient& opa, PolicyRevision& revision, ModuleServer& server);
+  Authorizer(const Config& cfg, OpaClient& opa, PolicyRevision& revision, ModuleServer& server,
+             L2Cache& l2, RecentInvalidations& recent);
   Authorizer(const Authorizer&) = delete;
   Authorizer& operator=(const Authorizer&) = delete;
 
@@ -31,25 +44,61 @@ public:
   // Requests accepted and not answered yet.
   size_t pending() const { return pending_; }
 
+  struct Stats {
+    uint64_t requests{0};
+    uint64_t coalesced{0}; // joined an evaluation already running
+    uint64_t l2_hits{0};
+    uint64_t l2_misses{0};
+    uint64_t evaluations{0}; // OPA calls
+    uint64_t cacheable{0};   // answers given with an expiry
+  };
+  const Stats& stats() const { return stats_; }
+
 private:
-  struct Pending {
+  // One request waiting for its answer.
+  struct Requester {
     uint64_t conn_id;
     uint32_t req_id;
-    Sensitivity sensitivity;
     uint64_t received_us;
+    uint64_t not_after; // Unix ms, 0 = no token expiry
     std::string request_id;
   };
+  // One evaluation, shared by every requester of its cache key.
+  struct Flight {
+    uint64_t id{0};
+    std::string key; // empty = not cacheable, not shared
+    std::string body;
+    Sensitivity sensitivity{Sensitivity::Medium};
+    std::vector<Requester> waiters;
+    std::string revision; // used for the OPA call
+    bool revision_known{false};
+    uint64_t evaluated_at{0}; // Unix ms, when the OPA call started
+    uint64_t l2_us{0};
+  };
 
-  void onOpaResult(const Pending& p, const OpaResult& r);
-  void answer(const Pending& p, const Decision& d, const OpaResult* r);
+  bool cacheKeyUsable(const AuthzRequest& req, uint64_t& not_after);
+  void startOpa(uint64_t flight_id);
+  void onL2Result(uint64_t flight_id, const CachedDecision* hit);
+  void onOpaResult(uint64_t flight_id, const OpaResult& r);
+  // Answers every requester of the flight and forgets it.
+  void complete(Flight& f, const Decision& d, const AnswerMeta& meta, const OpaResult* r);
+  void answerOne(const Requester& w, const Decision& d, const AnswerMeta& meta,
+                 const OpaResult* r, uint64_t l2_us);
   void logOutage(const Decision& d, const OpaResult& r);
 
   const Config& cfg_;
   OpaClient& opa_;
   PolicyRevision& revision_;
   ModuleServer& server_;
+  L2Cache& l2_;
+  RecentInvalidations& recent_;
   size_t pending_{0};
+  uint64_t next_flight_id_{1};
+  std::unordered_map<uint64_t, std::unique_ptr<Flight>> flights_;
+  std::unordered_map<std::string, uint64_t> by_key_;
+  Stats stats_;
   LogRateLimiter outage_log_{1000000};
+  LogRateLimiter bad_key_log_{10 * 1000000};
 };
 
 } // namespace sark

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string_view>
@@ -159,6 +160,43 @@ bool setOpaUrl(std::string_view value, Config& cfg, std::string& why) {
   return true;
 }
 
+// Seconds, possibly fractional ("0.1"), stored as whole milliseconds
+// (rounded up, so a positive value never becomes 0).
+template <auto Member, uint64_t MinMs, uint64_t MaxMs>
+bool setSecondsMs(std::string_view value, Config& cfg, std::string& why) {
+  std::string text(value);
+  char* end = nullptr;
+  errno = 0;
+  double v = text.empty() ? -1 : strtod(text.c_str(), &end);
+  bool ok = !text.empty() && errno == 0 && end == text.c_str() + text.size() && v >= 0 &&
+            v <= static_cast<double>(MaxMs) / 1000.0 && (text[0] >= '0' && text[0] <= '9');
+  uint64_t ms = 0;
+  if (ok) {
+    double scaled = v * 1000.0;
+    ms = static_cast<uint64_t>(scaled);
+    if (static_cast<double>(ms) < scaled) {
+      ms++;
+    }
+    ok = ms >= MinMs && ms <= MaxMs;
+  }
+  if (!ok) {
+    why = "must be a number of seconds between " + std::to_string(MinMs / 1000.0).substr(0, 5) +
+          " and " + std::to_string(MaxMs / 1000);
+    return false;
+  }
+  cfg.*Member = static_cast<uint32_t>(ms);
+  return true;
+}
+
+bool setRedisUrl(std::string_view value, Config& cfg, std::string& why) {
+  return parseRedisUrl(value, cfg.redis, why);
+}
+
+template <auto Member> bool setText(std::string_view value, Config& cfg, std::string&) {
+  (cfg.*Member).assign(value);
+  return true;
+}
+
 bool setLogLevelValue(std::string_view value, Config& cfg, std::string& why) {
   if (!parseLogLevel(value, cfg.log_level)) {
     why = "must be one of debug, info, warn, error";
@@ -184,6 +222,22 @@ const Setting kSettings[] = {
     {"GATEWAY_CACHE_TTL_MEDIUM", "180", &setTtl<Sensitivity::Medium>},
     {"GATEWAY_CACHE_TTL_HIGH", "60", &setTtl<Sensitivity::High>},
     {"GATEWAY_CACHE_TTL_CRITICAL", "30", &setTtl<Sensitivity::Critical>},
+    {"CACHE_NEGATIVE_TTL", "5", &setUint<&Config::cache_negative_ttl, 0, 86400>},
+    {"CACHE_INVALIDATE_TIMEOUT_MS", "1000",
+     &setUint<&Config::cache_invalidate_timeout_ms, 10, 60000>},
+
+    {"CACHE_L2_ENABLED", "true", &setBool<&Config::cache_l2_enabled>},
+    {"VALKEY_URL", "redis://127.0.0.1:6379/0", &setRedisUrl},
+    {"REDIS_HOST", "", &setText<&Config::redis_host_setting>},
+    {"REDIS_PORT", "", &setText<&Config::redis_port_setting>},
+    {"REDIS_PASSWORD", "", &setText<&Config::redis_password_setting>},
+    {"REDIS_DB", "", &setText<&Config::redis_db_setting>},
+    {"VALKEY_POOL_SIZE", "2", &setUint<&Config::redis_pool_size, 1, 64>},
+    {"VALKEY_SOCKET_TIMEOUT", "0.1", &setSecondsMs<&Config::redis_timeout_ms, 1, 60000>},
+    {"REDIS_CIRCUIT_BREAKER_THRESHOLD", "5", &setUint<&Config::redis_cb_threshold, 1, 1000000>},
+    {"REDIS_CIRCUIT_BREAKER_TIMEOUT", "5",
+     &setSecondsMs<&Config::redis_cb_open_ms, 1, 3600000>},
+    {"REDIS_CIRCUIT_BREAKER_HALF_OPEN", "1", &setUint<&Config::redis_cb_half_open, 1, 1000>},
 
     {"LOG_LEVEL", "info", &setLogLevelValue},
     {"ENABLE_PROFILING", "false", &setBool<&Config::enable_profiling>},
@@ -219,6 +273,60 @@ bool validName(std::string_view name) {
       return false;
     }
   }
+  return true;
+}
+
+// Where a value came from; a more specific source wins.
+enum Source { kDefault = 0, kFile = 1, kEnvironment = 2 };
+
+// VALKEY_URL, or REDIS_HOST/PORT/PASSWORD/DB when those come from a more
+// specific source than VALKEY_URL (e.g. REDIS_HOST in the environment and
+// VALKEY_URL only in the env file or not at all).
+bool resolveRedisEndpoint(Config& cfg, const std::map<std::string, Source>& sources,
+                          std::string& err, std::vector<std::string>& notes) {
+  static const char* const kParts[] = {"REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB"};
+  Source url_source = sources.at("VALKEY_URL");
+  Source parts_source = kDefault;
+  for (const char* name : kParts) {
+    parts_source = std::max(parts_source, sources.at(name));
+  }
+  if (parts_source == kDefault) {
+    return true;
+  }
+  if (url_source >= parts_source) {
+    notes.push_back("REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB are ignored: VALKEY_URL is "
+                    "set");
+    return true;
+  }
+  RedisEndpoint ep;
+  if (!cfg.redis_host_setting.empty()) {
+    ep.host = cfg.redis_host_setting;
+  }
+  uint64_t v;
+  if (!cfg.redis_port_setting.empty()) {
+    if (!parseUint(cfg.redis_port_setting, v) || v < 1 || v > 65535) {
+      err = "invalid REDIS_PORT=\"" + cfg.redis_port_setting +
+            "\": must be an integer between 1 and 65535";
+      return false;
+    }
+    ep.port = static_cast<uint16_t>(v);
+  }
+  if (!cfg.redis_db_setting.empty()) {
+    if (!parseUint(cfg.redis_db_setting, v) || v > 1000000) {
+      err = "invalid REDIS_DB=\"" + cfg.redis_db_setting +
+            "\": must be an integer between 0 and 1000000";
+      return false;
+    }
+    ep.db = static_cast<uint32_t>(v);
+  }
+  for (char c : ep.host) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/' || c == '@') {
+      err = "invalid REDIS_HOST=\"" + cfg.redis_host_setting + "\": not a host name or address";
+      return false;
+    }
+  }
+  ep.password = cfg.redis_password_setting;
+  cfg.redis = std::move(ep);
   return true;
 }
 
@@ -265,7 +373,156 @@ bool readEnvFile(const char* path, std::map<std::string, std::string>& values, s
   return ok;
 }
 
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+bool percentDecode(std::string_view in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); i++) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) {
+      return false;
+    }
+    int hi = hexValue(in[i + 1]);
+    int lo = hexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
 } // namespace
+
+bool parseRedisUrl(std::string_view url, RedisEndpoint& out, std::string& why) {
+  why = "must be redis://[:password@]host[:port][/db]";
+  std::string_view rest;
+  if (url.starts_with("redis://")) {
+    rest = url.substr(8);
+  } else if (url.starts_with("valkey://")) {
+    rest = url.substr(9);
+  } else {
+    if (url.starts_with("rediss://") || url.starts_with("valkeys://")) {
+      why = "TLS (rediss://) is not supported; use redis://";
+    }
+    return false;
+  }
+  for (char c : rest) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#') {
+      why = "must be redis://[:password@]host[:port][/db] without spaces, query or fragment";
+      return false;
+    }
+  }
+  RedisEndpoint ep;
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path =
+      slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  size_t at = authority.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    std::string_view user = userinfo.substr(0, colon);
+    std::string_view pass =
+        colon == std::string_view::npos ? std::string_view() : userinfo.substr(colon + 1);
+    if (colon == std::string_view::npos) {
+      // redis://password@host is how some clients write a bare password.
+      pass = user;
+      user = {};
+    }
+    if (!percentDecode(user, ep.username) || !percentDecode(pass, ep.password)) {
+      why = "bad %-escape in the user or password";
+      return false;
+    }
+    if (!ep.username.empty() && ep.password.empty()) {
+      why = "a user needs a password (redis://user:password@host)";
+      return false;
+    }
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.starts_with("[")) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return false;
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        return false;
+      }
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) {
+    why = "has no host";
+    return false;
+  }
+  ep.host.assign(host);
+  uint64_t v;
+  if (!port.empty() || authority.ends_with(":")) {
+    if (!parseUint(port, v) || v < 1 || v > 65535) {
+      why = "port must be an integer between 1 and 65535";
+      return false;
+    }
+    ep.port = static_cast<uint16_t>(v);
+  }
+  if (!path.empty()) {
+    if (!parseUint(path, v) || v > 1000000) {
+      why = "database (the /db part) must be an integer";
+      return false;
+    }
+    ep.db = static_cast<uint32_t>(v);
+  }
+  out = std::move(ep);
+  why.clear();
+  return true;
+}
+
+std::string RedisEndpoint::display() const {
+  std::string s = "redis://";
+  if (!password.empty()) {
+    s += username + ":***@";
+  }
+  if (host.find(':') != std::string::npos) {
+    s += "[" + host + "]";
+  } else {
+    s += host;
+  }
+  s += ":" + std::to_string(port) + "/" + std::to_string(db);
+  return s;
+}
+
+uint64_t Config::maxCacheTtlMs() const {
+  uint64_t max_s = cache_negative_ttl;
+  for (uint32_t ttl : cache_ttl) {
+    max_s = std::max<uint64_t>(max_s, ttl);
+  }
+  return max_s * 1000;
+}
 
 std::string redactUrl(const std::string& urls) {
   std::string out;
@@ -299,21 +556,36 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
   }
 
   Config cfg;
+  std::map<std::string, Source> sources;
   for (const Setting& s : kSettings) {
     std::string value = s.default_value;
+    Source source = kDefault;
     if (const char* env = getenv(s.name); env != nullptr) {
       value = env;
+      source = kEnvironment;
     } else if (auto it = file_values.find(s.name); it != file_values.end()) {
       value = it->second;
+      source = kFile;
     }
+    sources[s.name] = source;
     std::string why;
-    bool is_url = std::string_view(s.name) == "OPA_URL";
+    std::string_view name(s.name);
+    bool is_url = name == "OPA_URL" || name == "VALKEY_URL";
+    bool is_secret = name == "REDIS_PASSWORD";
+    std::string shown = is_url ? redactUrl(value) : is_secret && !value.empty() ? "***" : value;
     if (!s.apply(value, cfg, why)) {
-      err = std::string("invalid ") + s.name + "=\"" + (is_url ? redactUrl(value) : value) +
-            "\": " + why;
+      err = std::string("invalid ") + s.name + "=\"" + shown + "\": " + why;
       return false;
     }
-    cfg.effective.emplace_back(s.name, is_url ? redactUrl(value) : value);
+    cfg.effective.emplace_back(s.name, shown);
+  }
+  if (!resolveRedisEndpoint(cfg, sources, err, notes)) {
+    return false;
+  }
+  for (auto& [name, value] : cfg.effective) {
+    if (name == "VALKEY_URL") {
+      value = cfg.redis.display(); // what is actually used
+    }
   }
 
   for (const auto& [name, value] : file_values) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,22 @@
 #include "sensitivity.h"
 
 namespace sark {
+
+// Where Redis/Valkey is, from VALKEY_URL or the REDIS_* settings.
+struct RedisEndpoint {
+  std::string host{"127.0.0.1"};
+  uint16_t port{6379};
+  std::string username; // empty = default user (AUTH <password>)
+  std::string password; // empty = no AUTH
+  uint32_t db{0};
+
+  // redis://[user:***@]host:port/db, for logs.
+  std::string display() const;
+};
+
+// Parses redis://[[user]:password@]host[:port][/db] (also valkey://;
+// user and password may be %-encoded; an IPv6 host is written [addr]).
+bool parseRedisUrl(std::string_view url, RedisEndpoint& out, std::string& why);
 
 struct Config {
   std::string socket_path;
@@ -27,6 +44,22 @@ struct Config {
   uint32_t opa_revision_poll_ms{1000};
 
   uint32_t cache_ttl[kSensitivityCount]{300, 180, 60, 30}; // by Sensitivity
+  uint32_t cache_negative_ttl{5};             // seconds; 0 = denials not cached
+  uint32_t cache_invalidate_timeout_ms{1000}; // wait for other hosts' acks
+
+  bool cache_l2_enabled{true};
+  RedisEndpoint redis;
+  uint32_t redis_pool_size{2};    // command connections (+1 subscriber)
+  uint32_t redis_timeout_ms{100}; // per command (VALKEY_SOCKET_TIMEOUT)
+  uint32_t redis_cb_threshold{5};
+  uint32_t redis_cb_open_ms{5000};
+  uint32_t redis_cb_half_open{1};
+
+  // REDIS_* as given (used when VALKEY_URL is not set; see config.cc).
+  std::string redis_host_setting;
+  std::string redis_port_setting;
+  std::string redis_password_setting;
+  std::string redis_db_setting;
 
   LogLevel log_level{LogLevel::Info};
   bool enable_profiling{false};
@@ -36,6 +69,8 @@ struct Config {
   std::vector<std::pair<std::string, std::string>> effective;
 
   uint32_t ttlFor(Sensitivity s) const { return cache_ttl[static_cast<size_t>(s)]; }
+  // Longest any cached decision can live, in ms.
+  uint64_t maxCacheTtlMs() const;
 };
 
 // Fills `out`.  `env_file` may be null.  On failure returns false and sets

@@ -33,6 +33,10 @@ const char* requestFieldName(uint16_t tag) {
     return "request_id";
   case SARK_REQ_CLIENT_IP:
     return "client_ip";
+  case SARK_REQ_CACHE_KEY:
+    return "cache_key";
+  case SARK_REQ_NOT_AFTER:
+    return "not_after";
   default:
     return "unknown";
   }
@@ -62,6 +66,10 @@ std::string_view* singleField(AuthzRequest& req, uint16_t tag) {
     return &req.request_id;
   case SARK_REQ_CLIENT_IP:
     return &req.client_ip;
+  case SARK_REQ_CACHE_KEY:
+    return &req.cache_key;
+  case SARK_REQ_NOT_AFTER:
+    return &req.not_after;
   default:
     return nullptr;
   }
@@ -241,8 +249,7 @@ std::string_view truncateUtf8(std::string_view s, size_t max) {
   return s.substr(0, cut);
 }
 
-void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d,
-                         std::string_view policy_revision, uint64_t evaluated_at_ms) {
+void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d, const AnswerMeta& meta) {
   FrameBuilder f(out, SARK_MSG_AUTHZ_RESP, id);
   f.u8(SARK_RESP_DECISION, d.decision);
   f.str(SARK_RESP_REASON, truncateUtf8(d.reason, kMaxReason));
@@ -250,9 +257,12 @@ void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d,
     f.str(SARK_RESP_FILTERED_PARAMS, d.filtered_params);
   }
   f.u32(SARK_RESP_CACHE_TTL, d.cache_ttl);
-  f.str(SARK_RESP_POLICY_REVISION, policy_revision);
-  f.u64(SARK_RESP_EVALUATED_AT, evaluated_at_ms);
-  f.u8(SARK_RESP_CACHE_LAYER, SARK_CACHE_MISS);
+  f.str(SARK_RESP_POLICY_REVISION, meta.policy_revision);
+  f.u64(SARK_RESP_EVALUATED_AT, meta.evaluated_at_ms);
+  f.u8(SARK_RESP_CACHE_LAYER, meta.cache_layer);
+  if (meta.expires_at_ms != 0 && d.decision != SARK_DECISION_OUTAGE) {
+    f.u64(SARK_RESP_EXPIRES_AT, meta.expires_at_ms);
+  }
   if (d.decision == SARK_DECISION_OUTAGE) {
     f.str(SARK_RESP_ERROR_CODE, d.error_code);
     f.u32(SARK_RESP_RETRY_AFTER, d.retry_after);

@@ -26,6 +26,8 @@ struct AuthzRequest {
   std::string_view gateway_metadata;
   std::string_view request_id;
   std::string_view client_ip;
+  std::string_view cache_key; // the L2 key the module computed; empty = do not cache
+  std::string_view not_after; // raw 8-byte big-endian Unix ms (the token's exp)
   std::vector<std::string_view> roles;
   std::vector<std::string_view> teams;
   uint32_t present{0};       // bit per single-valued tag seen
@@ -72,9 +74,16 @@ struct Decision {
 
 const char* decisionName(uint8_t decision);
 
+// Where an answer came from and how long the module may cache it.
+struct AnswerMeta {
+  std::string_view policy_revision;
+  uint64_t evaluated_at_ms{0};
+  uint8_t cache_layer{SARK_CACHE_MISS};
+  uint64_t expires_at_ms{0}; // Unix ms; 0 = the module must not cache it
+};
+
 // Appends the AUTHZ_RESP frame for request `id` to `out`.
-void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d,
-                         std::string_view policy_revision, uint64_t evaluated_at_ms);
+void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d, const AnswerMeta& meta);
 
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string_view truncateUtf8(std::string_view s, size_t max);

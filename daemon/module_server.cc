@@ -43,6 +43,16 @@ const char* frameTypeName(uint8_t type) {
     return "PONG";
   case SARK_MSG_ERROR:
     return "ERROR";
+  case SARK_MSG_REVISION:
+    return "REVISION";
+  case SARK_MSG_INVALIDATE_REQ:
+    return "INVALIDATE_REQ";
+  case SARK_MSG_INVALIDATE_RESP:
+    return "INVALIDATE_RESP";
+  case SARK_MSG_INVALIDATE:
+    return "INVALIDATE";
+  case SARK_MSG_INVALIDATE_ACK:
+    return "INVALIDATE_ACK";
   default:
     return "unknown";
   }
@@ -176,6 +186,9 @@ void ModuleServer::onAccept() {
     LogLine(LogLevel::Debug, "connection opened")
         .unum("conn", id)
         .unum("connections", conns_.size());
+    if (connect_handler_) {
+      connect_handler_(id);
+    }
   }
 }
 
@@ -309,6 +322,19 @@ bool ModuleServer::handleFrame(Connection& c, const sark_frame_hdr_t& h, const u
     }
     return true;
   }
+  case SARK_MSG_INVALIDATE_REQ: {
+    std::string err;
+    if (!invalidate_handler_ || !invalidate_handler_(c.id, h.id, payload, h.length, err)) {
+      protocolError(c, err.empty() ? "request rejected" : err, h.id);
+      return false;
+    }
+    return true;
+  }
+  case SARK_MSG_INVALIDATE_ACK:
+    if (ack_handler_) {
+      ack_handler_(c.id, h.id);
+    }
+    return true;
   case SARK_MSG_PING: {
     FrameBuilder f(c.wbuf, SARK_MSG_PONG, h.id);
     f.finish();
@@ -332,8 +358,7 @@ void ModuleServer::protocolError(Connection& c, std::string_view reason, uint32_
 }
 
 void ModuleServer::sendAuthzResponse(uint64_t conn_id, uint32_t req_id, const Decision& d,
-                                     std::string_view policy_revision,
-                                     uint64_t evaluated_at_ms) {
+                                     const AnswerMeta& meta) {
   Connection* c = find(conn_id);
   if (c == nullptr || c->closing) {
     LogLine(LogLevel::Debug, "answer dropped: connection gone")
@@ -341,8 +366,30 @@ void ModuleServer::sendAuthzResponse(uint64_t conn_id, uint32_t req_id, const De
         .unum("id", req_id);
     return;
   }
-  encodeAuthzResponse(c->wbuf, req_id, d, policy_revision, evaluated_at_ms);
+  encodeAuthzResponse(c->wbuf, req_id, d, meta);
   queued(*c);
+}
+
+bool ModuleServer::sendFrame(uint64_t conn_id, std::string_view frame) {
+  Connection* c = find(conn_id);
+  if (c == nullptr || c->closing) {
+    return false;
+  }
+  c->wbuf.append(frame);
+  queued(*c);
+  return true;
+}
+
+size_t ModuleServer::broadcast(std::string_view frame) {
+  size_t n = 0;
+  for (auto& [id, c] : conns_) {
+    if (!c->closing) {
+      c->wbuf.append(frame);
+      queued(*c);
+      n++;
+    }
+  }
+  return n;
 }
 
 void ModuleServer::queued(Connection& c) {

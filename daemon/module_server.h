@@ -2,8 +2,11 @@
 
 // The Unix socket the nginx workers connect to: one connection per
 // worker, frames decoded with the shared protocol header, answers written
-// back in any order.  Output is batched per loop iteration (before-sleep
-// flush); EPOLLOUT is armed only while output is pending.
+// back in any order.  Besides AUTHZ_REQ/RESP it carries the cache frames:
+// INVALIDATE_REQ/RESP and INVALIDATE_ACK from the module, REVISION and
+// INVALIDATE pushed to it (on accept and whenever they happen).  Output is
+// batched per loop iteration (before-sleep flush); EPOLLOUT is armed only
+// while output is pending.
 //
 // Connections are addressed by a 64-bit id that is never reused, so an
 // answer for a connection that has gone away is simply dropped.
@@ -31,6 +34,12 @@ public:
   // protocol error: the connection gets an ERROR frame and is closed.
   using AuthzHandler = std::function<bool(uint64_t conn_id, uint32_t req_id,
                                           const uint8_t* payload, size_t len, std::string& err)>;
+  // INVALIDATE_REQ: same contract as AuthzHandler.
+  using InvalidateHandler = AuthzHandler;
+  // INVALIDATE_ACK for push `id`.
+  using AckHandler = std::function<void(uint64_t conn_id, uint32_t id)>;
+  // A module connection was accepted (frames queued here go out first).
+  using ConnectHandler = std::function<void(uint64_t conn_id)>;
 
   ModuleServer(EventLoop& loop, const Config& cfg);
   ~ModuleServer();
@@ -38,6 +47,11 @@ public:
   ModuleServer& operator=(const ModuleServer&) = delete;
 
   void setAuthzHandler(AuthzHandler handler) { authz_handler_ = std::move(handler); }
+  void setInvalidateHandler(InvalidateHandler handler) {
+    invalidate_handler_ = std::move(handler);
+  }
+  void setAckHandler(AckHandler handler) { ack_handler_ = std::move(handler); }
+  void setConnectHandler(ConnectHandler handler) { connect_handler_ = std::move(handler); }
 
   // Creates the socket (refusing to start when another sarkd answers on
   // it), sets its mode and starts accepting.
@@ -45,7 +59,11 @@ public:
 
   // Queues an answer; dropped when the connection is gone.
   void sendAuthzResponse(uint64_t conn_id, uint32_t req_id, const Decision& d,
-                         std::string_view policy_revision, uint64_t evaluated_at_ms);
+                         const AnswerMeta& meta);
+  // Queues encoded frame bytes; false when the connection is gone.
+  bool sendFrame(uint64_t conn_id, std::string_view frame);
+  // Queues encoded frame bytes on every open connection; returns how many.
+  size_t broadcast(std::string_view frame);
 
   // Stops accepting and stops reading requests; pending output still goes.
   void startDrain();
@@ -95,6 +113,9 @@ private:
   EventLoop& loop_;
   const Config& cfg_;
   AuthzHandler authz_handler_;
+  InvalidateHandler invalidate_handler_;
+  AckHandler ack_handler_;
+  ConnectHandler connect_handler_;
   UniqueFd listen_fd_;
   bool accepting_{false};
   bool draining_{false};

@@ -126,6 +126,10 @@ void PolicyRevision::onPolicies(const OpaResult& r) {
         .str("to", revision)
         .str("opa", r.server);
     revision_ = std::move(revision);
+    known_ = true;
+    if (on_change_) {
+      on_change_(revision_);
+    }
   }
   scheduleNext();
 }

@@ -5,6 +5,7 @@
 // revision goes into every answer (and, later, every cache key).
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,12 @@ public:
   void stop();
 
   const std::string& current() const { return revision_; }
+  // False until the first successful poll ("unknown").
+  bool known() const { return known_; }
+  // Called after every change of the revision (the first one included).
+  void setChangeListener(std::function<void(const std::string&)> listener) {
+    on_change_ = std::move(listener);
+  }
 
 private:
   void poll();
@@ -40,6 +47,8 @@ private:
   OpaClient& opa_;
   uint32_t poll_ms_;
   std::string revision_{"unknown"};
+  bool known_{false};
+  std::function<void(const std::string&)> on_change_;
   EventLoop::TimerId timer_{0};
   bool in_flight_{false};
   bool stopped_{true};

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "cache_frames.h"
 #include "log.h"
 
 namespace sark {
@@ -15,12 +16,22 @@ namespace {
 // Time allowed for a drain beyond the OPA timeout (queued requests, slow
 // readers); after it, whatever is left is answered "shutting down".
 constexpr uint64_t kDrainGraceMs = 5000;
+// Invalidation patterns remembered (DESIGN section 6).
+constexpr size_t kRecentInvalidations = 256;
+// Clock difference between hosts tolerated when comparing an invalidation
+// with a decision's evaluation time; the module uses the same window
+// (NGX_HTTP_SARK_SKEW_MS).
+constexpr uint64_t kClockSkewMs = 500;
 
 } // namespace
 
 Sarkd::Sarkd(const Config& cfg)
     : cfg_(cfg), opa_(loop_, cfg), revision_(loop_, opa_, cfg.opa_revision_poll_ms),
-      server_(loop_, cfg), authorizer_(cfg, opa_, revision_, server_) {}
+      server_(loop_, cfg),
+      recent_(cfg.maxCacheTtlMs() + kClockSkewMs, kRecentInvalidations, kClockSkewMs),
+      redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
+      invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
+      authorizer_(cfg, opa_, revision_, server_, l2_, recent_) {}
 
 bool Sarkd::setupSignals(std::string& err) {
   sigset_t mask;
@@ -79,7 +90,7 @@ void Sarkd::beginDrain(const char* signal_name) {
 }
 
 void Sarkd::checkDrained() {
-  if (authorizer_.pending() == 0 && server_.flushed()) {
+  if (authorizer_.pending() == 0 && invalidator_.pending() == 0 && server_.flushed()) {
     loop_.stop();
   }
 }
@@ -87,6 +98,7 @@ void Sarkd::checkDrained() {
 void Sarkd::logStartup() {
   LogLine line(LogLevel::Info, "sarkd started");
   line.num("pid", getpid());
+  line.str("host_id", invalidator_.hostId());
   for (const auto& [name, value] : cfg_.effective) {
     line.str(name, value);
   }
@@ -102,6 +114,18 @@ int Sarkd::run() {
                                  size_t len, std::string& e) {
     return authorizer_.onAuthzRequest(conn_id, req_id, payload, len, e);
   });
+  server_.setInvalidateHandler([this](uint64_t conn_id, uint32_t frame_id,
+                                      const uint8_t* payload, size_t len, std::string& e) {
+    return invalidator_.onInvalidateRequest(conn_id, frame_id, payload, len, e);
+  });
+  server_.setAckHandler(
+      [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
+  server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
+  revision_.setChangeListener([this](const std::string& revision) {
+    std::string frame;
+    encodeRevision(frame, revision);
+    server_.broadcast(frame);
+  });
   if (!server_.start(err)) {
     LogLine(LogLevel::Error, "cannot start").str("error", err);
     return 1;
@@ -113,6 +137,10 @@ int Sarkd::run() {
   });
   logStartup();
   revision_.start();
+  if (cfg_.cache_l2_enabled) {
+    redis_.start();
+  }
+  invalidator_.start();
 
   loop_.run();
 
@@ -120,10 +148,32 @@ int Sarkd::run() {
   revision_.stop();
   // Only a drain timeout leaves calls behind; they are answered now.
   opa_.abortAll();
+  invalidator_.close();
+  redis_.close();
   server_.closeAll();
   server_.removeSocketFile();
-  LogLine(LogLevel::Info, "stopped");
+  const Authorizer::Stats& a = authorizer_.stats();
+  const L2Cache::Stats& l2 = l2_.stats();
+  LogLine(LogLevel::Info, "stopped")
+      .unum("requests", a.requests)
+      .unum("coalesced", a.coalesced)
+      .unum("evaluations", a.evaluations)
+      .unum("l2_hits", a.l2_hits)
+      .unum("l2_misses", a.l2_misses)
+      .unum("l2_stale", l2.stale)
+      .unum("l2_errors", l2.errors)
+      .unum("l2_stores", l2.stores)
+      .unum("answers_cacheable", a.cacheable);
   return 0;
+}
+
+void Sarkd::onModuleConnected(uint64_t conn_id) {
+  if (revision_.known()) {
+    std::string frame;
+    encodeRevision(frame, revision_.current());
+    server_.sendFrame(conn_id, frame);
+  }
+  invalidator_.onModuleConnected(conn_id);
 }
 
 } // namespace sark

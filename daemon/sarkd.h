@@ -2,7 +2,7 @@
 
 // sarkd's lifecycle: owns the event loop and its clients, starts them,
 // turns SIGTERM/SIGINT into a drain (stop accepting, stop reading, finish
-// in-flight OPA calls, flush answers) and stops.  A second signal exits at
+// in-flight OPA calls and invalidations, flush answers) and stops.  A second signal exits at
 // once with status 1.
 
 #include <string>
@@ -11,9 +11,13 @@
 #include "config.h"
 #include "event_loop.h"
 #include "handles.h"
+#include "invalidator.h"
+#include "l2_cache.h"
 #include "module_server.h"
 #include "opa_client.h"
 #include "policy_revision.h"
+#include "recent_invalidations.h"
+#include "redis_client.h"
 
 namespace sark {
 
@@ -32,6 +36,7 @@ private:
   void beginDrain(const char* signal_name);
   void checkDrained();
   void logStartup();
+  void onModuleConnected(uint64_t conn_id);
 
   // Declaration order is destruction order in reverse: the loop outlives
   // every client registered on it.
@@ -40,6 +45,10 @@ private:
   OpaClient opa_;
   PolicyRevision revision_;
   ModuleServer server_;
+  RecentInvalidations recent_;
+  RedisClient redis_;
+  L2Cache l2_;
+  Invalidator invalidator_;
   Authorizer authorizer_;
   UniqueFd signal_fd_;
   bool draining_{false};

@@ -1,7 +1,8 @@
 /*
  * Glob matching with Redis' semantics (KEYS / SCAN MATCH / PSUBSCRIBE):
  * `*` any run of bytes (including ':'), `?` one byte, `[abc]`, `[^a]`,
- * `[a-z]` classes, `\x` the byte x.  Used by the nginx module (L1) and
+ * `[a-z]` classes (a range may end in ']'), `\x` the byte x; an empty
+ * string is matched only by "" and "*".  Used by the nginx module (L1) and
  * sarkd (L2) so that an invalidation pattern means the same on both.
  *
  * Iterative with single-star backtracking: O(len(p) * len(s)) worst case,
@@ -49,7 +50,7 @@ sark_glob_class(const unsigned char *p, size_t plen, size_t *pi,
 
             i++;
 
-        } else if (i + 2 < plen && p[i + 1] == '-' && p[i + 2] != ']') {
+        } else if (i + 2 < plen && p[i + 1] == '-') {
             unsigned char  lo = p[i], hi = p[i + 2];
 
             if (lo > hi) {
@@ -87,6 +88,11 @@ sark_glob_match(const char *pattern, size_t plen, const char *string,
     const unsigned char  *s = (const unsigned char *) string;
     size_t                pi, si, star_p, star_s, next;
     int                   have_star;
+
+    if (slen == 0) {
+        /* Redis' matcher never enters its loop for an empty string */
+        return plen == 0 || (plen == 1 && p[0] == '*');
+    }
 
     pi = 0;
     si = 0;

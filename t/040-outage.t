@@ -9,6 +9,7 @@ repeat_each(1);
 plan tests => repeat_each() * (blocks() * 3 + 1);
 
 our $token = jwt(roles => ['analyst']);
+our $nonce = 0;
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -20,10 +21,13 @@ _EOC_
         unless defined $block->config;
     $block->set_value(more_headers => "Authorization: Bearer $main::token")
         unless defined $block->more_headers;
-    $block->set_value(request => <<'_EOR_') unless defined $block->request;
-POST /authorize
-{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"list_tables"}
-_EOR_
+    # a key of its own per block: cached decisions keep serving through an
+    # outage (DESIGN 11), and this suite is about the ones that are not
+    $block->set_value(request => "POST /authorize\n"
+        . '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+        . '"tool_name":"list_tables","parameters":{"nonce":"'
+        . "$$-" . time() . "-" . ++$main::nonce . '"}}')
+        unless defined $block->request;
 });
 
 run_tests();

@@ -1,0 +1,203 @@
+// Unit tests for sarkd's Redis settings (daemon/config.cc): VALKEY_URL
+// parsing, the REDIS_* fallback, and the cache settings' validation.
+
+#include <check.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+using sark::Config;
+using sark::RedisEndpoint;
+
+namespace {
+
+struct UrlCase {
+  const char* url;
+  bool ok;
+  const char* host;
+  unsigned port;
+  const char* user;
+  const char* password;
+  unsigned db;
+};
+
+const UrlCase kUrls[] = {
+    {"redis://127.0.0.1:6390/0", true, "127.0.0.1", 6390, "", "", 0},
+    {"redis://localhost", true, "localhost", 6379, "", "", 0},
+    {"redis://h:1/15", true, "h", 1, "", "", 15},
+    {"redis://:secret@h:6379/2", true, "h", 6379, "", "secret", 2},
+    {"redis://secret@h", true, "h", 6379, "", "secret", 0},
+    {"redis://app:p%40ss%3Aw@h:7000/1", true, "h", 7000, "app", "p@ss:w", 1},
+    {"valkey://h:6380", true, "h", 6380, "", "", 0},
+    {"redis://[::1]:7000/3", true, "::1", 7000, "", "", 3},
+    {"redis://h/", true, "h", 6379, "", "", 0},
+    {"rediss://h:6379", false, "", 0, "", "", 0},
+    {"http://h:6379", false, "", 0, "", "", 0},
+    {"redis://", false, "", 0, "", "", 0},
+    {"redis://:pw@", false, "", 0, "", "", 0},
+    {"redis://h:0", false, "", 0, "", "", 0},
+    {"redis://h:65536", false, "", 0, "", "", 0},
+    {"redis://h:", false, "", 0, "", "", 0},
+    {"redis://h:6379/x", false, "", 0, "", "", 0},
+    {"redis://h:6379/0?timeout=1", false, "", 0, "", "", 0},
+    {"redis://h x:6379", false, "", 0, "", "", 0},
+    {"redis://u:%zz@h", false, "", 0, "", "", 0},
+    {"redis://user:@h", false, "", 0, "", "", 0},
+    {"redis://[::1:7000", false, "", 0, "", "", 0},
+};
+
+// Runs loadConfig with `vars` set in the environment (and removed after).
+bool load(const std::vector<std::pair<const char*, const char*>>& vars, Config& cfg,
+          std::string& err) {
+  for (const auto& [name, value] : vars) {
+    setenv(name, value, 1);
+  }
+  std::vector<std::string> notes;
+  bool ok = sark::loadConfig(nullptr, cfg, err, notes);
+  for (const auto& [name, value] : vars) {
+    unsetenv(name);
+  }
+  return ok;
+}
+
+} // namespace
+
+START_TEST(test_url) {
+  const UrlCase& c = kUrls[_i];
+  RedisEndpoint ep;
+  std::string why;
+  bool ok = sark::parseRedisUrl(c.url, ep, why);
+  ck_assert_msg(ok == c.ok, "%s: ok=%d (%s)", c.url, ok, why.c_str());
+  if (!ok) {
+    ck_assert(!why.empty());
+    return;
+  }
+  ck_assert_str_eq(ep.host.c_str(), c.host);
+  ck_assert_uint_eq(ep.port, c.port);
+  ck_assert_str_eq(ep.username.c_str(), c.user);
+  ck_assert_str_eq(ep.password.c_str(), c.password);
+  ck_assert_uint_eq(ep.db, c.db);
+}
+END_TEST
+
+START_TEST(test_display_hides_password) {
+  RedisEndpoint ep;
+  std::string why;
+  ck_assert(sark::parseRedisUrl("redis://app:hunter2@h:7000/1", ep, why));
+  std::string shown = ep.display(); // the macro keeps a pointer: no temporaries
+  ck_assert_str_eq(shown.c_str(), "redis://app:***@h:7000/1");
+  ck_assert(sark::parseRedisUrl("redis://[::1]", ep, why));
+  shown = ep.display();
+  ck_assert_str_eq(shown.c_str(), "redis://[::1]:6379/0");
+}
+END_TEST
+
+START_TEST(test_defaults) {
+  Config cfg;
+  std::string err;
+  ck_assert_msg(load({}, cfg, err), "%s", err.c_str());
+  ck_assert(cfg.cache_l2_enabled);
+  std::string shown = cfg.redis.display();
+  ck_assert_str_eq(shown.c_str(), "redis://127.0.0.1:6379/0");
+  ck_assert_uint_eq(cfg.redis_pool_size, 2);
+  ck_assert_uint_eq(cfg.redis_timeout_ms, 100);
+  ck_assert_uint_eq(cfg.cache_negative_ttl, 5);
+  ck_assert_uint_eq(cfg.cache_invalidate_timeout_ms, 1000);
+  ck_assert_uint_eq(cfg.redis_cb_threshold, 5);
+  ck_assert_uint_eq(cfg.redis_cb_open_ms, 5000);
+  ck_assert_uint_eq(cfg.redis_cb_half_open, 1);
+  ck_assert_uint_eq(cfg.maxCacheTtlMs(), 300000);
+}
+END_TEST
+
+START_TEST(test_redis_parts) {
+  Config cfg;
+  std::string err;
+  ck_assert_msg(load({{"REDIS_HOST", "10.1.2.3"}, {"REDIS_PORT", "6391"},
+                      {"REDIS_PASSWORD", "p@ss"}, {"REDIS_DB", "4"}},
+                     cfg, err),
+                "%s", err.c_str());
+  ck_assert_str_eq(cfg.redis.host.c_str(), "10.1.2.3");
+  ck_assert_uint_eq(cfg.redis.port, 6391);
+  ck_assert_str_eq(cfg.redis.password.c_str(), "p@ss");
+  ck_assert_uint_eq(cfg.redis.db, 4);
+  // VALKEY_URL from the same source wins.
+  ck_assert(load({{"REDIS_HOST", "10.1.2.3"}, {"VALKEY_URL", "redis://other:1/0"}}, cfg, err));
+  ck_assert_str_eq(cfg.redis.host.c_str(), "other");
+  ck_assert(!load({{"REDIS_PORT", "0"}}, cfg, err));
+  ck_assert(err.find("REDIS_PORT") != std::string::npos);
+  ck_assert(!load({{"REDIS_DB", "x"}}, cfg, err));
+  ck_assert(err.find("REDIS_DB") != std::string::npos);
+}
+END_TEST
+
+START_TEST(test_seconds) {
+  Config cfg;
+  std::string err;
+  ck_assert(load({{"VALKEY_SOCKET_TIMEOUT", "0.25"}, {"REDIS_CIRCUIT_BREAKER_TIMEOUT", "30"}}, cfg,
+                 err));
+  ck_assert_uint_eq(cfg.redis_timeout_ms, 250);
+  ck_assert_uint_eq(cfg.redis_cb_open_ms, 30000);
+  ck_assert(load({{"VALKEY_SOCKET_TIMEOUT", "0.0001"}}, cfg, err)); // rounds up to 1 ms
+  ck_assert_uint_eq(cfg.redis_timeout_ms, 1);
+  const char* const bad[] = {"", "0", "-1", "abc", "1e9", ".5", "nan", "inf", "61", "0.1s"};
+  for (const char* v : bad) {
+    ck_assert_msg(!load({{"VALKEY_SOCKET_TIMEOUT", v}}, cfg, err), "accepted \"%s\"", v);
+    ck_assert(err.find("VALKEY_SOCKET_TIMEOUT") != std::string::npos);
+  }
+}
+END_TEST
+
+START_TEST(test_bad_values_name_the_variable) {
+  const char* const names[][2] = {
+      {"VALKEY_URL", "rediss://h"},
+      {"VALKEY_POOL_SIZE", "0"},
+      {"CACHE_L2_ENABLED", "maybe"},
+      {"CACHE_NEGATIVE_TTL", "-1"},
+      {"CACHE_INVALIDATE_TIMEOUT_MS", "0"},
+      {"REDIS_CIRCUIT_BREAKER_THRESHOLD", "0"},
+      {"REDIS_CIRCUIT_BREAKER_HALF_OPEN", "0"},
+  };
+  for (const auto& nv : names) {
+    Config cfg;
+    std::string err;
+    ck_assert_msg(!load({{nv[0], nv[1]}}, cfg, err), "%s=%s accepted", nv[0], nv[1]);
+    ck_assert_msg(err.find(nv[0]) != std::string::npos, "%s", err.c_str());
+  }
+}
+END_TEST
+
+static Suite* configSuite() {
+  Suite* s = suite_create("sarkd_config");
+  TCase* tc = tcase_create("Redis");
+  tcase_add_loop_test(tc, test_url, 0, static_cast<int>(sizeof(kUrls) / sizeof(kUrls[0])));
+  tcase_add_test(tc, test_display_hides_password);
+  tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_redis_parts);
+  tcase_add_test(tc, test_seconds);
+  tcase_add_test(tc, test_bad_values_name_the_variable);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main() {
+  // The defaults test must not see the caller's settings.
+  const char* const mine[] = {"VALKEY_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD",
+                              "REDIS_DB", "VALKEY_POOL_SIZE", "VALKEY_SOCKET_TIMEOUT",
+                              "CACHE_L2_ENABLED", "CACHE_NEGATIVE_TTL",
+                              "CACHE_INVALIDATE_TIMEOUT_MS", "REDIS_CIRCUIT_BREAKER_THRESHOLD",
+                              "REDIS_CIRCUIT_BREAKER_TIMEOUT", "REDIS_CIRCUIT_BREAKER_HALF_OPEN",
+                              "GATEWAY_CACHE_TTL_LOW", "GATEWAY_CACHE_TTL_MEDIUM",
+                              "GATEWAY_CACHE_TTL_HIGH", "GATEWAY_CACHE_TTL_CRITICAL"};
+  for (const char* name : mine) {
+    unsetenv(name);
+  }
+  SRunner* sr = srunner_create(configSuite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
