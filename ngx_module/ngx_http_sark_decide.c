@@ -37,7 +37,6 @@ static void ngx_http_sark_ctx_cleanup(void *data);
 /* per worker: the policy revision sarkd last announced */
 static u_char      ngx_http_sark_revision_buf[NGX_HTTP_SARK_REVISION_MAX];
 static ngx_str_t   ngx_http_sark_revision;
-static EVP_MD_CTX *ngx_http_sark_md_ctx;
 
 
 static ngx_str_t  ngx_http_sark_default_sensitivity = ngx_string("medium");
@@ -217,31 +216,50 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
-#define ngx_http_sark_hash_str(s)                                             \
-    sark_put_u32(lenbuf, (uint32_t) (s).len);                                 \
-    if (EVP_DigestUpdate(md, lenbuf, 4) != 1                                  \
-        || EVP_DigestUpdate(md, (s).data, (s).len) != 1)                      \
-    {                                                                         \
-        goto failed;                                                          \
-    }
-
-
 /*
  * The key covers everything the policy sees except gateway_metadata
  * (request ids, source addresses): revision, subject, email, roles, teams,
  * action, server, tool, sensitivity, parameters and context.  Every field
- * is length-prefixed, so no two inputs encode alike.
+ * is length-prefixed, so no two inputs encode alike; the digest is SHA-256
+ * of that encoding.  A per-worker memo maps encodings seen before to their
+ * digest and key text, so a repeated decision costs a hash and a compare.
  */
+
+#define NGX_HTTP_SARK_MEMO_SLOTS    4096
+#define NGX_HTTP_SARK_MEMO_MAX_ENC  512
+
+
+typedef struct {
+    uint32_t                     hash;
+    uint32_t                     len;
+    u_char                      *enc;          /* encoding, then key text */
+    size_t                       text_len;
+    u_char                       digest[NGX_HTTP_SARK_DIGEST_LEN];
+} ngx_http_sark_memo_t;
+
+
+static ngx_http_sark_memo_t  *ngx_http_sark_memo;
+
+
+static u_char *
+ngx_http_sark_enc_str(u_char *p, ngx_str_t *s)
+{
+    sark_put_u32(p, (uint32_t) s->len);
+    return ngx_cpymem(p + 4, s->data, s->len);
+}
+
 
 static ngx_int_t
 ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    u_char                    *p, lenbuf[4], md_value[EVP_MAX_MD_SIZE];
-    size_t                     len;
+    u_char                    *enc, *p, md_value[EVP_MAX_MD_SIZE];
+    u_char                     stack_enc[NGX_HTTP_SARK_MEMO_MAX_ENC];
+    size_t                     len, text_len;
+    uint32_t                   hash;
     ngx_str_t                  sens, params, context;
     ngx_uint_t                 i;
     unsigned int               md_len;
-    EVP_MD_CTX                *md;
+    ngx_http_sark_memo_t      *m;
     ngx_http_sark_query_t     *q;
     ngx_http_sark_identity_t  *id;
 
@@ -255,80 +273,124 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     params = q->parameters.len ? q->parameters : ngx_http_sark_empty_object;
     context = q->context.len ? q->context : ngx_http_sark_empty_object;
 
-    if (ngx_http_sark_md_ctx == NULL) {
-        ngx_http_sark_md_ctx = EVP_MD_CTX_new();
-        if (ngx_http_sark_md_ctx == NULL) {
+    len = 4 * 13 + version.len + ngx_http_sark_revision.len + id->sub.len
+          + id->email.len + q->action.len + q->server_name.len
+          + q->tool_name.len + sens.len + params.len + context.len;
+
+    for (i = 0; i < id->nroles; i++) {
+        len += 4 + id->roles[i].len;
+    }
+
+    for (i = 0; i < id->nteams; i++) {
+        len += 4 + id->teams[i].len;
+    }
+
+    if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {
+        enc = stack_enc;
+
+    } else {
+        enc = ngx_pnalloc(r->pool, len);
+        if (enc == NULL) {
             return NGX_ERROR;
         }
     }
 
-    md = ngx_http_sark_md_ctx;
+    p = ngx_http_sark_enc_str(enc, &version);
+    p = ngx_http_sark_enc_str(p, &ngx_http_sark_revision);
+    p = ngx_http_sark_enc_str(p, &id->sub);
+    p = ngx_http_sark_enc_str(p, &id->email);
 
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        goto failed;
-    }
-
-    ngx_http_sark_hash_str(version);
-    ngx_http_sark_hash_str(ngx_http_sark_revision);
-    ngx_http_sark_hash_str(id->sub);
-    ngx_http_sark_hash_str(id->email);
-
-    sark_put_u32(lenbuf, (uint32_t) id->nroles);
-    if (EVP_DigestUpdate(md, lenbuf, 4) != 1) {
-        goto failed;
-    }
+    sark_put_u32(p, (uint32_t) id->nroles);
+    p += 4;
 
     for (i = 0; i < id->nroles; i++) {
-        ngx_http_sark_hash_str(id->roles[i]);
+        p = ngx_http_sark_enc_str(p, &id->roles[i]);
     }
 
-    sark_put_u32(lenbuf, (uint32_t) id->nteams);
-    if (EVP_DigestUpdate(md, lenbuf, 4) != 1) {
-        goto failed;
-    }
+    sark_put_u32(p, (uint32_t) id->nteams);
+    p += 4;
 
     for (i = 0; i < id->nteams; i++) {
-        ngx_http_sark_hash_str(id->teams[i]);
+        p = ngx_http_sark_enc_str(p, &id->teams[i]);
     }
 
-    ngx_http_sark_hash_str(q->action);
-    ngx_http_sark_hash_str(q->server_name);
-    ngx_http_sark_hash_str(q->tool_name);
-    ngx_http_sark_hash_str(sens);
-    ngx_http_sark_hash_str(params);
-    ngx_http_sark_hash_str(context);
+    p = ngx_http_sark_enc_str(p, &q->action);
+    p = ngx_http_sark_enc_str(p, &q->server_name);
+    p = ngx_http_sark_enc_str(p, &q->tool_name);
+    p = ngx_http_sark_enc_str(p, &sens);
+    p = ngx_http_sark_enc_str(p, &params);
+    p = ngx_http_sark_enc_str(p, &context);
 
-    if (EVP_DigestFinal_ex(md, md_value, &md_len) != 1) {
-        goto failed;
+    len = p - enc;
+
+    text_len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
+               + q->server_name.len + q->tool_name.len + sens.len
+               + 2 * NGX_HTTP_SARK_DIGEST_LEN;
+
+    ctx->key.text.data = ngx_pnalloc(r->pool, text_len);
+    if (ctx->key.text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_murmur_hash2(enc, len);
+    m = NULL;
+
+    if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {
+        if (ngx_http_sark_memo == NULL) {
+            ngx_http_sark_memo = ngx_calloc(NGX_HTTP_SARK_MEMO_SLOTS
+                                            * sizeof(ngx_http_sark_memo_t),
+                                            r->connection->log);
+        }
+
+        if (ngx_http_sark_memo) {
+            m = &ngx_http_sark_memo[hash % NGX_HTTP_SARK_MEMO_SLOTS];
+
+            if (m->enc && m->hash == hash && m->len == len
+                && ngx_memcmp(m->enc, enc, len) == 0)
+            {
+                ngx_memcpy(ctx->key.digest, m->digest,
+                           NGX_HTTP_SARK_DIGEST_LEN);
+                ctx->key.text.len = m->text_len;
+                ngx_memcpy(ctx->key.text.data, m->enc + len, m->text_len);
+                ctx->keyed = 1;
+                return NGX_OK;
+            }
+        }
+    }
+
+    if (EVP_Digest(enc, len, md_value, &md_len, EVP_sha256(), NULL) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "sark: SHA-256 failed");
+        return NGX_ERROR;
     }
 
     ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
 
-    len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
-          + q->server_name.len + q->tool_name.len + sens.len
-          + 2 * NGX_HTTP_SARK_DIGEST_LEN;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->key.text.data = p;
-
-    p = ngx_sprintf(p, "authz:%V:%V:%V:%V:%V:", &id->sub, &q->action,
-                    &q->server_name, &q->tool_name, &sens);
+    p = ngx_sprintf(ctx->key.text.data, "authz:%V:%V:%V:%V:%V:", &id->sub,
+                    &q->action, &q->server_name, &q->tool_name, &sens);
     p = ngx_hex_dump(p, ctx->key.digest, NGX_HTTP_SARK_DIGEST_LEN);
 
     ctx->key.text.len = p - ctx->key.text.data;
     ctx->keyed = 1;
 
+    if (m) {
+        if (m->enc) {
+            ngx_free(m->enc);
+        }
+
+        m->enc = ngx_alloc(len + ctx->key.text.len, r->connection->log);
+
+        if (m->enc) {
+            ngx_memcpy(m->enc, enc, len);
+            ngx_memcpy(m->enc + len, ctx->key.text.data, ctx->key.text.len);
+            m->hash = hash;
+            m->len = (uint32_t) len;
+            m->text_len = ctx->key.text.len;
+            ngx_memcpy(m->digest, ctx->key.digest, NGX_HTTP_SARK_DIGEST_LEN);
+        }
+    }
+
     return NGX_OK;
-
-failed:
-
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "sark: SHA-256 failed");
-    return NGX_ERROR;
 }
 
 

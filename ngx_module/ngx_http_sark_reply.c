@@ -300,10 +300,12 @@ ngx_http_sark_random(void)
 ngx_int_t
 ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
 {
-    u_char      b[16];
+    u_char      b[16], *p;
     uint64_t    ms, r1, r2;
     ngx_uint_t  i;
     ngx_time_t *tp;
+
+    static u_char  hex[] = "0123456789abcdef";
 
     if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
          | ngx_http_sark_rng[2] | ngx_http_sark_rng[3]) == 0)
@@ -339,11 +341,18 @@ ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
         return NGX_ERROR;
     }
 
-    out->len = ngx_sprintf(out->data,
-                           "%*xs-%*xs-%*xs-%*xs-%*xs",
-                           (size_t) 4, b, (size_t) 2, b + 4, (size_t) 2, b + 6,
-                           (size_t) 2, b + 8, (size_t) 6, b + 10)
-               - out->data;
+    p = out->data;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            *p++ = '-';
+        }
+
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 0xf];
+    }
+
+    out->len = 36;
 
     return NGX_OK;
 }
