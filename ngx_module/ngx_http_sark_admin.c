@@ -21,8 +21,6 @@
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_invalidate_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
@@ -95,7 +93,7 @@ reject:
 
 /* an admin is a token holding the role "admin", or the sark_admin_key */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_admin_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
 {
@@ -191,7 +189,7 @@ ngx_http_sark_invalidate_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    u_char                    *frame, *p;
+    u_char                    *frame;
     char                       msg[160];
     size_t                     len, off;
     uint64_t                   issued_at;
@@ -207,28 +205,11 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     ngx_str_set(pattern, "authz:*");
 
-    ngx_str_null(&body);
-
-    if (r->request_body && r->request_body->bufs
-        && r->request_body->bufs->next == NULL
-        && !r->request_body->bufs->buf->in_file)
-    {
-        body.data = r->request_body->bufs->buf->pos;
-        body.len = r->request_body->bufs->buf->last - body.data;
-
-    } else if (r->request_body && r->request_body->bufs) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                "GW-413", "request body is too large");
+    if (ngx_http_sark_admin_body(r, &body, &ctx->error) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    for (p = body.data; p && p < body.data + body.len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            break;
-        }
-    }
-
-    if (body.len && p < body.data + body.len) {
+    if (body.len) {
         msg[0] = '\0';
 
         if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
@@ -315,6 +296,44 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
+/* the admin endpoints' small bodies: in one memory buffer; blank = empty */
+
+ngx_int_t
+ngx_http_sark_admin_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err)
+{
+    u_char  *p, *last;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->bufs->next != NULL
+        || r->request_body->bufs->buf->in_file)
+    {
+        ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "GW-413", "request body is too large");
+        return NGX_DECLINED;
+    }
+
+    p = r->request_body->bufs->buf->pos;
+    last = r->request_body->bufs->buf->last;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+
+    if (p < last) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = last - body->data;
+    }
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_sark_invalidate_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     u_char *payload, size_t len)
@@ -329,9 +348,9 @@ ngx_http_sark_invalidate_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     ngx_http_request_t    *r;
     ngx_http_sark_ctx_t   *ctx;
 
-    r = call->data;
+    ctx = call->data;
+    r = ctx->request;
     c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
 
     deleted = 0;
     hosts = 1;

@@ -72,6 +72,10 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
         return ngx_http_sark_invalidate_handler(r);
     }
 
+    if (slcf->api == NGX_HTTP_SARK_API_WARM) {
+        return ngx_http_sark_warm_handler(r);
+    }
+
     ctx = ngx_http_sark_create_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

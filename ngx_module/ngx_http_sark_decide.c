@@ -46,7 +46,6 @@ static ngx_str_t  ngx_http_sark_empty_object = ngx_string("{}");
 ngx_http_sark_ctx_t *
 ngx_http_sark_create_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t   *cln;
     ngx_http_sark_ctx_t  *ctx;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_sark_ctx_t));
@@ -54,22 +53,38 @@ ngx_http_sark_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    ctx->call.data = r;
+    if (ngx_http_sark_init_ctx(r, ctx) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_sark_module);
+
+    return ctx;
+}
+
+
+/* a zeroed ctx becomes usable for one decision of request r */
+
+ngx_int_t
+ngx_http_sark_init_ctx(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    ctx->request = r;
+    ctx->call.data = ctx;
     ctx->call.handler = ngx_http_sark_answer;
     ctx->call.timer.log = r->connection->log;
     ctx->started = ngx_current_msec;
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_sark_ctx_cleanup;
     cln->data = ctx;
 
-    ngx_http_set_ctx(r, ctx, ngx_http_sark_module);
-
-    return ctx;
+    return NGX_OK;
 }
 
 
@@ -526,8 +541,8 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     ngx_http_sark_loc_conf_t   *slcf;
     ngx_http_sark_main_conf_t  *smcf;
 
-    r = call->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+    ctx = call->data;
+    r = ctx->request;
     d = &ctx->decision;
     err = &ctx->error;
 

@@ -41,6 +41,7 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("off"), NGX_HTTP_SARK_API_OFF },
     { ngx_string("authorize"), NGX_HTTP_SARK_API_AUTHORIZE },
     { ngx_string("invalidate"), NGX_HTTP_SARK_API_INVALIDATE },
+    { ngx_string("warm"), NGX_HTTP_SARK_API_WARM },
     { ngx_null_string, 0 }
 };
 
@@ -353,7 +354,8 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->jwt_keys == NULL
-        && !(conf->api == NGX_HTTP_SARK_API_INVALIDATE
+        && !((conf->api == NGX_HTTP_SARK_API_INVALIDATE
+              || conf->api == NGX_HTTP_SARK_API_WARM)
              && conf->admin_key.len))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

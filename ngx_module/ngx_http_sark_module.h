@@ -22,6 +22,7 @@
 #define NGX_HTTP_SARK_API_OFF          0
 #define NGX_HTTP_SARK_API_AUTHORIZE    1
 #define NGX_HTTP_SARK_API_INVALIDATE   2
+#define NGX_HTTP_SARK_API_WARM         3
 
 #define NGX_HTTP_SARK_MAX_ROLES        64
 #define NGX_HTTP_SARK_MAX_NAME         256
@@ -115,6 +116,7 @@ typedef void (*ngx_http_sark_done_pt)(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 
 struct ngx_http_sark_ctx_s {
+    ngx_http_request_t          *request;
     ngx_http_sark_call_t         call;
     ngx_http_sark_identity_t     identity;
     ngx_http_sark_query_t        query;
@@ -128,6 +130,8 @@ struct ngx_http_sark_ctx_s {
 
     ngx_msec_t                   started;
     ngx_msec_t                   elapsed;
+
+    void                        *data;          /* the endpoint's own */
 
     unsigned                     keyed:1;       /* key computed */
     unsigned                     waiting:1;
@@ -149,6 +153,8 @@ ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_http_sark_ctx_t *ngx_http_sark_create_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_init_ctx(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_set_revision(ngx_str_t *revision);
 void ngx_http_sark_load_revision(ngx_cycle_t *cycle);
 void ngx_http_sark_apply_invalidation(ngx_str_t *pattern,
@@ -159,6 +165,13 @@ ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_admin.c */
 ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_admin_body(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_sark_error_t *err);
+
+/* ngx_http_sark_warm.c */
+ngx_int_t ngx_http_sark_warm_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_variables.c */
 ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);
