@@ -235,7 +235,7 @@ ngx_http_sark_token_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    hash = ngx_murmur_hash2(token->data, token->len);
+    hash = (uint32_t) ngx_http_sark_hash(token->data, token->len);
     t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
 
     if (t->block == NULL
@@ -253,14 +253,15 @@ ngx_http_sark_token_lookup(ngx_http_request_t *r,
         return NGX_ABORT;
     }
 
-    /* the slot may be reused while this request lives: copy it out */
+    /* the slot may be reused while this request lives: copy it out (all
+     * but the token, which is kept at the end of the block) */
 
-    p = ngx_palloc(r->pool, t->size);
+    p = ngx_palloc(r->pool, t->size - t->len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, t->block, t->size);
+    ngx_memcpy(p, t->block, t->size - t->len);
     delta = p - t->block;
 
     *id = t->id;
@@ -318,7 +319,7 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
         size += id->teams[i].len;
     }
 
-    hash = ngx_murmur_hash2(token->data, token->len);
+    hash = (uint32_t) ngx_http_sark_hash(token->data, token->len);
     t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
 
     if (t->block) {

@@ -347,7 +347,7 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    hash = ngx_murmur_hash2(enc, len);
+    hash = (uint32_t) ngx_http_sark_hash(enc, len);
     m = NULL;
 
     if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {

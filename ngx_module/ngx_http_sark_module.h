@@ -146,6 +146,48 @@ struct ngx_http_sark_ctx_s {
 extern ngx_module_t  ngx_http_sark_module;
 
 
+/*
+ * A fast 64-bit hash (MurmurHash64A's mixing, 8 bytes a step) for the
+ * per-worker memo tables; entries are always confirmed by a full compare,
+ * so it only has to spread keys well.
+ */
+
+static ngx_inline uint64_t
+ngx_http_sark_hash(const u_char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  h, k;
+
+    const uint64_t  m = 0xc6a4a7935bd1e995ULL;
+
+    h = 0x5bd1e9955bd1e995ULL ^ (len * m);
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&k, p + i, 8);
+
+        k *= m;
+        k ^= k >> 47;
+        k *= m;
+
+        h ^= k;
+        h *= m;
+    }
+
+    if (i < len) {
+        k = 0;
+        ngx_memcpy(&k, p + i, len - i);
+        h ^= k;
+        h *= m;
+    }
+
+    h ^= h >> 47;
+    h *= m;
+    h ^= h >> 47;
+
+    return h;
+}
+
+
 /* ngx_http_sark_api.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
 

@@ -16,6 +16,13 @@
 static ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
+static ngx_uint_t ngx_http_sark_plain(ngx_str_t *s);
+
+
+#define ngx_http_sark_cpylit(p, lit)  ngx_cpymem(p, lit, sizeof(lit) - 1)
+
+static u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v,
+    ngx_uint_t width);
 static size_t ngx_http_sark_string_len(ngx_str_t *s);
 static ngx_str_t *ngx_http_sark_request_id(ngx_http_request_t *r);
 
@@ -128,13 +135,13 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 
     body.data = p;
 
-    p = ngx_cpymem(p, "{\"error\":{\"code\":", 17);
+    p = ngx_http_sark_cpylit(p, "{\"error\":{\"code\":");
     p = ngx_http_sark_put_string(p, &code);
-    p = ngx_cpymem(p, ",\"message\":", 11);
+    p = ngx_http_sark_cpylit(p, ",\"message\":");
     p = ngx_http_sark_put_string(p, &err->message);
-    p = ngx_cpymem(p, ",\"request_id\":", 14);
+    p = ngx_http_sark_cpylit(p, ",\"request_id\":");
     p = ngx_http_sark_put_string(p, rid);
-    p = ngx_cpymem(p, "}}\n", 3);
+    p = ngx_http_sark_cpylit(p, "}}\n");
 
     body.len = p - body.data;
 
@@ -164,10 +171,10 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        p = ngx_cpymem(value.data, "Bearer realm=\"sark\"", 19);
+        p = ngx_http_sark_cpylit(value.data, "Bearer realm=\"sark\"");
 
         if (err->invalid_token) {
-            p = ngx_cpymem(p, ", error=\"invalid_token\"", 23);
+            p = ngx_http_sark_cpylit(p, ", error=\"invalid_token\"");
         }
 
         if (slcf->resource_metadata.len) {
@@ -230,30 +237,46 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     body.data = p;
 
-    p = ngx_sprintf(p, "{\"allow\":%s,\"reason\":", allow ? "true" : "false");
+    p = allow ? ngx_http_sark_cpylit(p, "{\"allow\":true,\"reason\":")
+              : ngx_http_sark_cpylit(p, "{\"allow\":false,\"reason\":");
     p = ngx_http_sark_put_string(p, &d->reason);
 
     if (allow && d->filtered_parameters.len) {
-        p = ngx_cpymem(p, ",\"filtered_parameters\":", 23);
+        p = ngx_http_sark_cpylit(p, ",\"filtered_parameters\":");
         p = ngx_cpymem(p, d->filtered_parameters.data,
                        d->filtered_parameters.len);
     }
 
-    p = ngx_cpymem(p, ",\"audit_id\":", 12);
+    p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
     p = ngx_http_sark_put_string(p, &ctx->audit_id);
 
     sec = (time_t) (d->evaluated_at / 1000);
     ngx_gmtime(sec, &tm);
 
-    p = ngx_sprintf(p, ",\"cache_ttl\":%ui,\"metadata\":{\"policy_revision\":",
-                    d->cache_ttl);
+    p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
+    p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
+    p = ngx_http_sark_cpylit(p, ",\"metadata\":{\"policy_revision\":");
     p = ngx_http_sark_put_string(p, &d->policy_revision);
-    p = ngx_sprintf(p, ",\"evaluated_at\":"
-                       "\"%4d-%02d-%02dT%02d:%02d:%02d.%03uDZ\""
-                       ",\"cache\":\"%V\"}}\n",
-                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                    tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                    (uint32_t) (d->evaluated_at % 1000), cache);
+
+    /* ISO 8601 by hand: this is the hot path of every answer */
+
+    p = ngx_http_sark_cpylit(p, ",\"evaluated_at\":\"");
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_year, 4);
+    *p++ = '-';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mon, 2);
+    *p++ = '-';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mday, 2);
+    *p++ = 'T';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_hour, 2);
+    *p++ = ':';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_min, 2);
+    *p++ = ':';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_sec, 2);
+    *p++ = '.';
+    p = ngx_http_sark_put_uint(p, (ngx_uint_t) (d->evaluated_at % 1000), 3);
+    p = ngx_http_sark_cpylit(p, "Z\",\"cache\":\"");
+    p = ngx_cpymem(p, cache->data, cache->len);
+    p = ngx_http_sark_cpylit(p, "\"}}\n");
 
     body.len = p - body.data;
 
@@ -378,11 +401,59 @@ ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
+/* decimal, zero-padded to at least `width` digits */
+
+static u_char *
+ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width)
+{
+    u_char      buf[NGX_INT_T_LEN];
+    ngx_uint_t  n;
+
+    n = 0;
+
+    do {
+        buf[n++] = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    while (n < width && n < NGX_INT_T_LEN) {
+        buf[n++] = '0';
+    }
+
+    while (n) {
+        *p++ = buf[--n];
+    }
+
+    return p;
+}
+
+
+/* 1 when s needs no JSON escaping: printable ASCII without '"' and '\\' */
+
+static ngx_uint_t
+ngx_http_sark_plain(ngx_str_t *s)
+{
+    u_char  *p, *last;
+
+    for (p = s->data, last = p + s->len; p < last; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static size_t
 ngx_http_sark_string_len(ngx_str_t *s)
 {
     if (s == NULL || s->data == NULL) {
         return sizeof("null") - 1;
+    }
+
+    if (ngx_http_sark_plain(s)) {
+        return 2 + s->len;
     }
 
     return 2 + sark_json_escaped_len((const char *) s->data, s->len);
@@ -395,14 +466,19 @@ ngx_http_sark_put_string(u_char *p, ngx_str_t *s)
     size_t  n;
 
     if (s == NULL || s->data == NULL) {
-        return ngx_cpymem(p, "null", 4);
+        return ngx_http_sark_cpylit(p, "null");
     }
 
     *p++ = '"';
 
-    n = sark_json_escaped_len((const char *) s->data, s->len);
-    (void) sark_json_escape((const char *) s->data, s->len, p, n, &n);
-    p += n;
+    if (ngx_http_sark_plain(s)) {
+        p = ngx_cpymem(p, s->data, s->len);
+
+    } else {
+        n = sark_json_escaped_len((const char *) s->data, s->len);
+        (void) sark_json_escape((const char *) s->data, s->len, p, n, &n);
+        p += n;
+    }
 
     *p++ = '"';
 
