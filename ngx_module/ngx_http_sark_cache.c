@@ -265,6 +265,10 @@ ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     ngx_queue_insert_head(&sh->lru, &cn->queue);
     sh->entries++;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "sark: cached %uz bytes, %ui entries, %ui forced",
+                   size, sh->entries, tries);
+
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
@@ -324,10 +328,15 @@ ngx_http_sark_cache_invalidate(ngx_http_sark_cache_t *cache,
 
 
 ngx_uint_t
-ngx_http_sark_cache_has_patterns(ngx_http_sark_cache_t *cache)
+ngx_http_sark_cache_entries(ngx_http_sark_cache_t *cache)
 {
-    /* unlocked read: a pattern added meanwhile is caught by stale() */
-    return cache->sh->npatterns != 0;
+    ngx_uint_t  n;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    n = cache->sh->entries;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return n;
 }
 
 

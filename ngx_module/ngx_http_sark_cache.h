@@ -96,7 +96,7 @@ void ngx_http_sark_cache_set_revision(ngx_http_sark_cache_t *cache,
     ngx_str_t *revision);
 void ngx_http_sark_cache_get_revision(ngx_http_sark_cache_t *cache,
     u_char *buf, size_t *len);
-ngx_uint_t ngx_http_sark_cache_has_patterns(ngx_http_sark_cache_t *cache);
+ngx_uint_t ngx_http_sark_cache_entries(ngx_http_sark_cache_t *cache);
 
 uint64_t ngx_http_sark_now_ms(void);
 

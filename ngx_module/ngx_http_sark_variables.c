@@ -25,6 +25,10 @@ enum {
 };
 
 
+static ngx_int_t ngx_http_sark_entries_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
 static ngx_http_variable_t  ngx_http_sark_vars[] = {
 
     { ngx_string("sark_decision"), NULL, ngx_http_sark_variable,
@@ -44,6 +48,9 @@ static ngx_http_variable_t  ngx_http_sark_vars[] = {
 
     { ngx_string("sark_authz_time"), NULL, ngx_http_sark_variable,
       ngx_http_sark_var_authz_time, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sark_cache_entries"), NULL, ngx_http_sark_entries_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -151,6 +158,38 @@ ngx_http_sark_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = s.data;
+
+    return NGX_OK;
+}
+
+
+/* decisions held in the L1 zone right now (all workers) */
+
+static ngx_int_t
+ngx_http_sark_entries_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    ngx_http_sark_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
+
+    if (smcf->cache == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", ngx_http_sark_cache_entries(smcf->cache))
+             - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }
