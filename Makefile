@@ -72,7 +72,8 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                SARK_PG_PORT=$(TEST_PG_PORT) \
                SARK_BUILD_DIR=$(ROOT)/$(B) \
                SARK_MODULE=$(ROOT)/$(MODULE_SO) \
-               SARKD_BIN=$(ROOT)/$(SARKD)
+               SARKD_BIN=$(ROOT)/$(SARKD) \
+               $(if $(filter asan,$(BUILD)),SARK_NGINX_BINARY=$(ROOT)/scripts/nginx-asan)
 
 .PHONY: all help setup test unit t policy-test run stop status asan \
         clean valgrind install FORCE
@@ -175,7 +176,9 @@ t: all
 	    TEST_NGINX_JWT_AUDIENCE=$$SARK_JWT_AUDIENCE \
 	    TEST_NGINX_OPA_PORT=$(TEST_OPA_PORT) \
 	    TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+	    $(if $(filter asan,$(BUILD)),TEST_NGINX_BINARY=$(ROOT)/scripts/nginx-asan) \
 	    prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/); rc=$$?; \
+	    $(TEST_ENV) SARK_RUN_DIR=$(TEST_RUN)/host2 scripts/stack stop >/dev/null 2>&1; \
 	    $(TEST_ENV) scripts/stack stop >/dev/null 2>&1; exit $$rc
 
 ## test: everything a fresh machine needs, then every test

@@ -307,7 +307,9 @@ ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
             continue;
         }
 
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        if (b->last > b->pos) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
     }
 
     body->len = p - body->data;

@@ -257,9 +257,14 @@ ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     cn->evaluated_at = in->evaluated_at;
     cn->expires_at = in->expires_at;
     ngx_memcpy(cn->digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);
-    ngx_memcpy(cn->data, in->reason.data, in->reason.len);
-    ngx_memcpy(cn->data + in->reason.len, in->filtered_parameters.data,
-               in->filtered_parameters.len);
+    if (in->reason.len) {
+        ngx_memcpy(cn->data, in->reason.data, in->reason.len);
+    }
+
+    if (in->filtered_parameters.len) {
+        ngx_memcpy(cn->data + in->reason.len, in->filtered_parameters.data,
+                   in->filtered_parameters.len);
+    }
 
     ngx_rbtree_insert(&sh->rbtree, node);
     ngx_queue_insert_head(&sh->lru, &cn->queue);

@@ -260,7 +260,9 @@ static u_char *
 ngx_http_sark_enc_str(u_char *p, ngx_str_t *s)
 {
     sark_put_u32(p, (uint32_t) s->len);
-    return ngx_cpymem(p + 4, s->data, s->len);
+
+    /* absent fields are { 0, NULL }: never hand NULL to memcpy */
+    return s->len ? ngx_cpymem(p + 4, s->data, s->len) : p + 4;
 }
 
 
