@@ -21,6 +21,8 @@
 #include "ngx_http_sark_module.h"
 
 
+static ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_invalidate_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
@@ -34,6 +36,22 @@ static ngx_int_t ngx_http_sark_invalidate_reply(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
 {
+    return ngx_http_sark_admin_start(r, ngx_http_sark_invalidate_body,
+                                     ngx_http_sark_invalidate_answer);
+}
+
+
+/*
+ * The common start of the admin endpoints: POST only, an admin caller, a
+ * small body read into memory, then `body_handler`.  `answer`, when set,
+ * receives sarkd's reply to the endpoint's call.
+ */
+
+ngx_int_t
+ngx_http_sark_admin_start(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt body_handler,
+    ngx_http_sark_call_handler_pt answer)
+{
     ngx_int_t                  rc;
     ngx_http_sark_ctx_t       *ctx;
     ngx_http_sark_loc_conf_t  *slcf;
@@ -45,7 +63,9 @@ ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->call.handler = ngx_http_sark_invalidate_answer;
+    if (answer) {
+        ctx->call.handler = answer;
+    }
 
     if (!(r->method & NGX_HTTP_POST)) {
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
@@ -71,7 +91,7 @@ ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
 
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_sark_invalidate_body);
+    rc = ngx_http_read_client_request_body(r, body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -93,7 +113,7 @@ reject:
 
 /* an admin is a token holding the role "admin", or the sark_admin_key */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_sark_admin_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
 {

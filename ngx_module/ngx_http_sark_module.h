@@ -207,8 +207,9 @@ ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_admin.c */
 ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt body_handler,
+    ngx_http_sark_call_handler_pt answer);
 ngx_int_t ngx_http_sark_admin_body(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_sark_error_t *err);
 
