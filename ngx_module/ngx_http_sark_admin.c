@@ -23,9 +23,6 @@
 
 static ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
-static void ngx_http_sark_invalidate_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_invalidate_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_invalidate_reply(ngx_http_request_t *r,
@@ -36,20 +33,19 @@ static ngx_int_t ngx_http_sark_invalidate_reply(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
 {
-    return ngx_http_sark_admin_start(r, ngx_http_sark_invalidate_body,
-                                     ngx_http_sark_invalidate_answer);
+    return ngx_http_sark_admin_start(r, ngx_http_sark_invalidate_answer);
 }
 
 
 /*
  * The common start of the admin endpoints: POST only, an admin caller, a
- * small body read into memory, then `body_handler`.  `answer`, when set,
+ * small body read into memory, then ngx_http_sark_body_handler().  `answer`,
+ * when set,
  * receives sarkd's reply to the endpoint's call.
  */
 
 ngx_int_t
 ngx_http_sark_admin_start(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt body_handler,
     ngx_http_sark_call_handler_pt answer)
 {
     ngx_int_t                  rc;
@@ -91,7 +87,7 @@ ngx_http_sark_admin_start(ngx_http_request_t *r,
 
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r, body_handler);
+    rc = ngx_http_read_client_request_body(r, ngx_http_sark_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -184,29 +180,7 @@ ngx_http_sark_admin_check(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_sark_invalidate_body(ngx_http_request_t *r)
-{
-    ngx_int_t             rc;
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    rc = ngx_http_sark_invalidate_start(r, ctx);
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_sark_send_error(r, &ctx->error);
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                    *frame;

@@ -11,9 +11,8 @@
 #include "ngx_http_sark_module.h"
 
 
-static void ngx_http_sark_api_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_http_sark_error_t *err);
+    ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
@@ -63,7 +62,6 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_error_t      err;
     ngx_http_sark_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
@@ -85,13 +83,15 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     ctx->want_params = 1;
 
     if (!(r->method & NGX_HTTP_POST)) {
-        ngx_http_sark_error_set(&err, NGX_HTTP_NOT_ALLOWED, "GW-101",
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
                                 "method not allowed: use POST");
         goto reject;
     }
 
-    if (ngx_http_sark_authenticate(r, slcf, &ctx->identity, &err) != NGX_OK) {
-        if (err.status == 0) {
+    if (ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error)
+        != NGX_OK)
+    {
+        if (ctx->error.status == 0) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -99,7 +99,7 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     }
 
     if (r->headers_in.content_length_n > (off_t) slcf->max_body_size) {
-        ngx_http_sark_error_fmt(r->pool, &err,
+        ngx_http_sark_error_fmt(r->pool, &ctx->error,
                                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
                                 "request body is larger than %uz bytes",
                                 slcf->max_body_size);
@@ -108,7 +108,7 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
 
     r->request_body_in_single_buf = 1;
 
-    rc = ngx_http_read_client_request_body(r, ngx_http_sark_api_body_handler);
+    rc = ngx_http_read_client_request_body(r, ngx_http_sark_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -124,29 +124,42 @@ reject:
         return rc;
     }
 
-    return ngx_http_sark_send_error(r, &err);
+    return ngx_http_sark_send_error(r, &ctx->error);
 }
 
 
-static void
-ngx_http_sark_api_body_handler(ngx_http_request_t *r)
-{
-    ngx_int_t               rc;
-    ngx_http_sark_ctx_t    *ctx;
-    ngx_http_sark_error_t   err;
+/* every sark_api endpoint goes on here once its body is read */
 
+void
+ngx_http_sark_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
 
-    err.status = 0;
+    switch (slcf->api) {
 
-    rc = ngx_http_sark_api_decide(r, ctx, &err);
+    case NGX_HTTP_SARK_API_INVALIDATE:
+        rc = ngx_http_sark_invalidate_start(r, ctx);
+        break;
+
+    case NGX_HTTP_SARK_API_WARM:
+        rc = ngx_http_sark_warm_start(r, ctx);
+        break;
+
+    default:
+        rc = ngx_http_sark_api_decide(r, ctx);
+    }
 
     if (rc == NGX_DONE) {
         return;
     }
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_http_sark_send_error(r, &err);
+        rc = ngx_http_sark_send_error(r, &ctx->error);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -154,16 +167,17 @@ ngx_http_sark_api_body_handler(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_http_sark_error_t *err)
+ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     char                       msg[160];
     ngx_int_t                  rc;
     ngx_str_t                  body;
     sark_json_t               *root;
+    ngx_http_sark_error_t     *err;
     ngx_http_sark_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    err = &ctx->error;
 
     rc = ngx_http_sark_read_body(r, &body, err);
     if (rc != NGX_OK) {
@@ -216,7 +230,6 @@ ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
         return NGX_DONE;
 
     case NGX_DECLINED:
-        *err = ctx->error;
         return NGX_DECLINED;
 
     default:

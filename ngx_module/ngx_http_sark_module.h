@@ -190,6 +190,7 @@ ngx_http_sark_hash(const u_char *p, size_t len)
 
 /* ngx_http_sark_api.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+void ngx_http_sark_body_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_decide.c */
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
@@ -208,13 +209,16 @@ ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
 /* ngx_http_sark_admin.c */
 ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt body_handler,
     ngx_http_sark_call_handler_pt answer);
+ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_admin_body(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_warm.c */
 ngx_int_t ngx_http_sark_warm_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 
 /* ngx_http_sark_variables.c */
 ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);

@@ -38,9 +38,6 @@ typedef struct {
 } ngx_http_sark_warm_t;
 
 
-static void ngx_http_sark_warm_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_warm_one(ngx_http_request_t *r,
     ngx_http_sark_warm_t *w, const sark_json_t *pattern,
     const sark_json_t *user, ngx_http_sark_error_t *err);
@@ -60,33 +57,11 @@ static void ngx_http_sark_str_of(const sark_json_t *v, ngx_str_t *s);
 ngx_int_t
 ngx_http_sark_warm_handler(ngx_http_request_t *r)
 {
-    return ngx_http_sark_admin_start(r, ngx_http_sark_warm_body, NULL);
+    return ngx_http_sark_admin_start(r, NULL);
 }
 
 
-static void
-ngx_http_sark_warm_body(ngx_http_request_t *r)
-{
-    ngx_int_t             rc;
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    rc = ngx_http_sark_warm_start(r, ctx);
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_sark_send_error(r, &ctx->error);
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_warm_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     char                       msg[160];
