@@ -48,7 +48,7 @@ ifeq ($(MALLOC),jemalloc)
 DAEMON_LIBS += -ljemalloc
 endif
 
-UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared \
+UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared -It/unit \
                -Ingx_module $(SAN) \
                $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
@@ -124,13 +124,13 @@ $(B)/unit/check_proto: t/unit/check_proto.c shared/sark_proto.h $(B)/.flags
 	@mkdir -p $(B)/unit
 	@$(CC) $(UNIT_CFLAGS) $< -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_json: t/unit/check_json.c ngx_module/sark_json.c \
+$(B)/unit/check_json: t/unit/check_json.c t/unit/test_arena.h ngx_module/sark_json.c \
                       ngx_module/sark_json.h $(B)/.flags
 	@mkdir -p $(B)/unit
 	@$(CC) $(UNIT_CFLAGS) t/unit/check_json.c ngx_module/sark_json.c \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_jwt: t/unit/check_jwt.c ngx_module/sark_jwt.c \
+$(B)/unit/check_jwt: t/unit/check_jwt.c t/unit/test_arena.h ngx_module/sark_jwt.c \
                      ngx_module/sark_jwt.h ngx_module/sark_json.c \
                      ngx_module/sark_json.h $(B)/.flags
 	@mkdir -p $(B)/unit

@@ -25,69 +25,10 @@
 #define KEYS  "t/unit/keys/"
 #define NOW   1700000000LL
 
-#define CHECK(e)                                                              \
-    do {                                                                      \
-        if (!(e)) {                                                           \
-            ck_abort_msg("%s:%d: check failed: %s", __FILE__, __LINE__, #e); \
-        }                                                                     \
-    } while (0)
-
-
-/* allocator: one malloc per call, all freed together */
-
-typedef union arena_hdr_u  arena_hdr_t;
-
-union arena_hdr_u {
-    arena_hdr_t  *next;
-    long double   ld;
-    long long     ll;
-    void         *p;
-};
-
-typedef struct {
-    arena_hdr_t  *head;
-    size_t        count;
-    size_t        fail_after;
-    int           limited;
-} arena_t;
+#include "test_arena.h"
 
 
 static arena_t  arena;
-
-
-static void *
-arena_alloc(void *ctx, size_t size)
-{
-    arena_t      *a = ctx;
-    arena_hdr_t  *h;
-
-    if (a->limited && a->count >= a->fail_after) {
-        return NULL;
-    }
-
-    h = malloc(sizeof(arena_hdr_t) + size);
-    CHECK(h != NULL);
-
-    h->next = a->head;
-    a->head = h;
-    a->count++;
-
-    return h + 1;
-}
-
-
-static void
-arena_reset(arena_t *a)
-{
-    arena_hdr_t  *h, *next;
-
-    for (h = a->head; h != NULL; h = next) {
-        next = h->next;
-        free(h);
-    }
-
-    memset(a, 0, sizeof(arena_t));
-}
 
 
 /* ---- key material, loaded once in main() ---- */
