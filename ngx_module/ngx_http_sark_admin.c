@@ -37,22 +37,13 @@ ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * The common start of the admin endpoints: POST only, an admin caller, a
- * small body read into memory, then ngx_http_sark_body_handler().  `answer`,
- * when set,
- * receives sarkd's reply to the endpoint's call.
- */
+/* the admin endpoints: `answer`, when set, receives sarkd's reply */
 
 ngx_int_t
 ngx_http_sark_admin_start(ngx_http_request_t *r,
     ngx_http_sark_call_handler_pt answer)
 {
-    ngx_int_t                  rc;
-    ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    ngx_http_sark_ctx_t  *ctx;
 
     ctx = ngx_http_sark_create_ctx(r);
     if (ctx == NULL) {
@@ -63,47 +54,7 @@ ngx_http_sark_admin_start(ngx_http_request_t *r,
         ctx->call.handler = answer;
     }
 
-    if (!(r->method & NGX_HTTP_POST)) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
-                                "method not allowed: use POST");
-        goto reject;
-    }
-
-    rc = ngx_http_sark_admin_check(r, slcf, ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        goto reject;
-    }
-
-    if (r->headers_in.content_length_n > (off_t) slcf->max_body_size) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                "GW-413", "request body is too large");
-        goto reject;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_sark_body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-
-reject:
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_sark_send_error(r, &ctx->error);
+    return ngx_http_sark_start(r, ctx, ngx_http_sark_admin_check);
 }
 
 

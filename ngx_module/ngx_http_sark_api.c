@@ -11,6 +11,8 @@
 #include "ngx_http_sark_module.h"
 
 
+static ngx_int_t ngx_http_sark_user_caller(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
@@ -60,7 +62,6 @@ static ngx_str_t  ngx_http_sark_sensitivities[] = {
 ngx_int_t
 ngx_http_sark_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
     ngx_http_sark_ctx_t       *ctx;
     ngx_http_sark_loc_conf_t  *slcf;
 
@@ -82,19 +83,39 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     ctx->done = ngx_http_sark_api_done;
     ctx->want_params = 1;
 
+    return ngx_http_sark_start(r, ctx, ngx_http_sark_user_caller);
+}
+
+
+/*
+ * The common start of every sark_api endpoint: POST only, a caller that
+ * `caller` accepts, a body within sark_max_body_size, read into memory,
+ * then ngx_http_sark_body_handler().  Refusals discard the body and answer
+ * with the envelope at once.
+ */
+
+ngx_int_t
+ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_http_sark_caller_pt caller)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
     if (!(r->method & NGX_HTTP_POST)) {
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
                                 "method not allowed: use POST");
         goto reject;
     }
 
-    if (ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error)
-        != NGX_OK)
-    {
-        if (ctx->error.status == 0) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    rc = caller(r, slcf, ctx);
 
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         goto reject;
     }
 
@@ -125,6 +146,24 @@ reject:
     }
 
     return ngx_http_sark_send_error(r, &ctx->error);
+}
+
+
+/* the decision API's callers: a user with a valid token */
+
+static ngx_int_t
+ngx_http_sark_user_caller(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    return ctx->error.status ? NGX_DECLINED : NGX_ERROR;
 }
 
 

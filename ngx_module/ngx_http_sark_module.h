@@ -188,8 +188,14 @@ ngx_http_sark_hash(const u_char *p, size_t len)
 }
 
 
+typedef ngx_int_t (*ngx_http_sark_caller_pt)(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+
+
 /* ngx_http_sark_api.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_http_sark_caller_pt caller);
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_decide.c */
