@@ -43,6 +43,23 @@ typedef struct {
 static ngx_http_sark_token_t  *ngx_http_sark_tokens;
 
 
+/*
+ * A token's last bytes are its signature, a MAC over all the rest: hashing
+ * them spreads tokens as well as hashing the whole token does, for a tenth
+ * of the work.  Hits are confirmed by comparing the whole token.
+ */
+
+static ngx_inline uint32_t
+ngx_http_sark_token_hash(ngx_str_t *token)
+{
+    size_t  n;
+
+    n = ngx_min(token->len, 32);
+
+    return (uint32_t) ngx_http_sark_hash(token->data + token->len - n, n);
+}
+
+
 void *
 ngx_http_sark_json_alloc(void *pool, size_t size)
 {
@@ -235,7 +252,7 @@ ngx_http_sark_token_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    hash = (uint32_t) ngx_http_sark_hash(token->data, token->len);
+    hash = ngx_http_sark_token_hash(token);
     t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
 
     if (t->block == NULL
@@ -319,7 +336,7 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
         size += id->teams[i].len;
     }
 
-    hash = (uint32_t) ngx_http_sark_hash(token->data, token->len);
+    hash = ngx_http_sark_token_hash(token);
     t = &ngx_http_sark_tokens[hash % NGX_HTTP_SARK_TOKEN_SLOTS];
 
     if (t->block) {

@@ -66,7 +66,8 @@ typedef struct {
 
 typedef struct {
     u_char                       digest[NGX_HTTP_SARK_DIGEST_LEN];
-    ngx_str_t                    text;          /* authz:{user}:...:{hex} */
+    ngx_str_t                    text;          /* authz:{user}:...:{hex};
+                                                   valid while deciding */
 } ngx_http_sark_key_t;
 
 

@@ -344,11 +344,6 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
                + q->server_name.len + q->tool_name.len + sens.len
                + 2 * NGX_HTTP_SARK_DIGEST_LEN;
 
-    ctx->key.text.data = ngx_pnalloc(r->pool, text_len);
-    if (ctx->key.text.data == NULL) {
-        return NGX_ERROR;
-    }
-
     hash = (uint32_t) ngx_http_sark_hash(enc, len);
     m = NULL;
 
@@ -365,10 +360,15 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             if (m->enc && m->hash == hash && m->len == len
                 && ngx_memcmp(m->enc, enc, len) == 0)
             {
+                /*
+                 * the text is read only while ngx_http_sark_decide() runs
+                 * (pattern checks, the request to sarkd); nothing can
+                 * replace this memo slot before it returns
+                 */
                 ngx_memcpy(ctx->key.digest, m->digest,
                            NGX_HTTP_SARK_DIGEST_LEN);
+                ctx->key.text.data = m->enc + len;
                 ctx->key.text.len = m->text_len;
-                ngx_memcpy(ctx->key.text.data, m->enc + len, m->text_len);
                 ctx->keyed = 1;
                 return NGX_OK;
             }
@@ -382,6 +382,11 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
+
+    ctx->key.text.data = ngx_pnalloc(r->pool, text_len);
+    if (ctx->key.text.data == NULL) {
+        return NGX_ERROR;
+    }
 
     p = ngx_sprintf(ctx->key.text.data, "authz:%V:%V:%V:%V:%V:", &id->sub,
                     &q->action, &q->server_name, &q->tool_name, &sens);
