@@ -211,6 +211,12 @@ stop:
 status:
 	@scripts/stack status
 
+## bench-ir: instructions per request the module adds (valgrind callgrind)
+.PHONY: bench-ir
+bench-ir: all
+	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
+	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-ir
+
 ## bench: throughput benchmarks (DESIGN.md §10): module vs baseline, one table
 .PHONY: bench
 bench: all
