@@ -99,7 +99,7 @@ ngx_http_sark_access_handler(ngx_http_request_t *r)
         return ngx_http_sark_access_result(r, ctx);
     }
 
-    if (ngx_http_sark_make_uuid(r->pool, &ctx->audit_id) != NGX_OK) {
+    if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

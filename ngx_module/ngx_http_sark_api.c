@@ -254,7 +254,7 @@ ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return err->status ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_sark_make_uuid(r->pool, &ctx->audit_id) != NGX_OK) {
+    if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -122,6 +122,8 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_query_t        query;
     ngx_http_sark_decision_t     decision;
     ngx_http_sark_key_t          key;
+    u_char                       audit_raw[16]; /* UUIDv7, formatted when
+                                                   first asked for */
     ngx_str_t                    audit_id;
 
     /* runs when a decision that went to sarkd is known */
@@ -137,6 +139,7 @@ struct ngx_http_sark_ctx_s {
     unsigned                     waiting:1;
     unsigned                     decided:1;
     unsigned                     want_params:1;
+    unsigned                     has_audit_id:1;
 };
 
 
@@ -242,7 +245,8 @@ ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
-ngx_int_t ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out);
+ngx_int_t ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx);
+ngx_str_t *ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_error_set(ngx_http_sark_error_t *err, ngx_uint_t status,
     const char *code, const char *message);
 void ngx_http_sark_error_fmt(ngx_pool_t *pool, ngx_http_sark_error_t *err,

@@ -210,11 +210,12 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     size_t                     len;
     time_t                     sec;
     ngx_tm_t                   tm;
-    ngx_str_t                  body, *cache;
+    ngx_str_t                  body, *cache, *aid;
     ngx_uint_t                 allow;
     ngx_http_sark_decision_t  *d;
 
     d = &ctx->decision;
+    aid = ngx_http_sark_audit_id(r->pool, ctx);
 
     allow = (d->decision == SARK_DECISION_ALLOW);
     cache = &ngx_http_sark_cache_names[d->cache_layer <= SARK_CACHE_L2
@@ -226,7 +227,7 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
                  "\"YYYY-MM-DDTHH:MM:SS.mmmZ\",\"cache\":\"MISS\"}}\n") - 1
           + ngx_http_sark_string_len(&d->reason)
           + d->filtered_parameters.len
-          + ngx_http_sark_string_len(&ctx->audit_id)
+          + ngx_http_sark_string_len(aid)
           + NGX_INT_T_LEN
           + ngx_http_sark_string_len(&d->policy_revision);
 
@@ -248,7 +249,7 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
-    p = ngx_http_sark_put_string(p, &ctx->audit_id);
+    p = ngx_http_sark_put_string(p, aid);
 
     sec = (time_t) (d->evaluated_at / 1000);
     ngx_gmtime(sec, &tm);
@@ -285,9 +286,9 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 
 /*
- * RFC 9562 UUIDv7: 48-bit Unix ms, then 74 random bits from a per-worker
- * xoshiro256** generator seeded from the OpenSSL CSPRNG.  Ids need to be
- * unique and time-ordered (audit rows index well), not secret.
+ * Audit ids are RFC 9562 UUIDv7: 48-bit Unix ms, then 74 random bits from a
+ * per-worker xoshiro256** generator seeded from the OpenSSL CSPRNG.  Ids
+ * need to be unique and time-ordered (audit rows index well), not secret.
  */
 
 static uint64_t  ngx_http_sark_rng[4];
@@ -321,14 +322,12 @@ ngx_http_sark_random(void)
 
 
 ngx_int_t
-ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
+ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
 {
-    u_char      b[16], *p;
-    uint64_t    ms, r1, r2;
-    ngx_uint_t  i;
-    ngx_time_t *tp;
-
-    static u_char  hex[] = "0123456789abcdef";
+    u_char      *b;
+    uint64_t     ms, r1, r2;
+    ngx_uint_t   i;
+    ngx_time_t  *tp;
 
     if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
          | ngx_http_sark_rng[2] | ngx_http_sark_rng[3]) == 0)
@@ -339,6 +338,8 @@ ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
             return NGX_ERROR;
         }
     }
+
+    b = ctx->audit_raw;
 
     tp = ngx_timeofday();
     ms = (uint64_t) tp->sec * 1000 + tp->msec;
@@ -359,25 +360,50 @@ ngx_http_sark_make_uuid(ngx_pool_t *pool, ngx_str_t *out)
     b[6] = (u_char) (0x70 | (b[6] & 0x0f));
     b[8] = (u_char) (0x80 | (b[8] & 0x3f));
 
-    out->data = ngx_pnalloc(pool, 36);
-    if (out->data == NULL) {
-        return NGX_ERROR;
+    ctx->has_audit_id = 1;
+    ngx_str_null(&ctx->audit_id);
+
+    return NGX_OK;
+}
+
+
+/* the id as text, formatted on first use; NULL when there is none */
+
+ngx_str_t *
+ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    static u_char  hex[] = "0123456789abcdef";
+
+    if (!ctx->has_audit_id) {
+        return NULL;
     }
 
-    p = out->data;
+    if (ctx->audit_id.data) {
+        return &ctx->audit_id;
+    }
+
+    p = ngx_pnalloc(pool, 36);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ctx->audit_id.data = p;
 
     for (i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10) {
             *p++ = '-';
         }
 
-        *p++ = hex[b[i] >> 4];
-        *p++ = hex[b[i] & 0xf];
+        *p++ = hex[ctx->audit_raw[i] >> 4];
+        *p++ = hex[ctx->audit_raw[i] & 0xf];
     }
 
-    out->len = 36;
+    ctx->audit_id.len = 36;
 
-    return NGX_OK;
+    return &ctx->audit_id;
 }
 
 

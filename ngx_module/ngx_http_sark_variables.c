@@ -132,7 +132,10 @@ ngx_http_sark_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case ngx_http_sark_var_audit_id:
-        s = ctx->audit_id;
+        if (ngx_http_sark_audit_id(r->pool, ctx) != NULL) {
+            s = ctx->audit_id;
+        }
+
         break;
 
     case ngx_http_sark_var_authz_time:
