@@ -223,17 +223,28 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
     unsigned char        *buf, *o;
     unsigned              cp, lo;
     size_t                n;
+    int                   plain;
 
     s = ps->p + 1;
 
-    /* find the closing quote first, to size the decoded buffer */
+    /*
+     * find the closing quote first, to size the decoded buffer; a string
+     * of printable ASCII without escapes (the common case) is copied as is
+     */
+
+    plain = 1;
 
     for (q = s; q < ps->end; q++) {
         if (*q == '"') {
             break;
         }
 
+        if (*q < 0x20 || *q >= 0x80) {
+            plain = 0;
+        }
+
         if (*q == '\\') {
+            plain = 0;
             q++;
             if (q == ps->end) {
                 break;
@@ -250,6 +261,18 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
     buf = ps->alloc(ps->actx, (size_t) (e - s) + 1);
     if (buf == NULL) {
         return sark_json_oom(ps);
+    }
+
+    if (plain) {
+        memcpy(buf, s, (size_t) (e - s));
+        buf[e - s] = '\0';
+
+        *out = (const char *) buf;
+        *out_len = (size_t) (e - s);
+
+        ps->p = e + 1;
+
+        return 0;
     }
 
     o = buf;
