@@ -459,10 +459,32 @@ ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width)
 static ngx_uint_t
 ngx_http_sark_plain(ngx_str_t *s)
 {
-    u_char  *p, *last;
+    u_char    *p, *last;
+    uint64_t   w, bad;
 
-    for (p = s->data, last = p + s->len; p < last; p++) {
-        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  highs = 0x8080808080808080ULL;
+
+    p = s->data;
+    last = p + s->len;
+
+    /* eight bytes a step: any byte < 0x20, >= 0x80, '"' or '\\' */
+
+    for ( /* void */ ; last - p >= 8; p += 8) {
+        ngx_memcpy(&w, p, 8);
+
+        bad = ((w - ones * 0x20) & ~w)
+              | w
+              | (((w ^ (ones * '"')) - ones) & ~(w ^ (ones * '"')))
+              | (((w ^ (ones * '\\')) - ones) & ~(w ^ (ones * '\\')));
+
+        if (bad & highs) {
+            return 0;
+        }
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < 0x20 || *p >= 0x80 || *p == '"' || *p == '\\') {
             return 0;
         }
     }
