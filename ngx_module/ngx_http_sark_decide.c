@@ -340,10 +340,6 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     len = p - enc;
 
-    text_len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
-               + q->server_name.len + q->tool_name.len + sens.len
-               + 2 * NGX_HTTP_SARK_DIGEST_LEN;
-
     hash = (uint32_t) ngx_http_sark_hash(enc, len);
     m = NULL;
 
@@ -382,6 +378,10 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
+
+    text_len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
+               + q->server_name.len + q->tool_name.len + sens.len
+               + 2 * NGX_HTTP_SARK_DIGEST_LEN;
 
     ctx->key.text.data = ngx_pnalloc(r->pool, text_len);
     if (ctx->key.text.data == NULL) {
