@@ -197,6 +197,15 @@ template <auto Member> bool setText(std::string_view value, Config& cfg, std::st
   return true;
 }
 
+bool setSpoolDir(std::string_view value, Config& cfg, std::string& why) {
+  if (value.empty()) {
+    why = "must name a directory";
+    return false;
+  }
+  cfg.audit_spool_dir.assign(value);
+  return true;
+}
+
 bool setLogLevelValue(std::string_view value, Config& cfg, std::string& why) {
   if (!parseLogLevel(value, cfg.log_level)) {
     why = "must be one of debug, info, warn, error";
@@ -238,6 +247,22 @@ const Setting kSettings[] = {
     {"REDIS_CIRCUIT_BREAKER_TIMEOUT", "5",
      &setSecondsMs<&Config::redis_cb_open_ms, 1, 3600000>},
     {"REDIS_CIRCUIT_BREAKER_HALF_OPEN", "1", &setUint<&Config::redis_cb_half_open, 1, 1000>},
+
+    {"DATABASE_URL", "", &setText<&Config::database_url>},
+    {"DATABASE_POOL_SIZE", "2", &setUint<&Config::database_pool_size, 1, 64>},
+    {"DATABASE_STATEMENT_TIMEOUT", "5000",
+     &setUint<&Config::database_statement_timeout_ms, 1, 3600000>},
+    {"DATABASE_CIRCUIT_BREAKER_THRESHOLD", "3",
+     &setUint<&Config::database_cb_threshold, 1, 1000000>},
+    {"DATABASE_CIRCUIT_BREAKER_TIMEOUT", "5",
+     &setSecondsMs<&Config::database_cb_open_ms, 1, 3600000>},
+    {"DATABASE_CIRCUIT_BREAKER_HALF_OPEN", "1",
+     &setUint<&Config::database_cb_half_open, 1, 1000>},
+    {"AUDIT_BATCH_SIZE", "1000", &setUint<&Config::audit_batch_size, 1, 100000>},
+    {"AUDIT_FLUSH_INTERVAL_SECONDS", "1",
+     &setSecondsMs<&Config::audit_flush_interval_ms, 1, 3600000>},
+    {"AUDIT_QUEUE_MAX", "200000", &setUint<&Config::audit_queue_max, 1, 100000000>},
+    {"AUDIT_SPOOL_DIR", "run/spool", &setSpoolDir},
 
     {"LOG_LEVEL", "info", &setLogLevelValue},
     {"ENABLE_PROFILING", "false", &setBool<&Config::enable_profiling>},
@@ -570,8 +595,11 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
     sources[s.name] = source;
     std::string why;
     std::string_view name(s.name);
-    bool is_url = name == "OPA_URL" || name == "VALKEY_URL";
-    bool is_secret = name == "REDIS_PASSWORD";
+    bool is_url = name == "OPA_URL" || name == "VALKEY_URL" ||
+                  (name == "DATABASE_URL" && value.find("://") != std::string::npos);
+    // A key=value conninfo may carry password=...; show none of it.
+    bool is_secret = name == "REDIS_PASSWORD" ||
+                     (name == "DATABASE_URL" && !is_url && value.find("password") != std::string::npos);
     std::string shown = is_url ? redactUrl(value) : is_secret && !value.empty() ? "***" : value;
     if (!s.apply(value, cfg, why)) {
       err = std::string("invalid ") + s.name + "=\"" + shown + "\": " + why;

@@ -61,6 +61,19 @@ struct Config {
   std::string redis_password_setting;
   std::string redis_db_setting;
 
+  // Audit (DESIGN 7).  An empty database_url turns the audit store off:
+  // events are then only spooled (never dropped) until one is configured.
+  std::string database_url;          // libpq conninfo or postgresql:// URL
+  uint32_t database_pool_size{2};    // writer connections
+  uint32_t database_statement_timeout_ms{5000};
+  uint32_t database_cb_threshold{3};
+  uint32_t database_cb_open_ms{5000};
+  uint32_t database_cb_half_open{1};
+  uint32_t audit_batch_size{1000};   // events per COPY
+  uint32_t audit_flush_interval_ms{1000};
+  uint32_t audit_queue_max{200000};  // events held in memory before the spool
+  std::string audit_spool_dir{"run/spool"};
+
   LogLevel log_level{LogLevel::Info};
   bool enable_profiling{false};
 

@@ -53,7 +53,21 @@ extern "C" {
 #define SARK_MSG_INVALIDATE       9   /* sarkd -> module, unsolicited: apply
                                          a pattern to the local L1 */
 #define SARK_MSG_INVALIDATE_ACK   10  /* module -> sarkd: applied (same id) */
-#define SARK_MSG_TYPE_MAX         10
+#define SARK_MSG_AUDIT_BATCH      11  /* module -> sarkd: audit events; the
+                                         id numbers the batch */
+#define SARK_MSG_AUDIT_ACK        12  /* sarkd -> module, same id: the batch
+                                         is durable (committed to PostgreSQL
+                                         or fsync'd to the spool), or was
+                                         rejected; either way the module
+                                         forgets it.  A batch without an
+                                         ack is sent again after a
+                                         reconnect; sarkd stores an event
+                                         id once however often it comes. */
+#define SARK_MSG_TYPE_MAX         12
+
+/* AUDIT_BATCH header flags */
+#define SARK_AUDIT_F_URGENT       0x0001  /* write it now, not at the next
+                                             flush (a caller waits) */
 
 
 /* AUTHZ_REQ fields */
@@ -102,6 +116,39 @@ extern "C" {
                                          did not confirm in time, or L2
                                          unavailable) */
 #define SARK_REV_REVISION         1   /* string */
+
+/*
+ * AUDIT_BATCH payload: SARK_AUD_EVENT repeated; the value of each is itself
+ * a TLV list of SARK_AUDF_* fields.  Strings are UTF-8 (sarkd replaces
+ * invalid bytes); absent strings are SQL NULL.
+ */
+#define SARK_AUD_EVENT            1
+
+#define SARK_AUDF_ID              1   /* 16 bytes: the row's UUID (required) */
+#define SARK_AUDF_TIMESTAMP       2   /* u64, Unix microseconds (required) */
+#define SARK_AUDF_EVENT_TYPE      3   /* string, default "authorization" */
+#define SARK_AUDF_USER_ID         4   /* string */
+#define SARK_AUDF_AGENT_ID        5   /* string */
+#define SARK_AUDF_SERVER_NAME     6   /* string */
+#define SARK_AUDF_TOOL_NAME       7   /* string */
+#define SARK_AUDF_ACTION          8   /* string */
+#define SARK_AUDF_SENSITIVITY     9   /* string */
+#define SARK_AUDF_DECISION        10  /* string: "allow" | "deny" (required) */
+#define SARK_AUDF_REASON          11  /* string */
+#define SARK_AUDF_CACHE_LAYER     12  /* u8, SARK_CACHE_* */
+#define SARK_AUDF_LATENCY_US      13  /* u32, decision latency */
+#define SARK_AUDF_POLICY_REVISION 14  /* string */
+#define SARK_AUDF_REQUEST_ID      15  /* string: gateway_request_id */
+#define SARK_AUDF_CLIENT_IP       16  /* string */
+#define SARK_AUDF_METADATA        17  /* JSON object text */
+
+/* AUDIT_ACK fields */
+#define SARK_ACK_STATUS           1   /* u8: SARK_ACK_DURABLE | _REJECTED */
+#define SARK_ACK_EVENTS           2   /* u32: events the batch held */
+#define SARK_ACK_MESSAGE          3   /* string: why it was rejected */
+
+#define SARK_ACK_DURABLE          0
+#define SARK_ACK_REJECTED         1   /* malformed; do not send it again */
 
 /* ERROR fields */
 #define SARK_ERR_MESSAGE          1   /* string */
