@@ -42,8 +42,8 @@ DAEMON_SRCS := $(wildcard daemon/*.cc)
 DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
 CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
                -Ishared $(SAN) \
-               $(shell pkg-config --cflags libcurl 2>/dev/null)
-DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis 2>/dev/null) -lcrypto
+               $(shell pkg-config --cflags libcurl libpq 2>/dev/null)
+DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis libpq 2>/dev/null) -lcrypto
 ifeq ($(MALLOC),jemalloc)
 DAEMON_LIBS += -ljemalloc
 endif
@@ -53,7 +53,8 @@ UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared -It/unit \
                $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
 UNITS       := check_proto check_json check_jwt \
-               check_sarkd_glob check_sarkd_cache check_sarkd_config
+               check_sarkd_glob check_sarkd_cache check_sarkd_config \
+               check_sarkd_audit_rows check_sarkd_spool
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
@@ -70,6 +71,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                SARK_OPA_PORT=$(TEST_OPA_PORT) \
                SARK_REDIS_PORT=$(TEST_REDIS_PORT) \
                SARK_PG_PORT=$(TEST_PG_PORT) \
+               SARK_PGBOUNCER_PORT=$(TEST_PGBOUNCER_PORT) \
                SARK_BUILD_DIR=$(ROOT)/$(B) \
                SARK_MODULE=$(ROOT)/$(MODULE_SO) \
                SARKD_BIN=$(ROOT)/$(SARKD) \
@@ -155,6 +157,18 @@ $(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/config.cc \
 	    daemon/log.cc -o $@ $(UNIT_LIBS)
 
+$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
+                                  daemon/json_util.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
+	    daemon/json_util.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
+                             daemon/log.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
+	    daemon/log.cc -o $@ $(UNIT_LIBS)
+
 ## unit: build and run the Check unit tests
 unit: $(UNIT_BINS)
 	@set -e; for u in $(UNIT_BINS); do echo "== $$u"; $$u; done
@@ -167,7 +181,7 @@ policy-test:
 ## t: run the integration suites in t/ against real nginx, sarkd and OPA
 t: all
 	@$(TEST_ENV) scripts/stack stop >/dev/null 2>&1 || true
-	@$(TEST_ENV) scripts/stack start opa redis sarkd
+	@$(TEST_ENV) scripts/stack start postgres opa redis sarkd
 	@set -a; . conf/dev.env; set +a; \
 	    $(TEST_ENV) TEST_NGINX_SERVER_PORT=$(TEST_NGINX_PORT) \
 	    TEST_NGINX_SARKD_SOCKET=$(TEST_RUN)/sarkd.sock \
@@ -176,6 +190,8 @@ t: all
 	    TEST_NGINX_JWT_AUDIENCE=$$SARK_JWT_AUDIENCE \
 	    TEST_NGINX_OPA_PORT=$(TEST_OPA_PORT) \
 	    TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
+	    TEST_NGINX_PG_PORT=$(TEST_PG_PORT) \
+	    TEST_NGINX_PGBOUNCER_PORT=$(TEST_PGBOUNCER_PORT) \
 	    $(if $(filter asan,$(BUILD)),TEST_NGINX_BINARY=$(ROOT)/scripts/nginx-asan) \
 	    prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/); rc=$$?; \
 	    $(TEST_ENV) SARK_RUN_DIR=$(TEST_RUN)/host2 scripts/stack stop >/dev/null 2>&1; \

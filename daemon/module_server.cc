@@ -53,6 +53,10 @@ const char* frameTypeName(uint8_t type) {
     return "INVALIDATE";
   case SARK_MSG_INVALIDATE_ACK:
     return "INVALIDATE_ACK";
+  case SARK_MSG_AUDIT_BATCH:
+    return "AUDIT_BATCH";
+  case SARK_MSG_AUDIT_ACK:
+    return "AUDIT_ACK";
   default:
     return "unknown";
   }
@@ -330,6 +334,13 @@ bool ModuleServer::handleFrame(Connection& c, const sark_frame_hdr_t& h, const u
     }
     return true;
   }
+  case SARK_MSG_AUDIT_BATCH:
+    if (!audit_handler_) {
+      protocolError(c, "audit batches are not accepted", h.id);
+      return false;
+    }
+    audit_handler_(c.id, h.id, h.flags, payload, h.length);
+    return true;
   case SARK_MSG_INVALIDATE_ACK:
     if (ack_handler_) {
       ack_handler_(c.id, h.id);

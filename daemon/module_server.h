@@ -38,6 +38,10 @@ public:
   using InvalidateHandler = AuthzHandler;
   // INVALIDATE_ACK for push `id`.
   using AckHandler = std::function<void(uint64_t conn_id, uint32_t id)>;
+  // AUDIT_BATCH (header flags passed on); always answered later with an
+  // AUDIT_ACK through sendFrame().
+  using AuditHandler = std::function<void(uint64_t conn_id, uint32_t id, uint16_t flags,
+                                          const uint8_t* payload, size_t len)>;
   // A module connection was accepted (frames queued here go out first).
   using ConnectHandler = std::function<void(uint64_t conn_id)>;
 
@@ -52,6 +56,7 @@ public:
   }
   void setAckHandler(AckHandler handler) { ack_handler_ = std::move(handler); }
   void setConnectHandler(ConnectHandler handler) { connect_handler_ = std::move(handler); }
+  void setAuditHandler(AuditHandler handler) { audit_handler_ = std::move(handler); }
 
   // Creates the socket (refusing to start when another sarkd answers on
   // it), sets its mode and starts accepting.
@@ -116,6 +121,7 @@ private:
   InvalidateHandler invalidate_handler_;
   AckHandler ack_handler_;
   ConnectHandler connect_handler_;
+  AuditHandler audit_handler_;
   UniqueFd listen_fd_;
   bool accepting_{false};
   bool draining_{false};

@@ -3,6 +3,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -31,7 +32,8 @@ Sarkd::Sarkd(const Config& cfg)
       recent_(cfg.maxCacheTtlMs() + kClockSkewMs, kRecentInvalidations, kClockSkewMs),
       redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
       invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
-      authorizer_(cfg, opa_, revision_, server_, l2_, recent_) {}
+      authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),
+      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_) {}
 
 bool Sarkd::setupSignals(std::string& err) {
   sigset_t mask;
@@ -82,15 +84,20 @@ void Sarkd::beginDrain(const char* signal_name) {
       .unum("connections", server_.connectionCount());
   server_.startDrain();
   revision_.stop();
-  drain_timer_ = loop_.addTimer(cfg_.opa_timeout_ms + kDrainGraceMs, [this]() {
+  audit_.beginDrain();
+  uint64_t limit_ms = std::max<uint64_t>(cfg_.opa_timeout_ms, cfg_.database_statement_timeout_ms);
+  drain_timer_ = loop_.addTimer(limit_ms + kDrainGraceMs, [this]() {
     drain_timer_ = 0;
-    LogLine(LogLevel::Warn, "drain timed out").unum("pending", authorizer_.pending());
+    LogLine(LogLevel::Warn, "drain timed out")
+        .unum("pending", authorizer_.pending())
+        .unum("audit_events_in_memory", audit_.queuedEvents());
     loop_.stop();
   });
 }
 
 void Sarkd::checkDrained() {
-  if (authorizer_.pending() == 0 && invalidator_.pending() == 0 && server_.flushed()) {
+  if (authorizer_.pending() == 0 && invalidator_.pending() == 0 && audit_.drained() &&
+      server_.flushed()) {
     loop_.stop();
   }
 }
@@ -121,12 +128,22 @@ int Sarkd::run() {
   server_.setAckHandler(
       [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
   server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
+  server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
+                                 const uint8_t* payload, size_t len) {
+    audit_.onBatch(conn_id, id, flags, payload, len);
+  });
+  audit_.setAckFn([this](uint64_t conn_id, uint32_t id, uint8_t status, uint32_t events,
+                         std::string_view message) {
+    std::string frame;
+    encodeAuditAck(frame, id, status, events, message);
+    server_.sendFrame(conn_id, frame);
+  });
   revision_.setChangeListener([this](const std::string& revision) {
     std::string frame;
     encodeRevision(frame, revision);
     server_.broadcast(frame);
   });
-  if (!server_.start(err)) {
+  if (!audit_.start(err) || !server_.start(err)) {
     LogLine(LogLevel::Error, "cannot start").str("error", err);
     return 1;
   }
@@ -150,6 +167,9 @@ int Sarkd::run() {
   opa_.abortAll();
   invalidator_.close();
   redis_.close();
+  // Anything still in memory (a drain timeout) is spooled and acknowledged
+  // before the module connections close.
+  audit_.close();
   server_.closeAll();
   server_.removeSocketFile();
   const Authorizer::Stats& a = authorizer_.stats();
@@ -164,6 +184,16 @@ int Sarkd::run() {
       .unum("l2_errors", l2.errors)
       .unum("l2_stores", l2.stores)
       .unum("answers_cacheable", a.cacheable);
+  const AuditWriter::Stats& au = audit_.stats();
+  LogLine(LogLevel::Info, "audit totals")
+      .unum("received", au.received)
+      .unum("written", au.written)
+      .unum("spooled", au.spooled)
+      .unum("replayed", au.replayed)
+      .unum("rejected_batches", au.rejected)
+      .unum("refused", au.refused)
+      .unum("unacknowledged", au.lost)
+      .unum("spool_pending", spool_.pendingEvents());
   return 0;
 }
 

@@ -2,11 +2,16 @@
 
 // sarkd's lifecycle: owns the event loop and its clients, starts them,
 // turns SIGTERM/SIGINT into a drain (stop accepting, stop reading, finish
-// in-flight OPA calls and invalidations, flush answers) and stops.  A second signal exits at
+// in-flight OPA calls and invalidations, write or spool every audit event
+// received, replay the spool while the database takes it, flush answers)
+// and stops.  A second signal exits at
 // once with status 1.
 
 #include <string>
 
+#include "audit_spool.h"
+#include "audit_store.h"
+#include "audit_writer.h"
 #include "authorizer.h"
 #include "config.h"
 #include "event_loop.h"
@@ -50,6 +55,9 @@ private:
   L2Cache l2_;
   Invalidator invalidator_;
   Authorizer authorizer_;
+  AuditSpool spool_;
+  AuditStore store_;
+  AuditWriter audit_;
   UniqueFd signal_fd_;
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};

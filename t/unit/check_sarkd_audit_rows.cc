@@ -1,0 +1,811 @@
+// Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit_rows.cc): the
+// COPY text rows it produces, its defaults, escaping and UTF-8 repair, and
+// its refusal of malformed batches.
+
+#include <check.h>
+#include <time.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit_rows.h"
+#include "sark_proto.h"
+
+// Compares as std::string (the actual value is often a temporary) and
+// shows the start of both on failure.
+#define ASSERT_STR(actual, expected)                                                        \
+  do {                                                                                      \
+    const std::string a_ = (actual);                                                        \
+    const std::string e_ = (expected);                                                      \
+    ck_assert_msg(a_ == e_, "got \"%.300s\", want \"%.300s\"", a_.c_str(), e_.c_str());     \
+  } while (0)
+
+namespace {
+
+// TLV list builder.
+class Tlv {
+public:
+  Tlv& raw(uint16_t tag, std::string_view value) {
+    uint8_t hdr[SARK_PROTO_TLV_HDR_LEN];
+    sark_put_u16(hdr, tag);
+    sark_put_u32(hdr + 2, static_cast<uint32_t>(value.size()));
+    bytes_.append(reinterpret_cast<const char*>(hdr), sizeof(hdr));
+    bytes_.append(value);
+    return *this;
+  }
+  Tlv& u8(uint16_t tag, uint8_t v) { return raw(tag, std::string(1, static_cast<char>(v))); }
+  Tlv& u32(uint16_t tag, uint32_t v) {
+    uint8_t b[4];
+    sark_put_u32(b, v);
+    return raw(tag, std::string_view(reinterpret_cast<const char*>(b), 4));
+  }
+  Tlv& u64(uint16_t tag, uint64_t v) {
+    uint8_t b[8];
+    sark_put_u64(b, v);
+    return raw(tag, std::string_view(reinterpret_cast<const char*>(b), 8));
+  }
+  Tlv& event(const Tlv& fields) { return raw(SARK_AUD_EVENT, fields.bytes()); }
+  const std::string& bytes() const { return bytes_; }
+
+private:
+  std::string bytes_;
+};
+
+const std::string kId("\x01\x23\x45\x67\x89\xab\xcd\xef\xfe\xdc\xba\x98\x76\x54\x32\x10", 16);
+const char kIdText[] = "01234567-89ab-cdef-fedc-ba9876543210";
+constexpr uint64_t kTs = 1709210096ull * 1000000 + 789012; // 2024-02-29 12:34:56.789012
+const char kTsText[] = "2024-02-29 12:34:56.789012+00";
+
+// An event with only the required fields.
+Tlv minimal(std::string_view decision = "deny") {
+  Tlv e;
+  e.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_DECISION, decision);
+  return e;
+}
+
+Tlv batchOf(const Tlv& event) {
+  Tlv b;
+  b.event(event);
+  return b;
+}
+
+bool decode(const std::string& payload, std::string& out, uint32_t& events, std::string& err) {
+  return sark::appendAuditRows(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                               out, events, err);
+}
+
+// Decodes a batch of one event and returns its row (without the newline).
+std::string rowOf(const Tlv& event) {
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  bool ok = decode(batchOf(event).bytes(), out, events, err);
+  ck_assert_msg(ok, "decode failed: %s", err.c_str());
+  ck_assert_uint_eq(events, 1);
+  ck_assert(!out.empty() && out.back() == '\n');
+  out.pop_back();
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t at = s.find(sep, start);
+    if (at == std::string::npos) {
+      parts.push_back(s.substr(start));
+      return parts;
+    }
+    parts.push_back(s.substr(start, at - start));
+    start = at + 1;
+  }
+}
+
+// Column values of a one-event batch, by column index.
+std::vector<std::string> columnsOf(const Tlv& event) {
+  std::vector<std::string> cols = split(rowOf(event), '\t');
+  ck_assert_uint_eq(cols.size(), sark::kAuditColumnCount);
+  return cols;
+}
+
+enum Col {
+  kColId,
+  kColEventType,
+  kColUserId,
+  kColAgentId,
+  kColServer,
+  kColTool,
+  kColAction,
+  kColSensitivity,
+  kColDecision,
+  kColReason,
+  kColCacheLayer,
+  kColLatency,
+  kColRevision,
+  kColRequestId,
+  kColClientIp,
+  kColMetadata,
+  kColTimestamp,
+};
+
+std::string metadataOf(std::string_view json) {
+  Tlv e = minimal();
+  e.raw(SARK_AUDF_METADATA, json);
+  return columnsOf(e)[kColMetadata];
+}
+
+// Whether `s` is well-formed UTF-8 (checked independently of the decoder).
+bool validUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if (c >> 5 == 0x6) {
+      n = 2;
+      cp = c & 0x1f;
+    } else if (c >> 4 == 0xe) {
+      n = 3;
+      cp = c & 0x0f;
+    } else if (c >> 3 == 0x1e) {
+      n = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n > s.size()) {
+      return false;
+    }
+    for (size_t k = 1; k < n; k++) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b >> 6 != 0x2) {
+        return false;
+      }
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- rows
+
+START_TEST(test_columns) {
+  ASSERT_STR(sark::kAuditCopyColumns,
+                   "id, event_type, user_id, agent_id, server_name, tool_name, action, "
+                   "sensitivity_level, decision, reason, cache_layer, latency_us, "
+                   "policy_revision, gateway_request_id, client_ip, metadata, \"timestamp\"");
+  ck_assert_uint_eq(split(sark::kAuditCopyColumns, ',').size(), sark::kAuditColumnCount);
+}
+END_TEST
+
+START_TEST(test_full_event) {
+  Tlv e;
+  e.raw(SARK_AUDF_ID, kId)
+      .u64(SARK_AUDF_TIMESTAMP, kTs)
+      .raw(SARK_AUDF_EVENT_TYPE, "authorization")
+      .raw(SARK_AUDF_USER_ID, "user_123")
+      .raw(SARK_AUDF_AGENT_ID, "agent-7")
+      .raw(SARK_AUDF_SERVER_NAME, "postgres")
+      .raw(SARK_AUDF_TOOL_NAME, "execute_query")
+      .raw(SARK_AUDF_ACTION, "gateway:tool:invoke")
+      .raw(SARK_AUDF_SENSITIVITY, "high")
+      .raw(SARK_AUDF_DECISION, "allow")
+      .raw(SARK_AUDF_REASON, "Allowed: analyst")
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_L1)
+      .u32(SARK_AUDF_LATENCY_US, 1234)
+      .raw(SARK_AUDF_POLICY_REVISION, "7f68a6ccae9080c4")
+      .raw(SARK_AUDF_REQUEST_ID, "req-42")
+      .raw(SARK_AUDF_CLIENT_IP, "10.0.0.1")
+      .raw(SARK_AUDF_METADATA, "{\"k\": \"v\"}");
+  ASSERT_STR(rowOf(e).c_str(),
+                   "01234567-89ab-cdef-fedc-ba9876543210\tauthorization\tuser_123\tagent-7\t"
+                   "postgres\texecute_query\tgateway:tool:invoke\thigh\tallow\tAllowed: analyst\t"
+                   "L1\t1234\t7f68a6ccae9080c4\treq-42\t10.0.0.1\t{\"k\":\"v\"}\t"
+                   "2024-02-29 12:34:56.789012+00");
+}
+END_TEST
+
+START_TEST(test_defaults_and_nulls) {
+  ASSERT_STR(rowOf(minimal()).c_str(),
+                   "01234567-89ab-cdef-fedc-ba9876543210\tauthorization\t\\N\t\\N\t\\N\t\\N\t"
+                   "\\N\t\\N\tdeny\t\t\\N\t\\N\t\\N\t\t\\N\t\\N\t"
+                   "2024-02-29 12:34:56.789012+00");
+  // Present but empty strings are empty, not NULL.
+  Tlv e = minimal();
+  e.raw(SARK_AUDF_USER_ID, "").raw(SARK_AUDF_EVENT_TYPE, "").raw(SARK_AUDF_REASON, "");
+  std::vector<std::string> cols = columnsOf(e);
+  ASSERT_STR(cols[kColUserId].c_str(), "");
+  ASSERT_STR(cols[kColEventType].c_str(), "");
+  ASSERT_STR(cols[kColReason].c_str(), "");
+}
+END_TEST
+
+START_TEST(test_escaping) {
+  Tlv e = minimal();
+  e.raw(SARK_AUDF_REASON, "a\\b\tc\nd\re \x01\x7f|\\N");
+  // Other control characters are plain text in COPY: kept as they are.
+  ASSERT_STR(columnsOf(e)[kColReason].c_str(), "a\\\\b\\tc\\nd\\re \x01\x7f|\\\\N");
+  Tlv only = minimal();
+  only.raw(SARK_AUDF_TOOL_NAME, "\\").raw(SARK_AUDF_SERVER_NAME, "\t\n");
+  std::vector<std::string> cols = columnsOf(only);
+  ASSERT_STR(cols[kColTool].c_str(), "\\\\");
+  ASSERT_STR(cols[kColServer].c_str(), "\\t\\n");
+}
+END_TEST
+
+struct Utf8Case {
+  std::string in;
+  const char* out;
+};
+
+const Utf8Case kUtf8Cases[] = {
+    {"plain", "plain"},
+    {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+    {"\xef\xbf\xbf\xf4\x8f\xbf\xbf", "\xef\xbf\xbf\xf4\x8f\xbf\xbf"}, // U+FFFF, U+10FFFF
+    {std::string("a\0b", 3), "a\xef\xbf\xbd" "b"},                     // NUL
+    {"a\xff" "b", "a\xef\xbf\xbd" "b"},                                 // never valid
+    {"\x80", "\xef\xbf\xbd"},                                           // lone continuation
+    {"\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd"},                           // overlong NUL
+    {"\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},           // overlong
+    {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},           // surrogate
+    {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, // > U+10FFFF
+    {"ab\xc3", "ab\xef\xbf\xbd"},                                       // cut at the end
+    {"\xe2\x82x", "\xef\xbf\xbd\xef\xbf\xbdx"},                         // cut short
+    {"\xc3\t", "\xef\xbf\xbd\\t"},                                      // then an escape
+};
+
+START_TEST(test_utf8_replacement) {
+  const Utf8Case& c = kUtf8Cases[_i];
+  Tlv e = minimal();
+  e.raw(SARK_AUDF_USER_ID, c.in);
+  ASSERT_STR(columnsOf(e)[kColUserId].c_str(), c.out);
+}
+END_TEST
+
+struct TimeCase {
+  uint64_t us;
+  const char* text;
+};
+
+const TimeCase kTimeCases[] = {
+    {0, "1970-01-01 00:00:00.000000+00"},
+    {1, "1970-01-01 00:00:00.000001+00"},
+    {68191628ull * 1000000 + 500000, "1972-02-29 06:07:08.500000+00"},
+    {946684799ull * 1000000 + 999999, "1999-12-31 23:59:59.999999+00"},
+    {951782400ull * 1000000, "2000-02-29 00:00:00.000000+00"},
+    {951868800ull * 1000000 + 10, "2000-03-01 00:00:00.000010+00"},
+    {1709210096ull * 1000000 + 789012, "2024-02-29 12:34:56.789012+00"},
+    {1795730400ull * 1000000 + 123, "2026-11-26 22:00:00.000123+00"},
+    {4107542399ull * 1000000, "2100-02-28 23:59:59.000000+00"},
+    {4107542400ull * 1000000, "2100-03-01 00:00:00.000000+00"},
+    {253402300799ull * 1000000 + 999999, "9999-12-31 23:59:59.999999+00"},
+};
+
+START_TEST(test_timestamp_format) {
+  const TimeCase& c = kTimeCases[_i];
+  Tlv e;
+  e.raw(SARK_AUDF_ID, kId).raw(SARK_AUDF_DECISION, "allow").u64(SARK_AUDF_TIMESTAMP, c.us);
+  ASSERT_STR(columnsOf(e)[kColTimestamp].c_str(), c.text);
+}
+END_TEST
+
+START_TEST(test_timestamp_matches_gmtime) {
+  std::mt19937_64 rng(20261126);
+  std::uniform_int_distribution<uint64_t> dist(0, 253402300799ull * 1000000 + 999999);
+  for (int i = 0; i < 2000; i++) {
+    const uint64_t us = dist(rng);
+    const time_t secs = static_cast<time_t>(us / 1000000);
+    struct tm tm;
+    ck_assert(gmtime_r(&secs, &tm) != nullptr);
+    char want[64];
+    snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d.%06u+00", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             static_cast<unsigned>(us % 1000000));
+    Tlv e;
+    e.raw(SARK_AUDF_ID, kId).raw(SARK_AUDF_DECISION, "allow").u64(SARK_AUDF_TIMESTAMP, us);
+    ASSERT_STR(columnsOf(e)[kColTimestamp].c_str(), want);
+  }
+}
+END_TEST
+
+START_TEST(test_uuid_format) {
+  ASSERT_STR(columnsOf(minimal())[kColId].c_str(), kIdText);
+  Tlv e;
+  e.raw(SARK_AUDF_ID, std::string(16, '\0')).u64(SARK_AUDF_TIMESTAMP, kTs);
+  e.raw(SARK_AUDF_DECISION, "allow");
+  ASSERT_STR(columnsOf(e)[kColId].c_str(), "00000000-0000-0000-0000-000000000000");
+  Tlv f;
+  f.raw(SARK_AUDF_ID, std::string(16, '\xff')).u64(SARK_AUDF_TIMESTAMP, kTs);
+  f.raw(SARK_AUDF_DECISION, "allow");
+  ASSERT_STR(columnsOf(f)[kColId].c_str(), "ffffffff-ffff-ffff-ffff-ffffffffffff");
+}
+END_TEST
+
+START_TEST(test_cache_layers_and_latency) {
+  const char* const names[] = {"MISS", "L1", "L2"};
+  for (uint8_t layer = 0; layer <= 2; layer++) {
+    Tlv e = minimal();
+    e.u8(SARK_AUDF_CACHE_LAYER, layer);
+    ASSERT_STR(columnsOf(e)[kColCacheLayer].c_str(), names[layer]);
+  }
+  Tlv z = minimal();
+  z.u32(SARK_AUDF_LATENCY_US, 0);
+  ASSERT_STR(columnsOf(z)[kColLatency].c_str(), "0");
+  // The column is a signed integer: larger values are capped.
+  Tlv top = minimal();
+  top.u32(SARK_AUDF_LATENCY_US, 2147483647u);
+  ASSERT_STR(columnsOf(top)[kColLatency], "2147483647");
+  Tlv m = minimal();
+  m.u32(SARK_AUDF_LATENCY_US, 4294967295u);
+  ASSERT_STR(columnsOf(m)[kColLatency], "2147483647");
+}
+END_TEST
+
+START_TEST(test_width_limits) {
+  // event_type is varchar(50) and decision varchar(10): cut, counting
+  // characters, so one event cannot make PostgreSQL refuse the batch.
+  Tlv e = minimal(std::string(11, 'd'));
+  e.raw(SARK_AUDF_EVENT_TYPE, std::string(60, 'e'));
+  std::vector<std::string> cols = columnsOf(e);
+  ASSERT_STR(cols[kColEventType], std::string(50, 'e'));
+  ASSERT_STR(cols[kColDecision], std::string(10, 'd'));
+  Tlv u = minimal(std::string(12, '\\'));
+  u.raw(SARK_AUDF_EVENT_TYPE, std::string(49, 'e') + "\xc3\xa9x");
+  cols = columnsOf(u);
+  ASSERT_STR(cols[kColEventType], std::string(49, 'e') + "\xc3\xa9");
+  ASSERT_STR(cols[kColDecision], std::string(20, '\\')); // 10 characters, escaped
+  Tlv t = minimal("\t\t\t\t\t\t\t\t\t\t\t\t");
+  t.raw(SARK_AUDF_EVENT_TYPE, std::string(49, 'e') + "\xff\xff");
+  cols = columnsOf(t);
+  ASSERT_STR(cols[kColEventType], std::string(49, 'e') + "\xef\xbf\xbd");
+  ASSERT_STR(cols[kColDecision], "\\t\\t\\t\\t\\t\\t\\t\\t\\t\\t");
+  Tlv exact = minimal("0123456789");
+  exact.raw(SARK_AUDF_EVENT_TYPE, std::string(50, 'x'));
+  cols = columnsOf(exact);
+  ASSERT_STR(cols[kColEventType], std::string(50, 'x'));
+  ASSERT_STR(cols[kColDecision], "0123456789");
+}
+END_TEST
+
+START_TEST(test_metadata_valid) {
+  ASSERT_STR(metadataOf("{ \"a\" : 1 , \"b\" : [ true, null, \"x\", {} ] }").c_str(),
+                   "{\"a\":1,\"b\":[true,null,\"x\",{}]}");
+  ASSERT_STR(metadataOf("{\n\t\"a\": {\"b\": []}\r\n}").c_str(), "{\"a\":{\"b\":[]}}");
+  ASSERT_STR(metadataOf("{}").c_str(), "{}");
+  // Backslashes of JSON escapes are doubled for COPY.
+  ASSERT_STR(metadataOf("{\"p\":\"a\\\\b\"}").c_str(), "{\"p\":\"a\\\\\\\\b\"}");
+  ASSERT_STR(metadataOf("{\"t\":\"x\\ty\\n\\\"\"}").c_str(),
+                   "{\"t\":\"x\\\\ty\\\\n\\\\\"\"}");
+  // \u escapes of printable characters come back as UTF-8.
+  ASSERT_STR(metadataOf("{\"u\":\"\\u00e9\\ud83d\\ude00\"}").c_str(),
+                   "{\"u\":\"\xc3\xa9\xf0\x9f\x98\x80\"}");
+  // Numbers are kept exactly as written.
+  ASSERT_STR(metadataOf("{\"n\":1.000000000000000000001,\"m\":-0,\"e\":1E+2,"
+                              "\"big\":123456789012345678901234567890}")
+                       .c_str(),
+                   "{\"n\":1.000000000000000000001,\"m\":-0,\"e\":1E+2,"
+                   "\"big\":123456789012345678901234567890}");
+  // Numbers PostgreSQL's numeric holds: up to 16383 decimals in all.
+  ASSERT_STR(metadataOf("{\"a\":1e-1001,\"b\":0.5e-16382,\"c\":100e-16383,\"d\":1e308}"),
+             "{\"a\":1e-1001,\"b\":0.5e-16382,\"c\":100e-16383,\"d\":1e308}");
+  const std::string scale = "{\"s\":0." + std::string(16382, '0') + "1}";
+  ASSERT_STR(metadataOf(scale), scale);
+  // Nesting up to the limit is fine.
+  std::string deep = "{\"a\":" + std::string(510, '[') + std::string(510, ']') + "}";
+  ASSERT_STR(metadataOf(deep).c_str(), deep.c_str());
+}
+END_TEST
+
+const std::string kBadMetadata[] = {
+    "",
+    "null",
+    "[]",
+    "[{}]",
+    "1",
+    "\"s\"",
+    "{",
+    "{\"a\":}",
+    "{} x",
+    "{}{}",
+    "{'a':1}",
+    "{\"a\":\"\\u0000\"}",
+    "{\"\\u0000\":1}",
+    std::string("{\"a\":1}\0", 8),
+    std::string("{\"a\":\"\0\"}", 9),
+    "{\"a\":\"\xff\"}",
+    "{\"a\":\"\\ud800\"}",
+    "{\"a\":\"\\udc00\"}",
+    "{\"a\":\"x\ty\"}",
+    "{\"n\":1e-16384}",
+    "{\"n\":1.50e-16382}",
+    "{\"n\":-0.0e-16383}",
+    "{\"n\":1e-99999999999999999999}",
+    "{\"n\":1e400}",
+    "{\"n\":0." + std::string(16384, '0') + "1}",
+    "{\"a\":" + std::string(600, '[') + std::string(600, ']') + "}",
+};
+
+START_TEST(test_metadata_invalid_is_null) {
+  ASSERT_STR(metadataOf(kBadMetadata[_i]).c_str(), "\\N");
+}
+END_TEST
+
+START_TEST(test_metadata_failure_keeps_row) {
+  // A bad metadata value between good ones leaves no trace in the row.
+  Tlv b;
+  Tlv e1 = minimal("allow");
+  e1.raw(SARK_AUDF_METADATA, "{\"a\":[1,2,{\"b\":\"c\\\\d");
+  e1.raw(SARK_AUDF_CLIENT_IP, "::1");
+  Tlv e2 = minimal("deny");
+  e2.raw(SARK_AUDF_METADATA, "{\"ok\":true}");
+  b.event(e1).event(e2);
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert(decode(b.bytes(), out, events, err));
+  ck_assert_uint_eq(events, 2);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 3);
+  ASSERT_STR(rows[2].c_str(), "");
+  std::vector<std::string> c1 = split(rows[0], '\t');
+  std::vector<std::string> c2 = split(rows[1], '\t');
+  ck_assert_uint_eq(c1.size(), sark::kAuditColumnCount);
+  ASSERT_STR(c1[kColMetadata].c_str(), "\\N");
+  ASSERT_STR(c1[kColClientIp].c_str(), "::1");
+  ASSERT_STR(c2[kColMetadata].c_str(), "{\"ok\":true}");
+}
+END_TEST
+
+START_TEST(test_unknown_tags_skipped) {
+  Tlv e = minimal();
+  e.raw(0, "zero").raw(SARK_AUDF_METADATA + 1, "future").raw(0xffff, std::string(100, 'x'));
+  e.raw(SARK_AUDF_USER_ID, "u");
+  Tlv b;
+  b.raw(99, "not an event").event(e).raw(0, "").event(minimal("allow")).raw(7, "x");
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert_msg(decode(b.bytes(), out, events, err), "%s", err.c_str());
+  ck_assert_uint_eq(events, 2);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 3);
+  ASSERT_STR(split(rows[0], '\t')[kColUserId].c_str(), "u");
+  ASSERT_STR(split(rows[1], '\t')[kColDecision].c_str(), "allow");
+}
+END_TEST
+
+START_TEST(test_duplicates_last_wins) {
+  Tlv e;
+  e.raw(SARK_AUDF_ID, std::string(16, '\0'))
+      .u64(SARK_AUDF_TIMESTAMP, 0)
+      .raw(SARK_AUDF_DECISION, "allow")
+      .raw(SARK_AUDF_USER_ID, "first")
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_L2)
+      .raw(SARK_AUDF_ID, kId)
+      .u64(SARK_AUDF_TIMESTAMP, kTs)
+      .raw(SARK_AUDF_DECISION, "deny")
+      .raw(SARK_AUDF_USER_ID, "second")
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_MISS);
+  std::vector<std::string> cols = columnsOf(e);
+  ASSERT_STR(cols[kColId].c_str(), kIdText);
+  ASSERT_STR(cols[kColTimestamp].c_str(), kTsText);
+  ASSERT_STR(cols[kColDecision].c_str(), "deny");
+  ASSERT_STR(cols[kColUserId].c_str(), "second");
+  ASSERT_STR(cols[kColCacheLayer].c_str(), "MISS");
+}
+END_TEST
+
+START_TEST(test_appends_after_existing) {
+  std::string out = "earlier row\n";
+  uint32_t events = 0;
+  std::string err;
+  Tlv b;
+  b.event(minimal()).event(minimal()).event(minimal());
+  ck_assert(decode(b.bytes(), out, events, err));
+  ck_assert_uint_eq(events, 3);
+  ck_assert(out.rfind("earlier row\n", 0) == 0);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 5);
+}
+END_TEST
+
+START_TEST(test_string_limit) {
+  Tlv ok = minimal();
+  ok.raw(SARK_AUDF_REASON, std::string(sark::kAuditMaxStringBytes, 'r'));
+  ck_assert_uint_eq(columnsOf(ok)[kColReason].size(), sark::kAuditMaxStringBytes);
+  Tlv meta = minimal();
+  std::string big = "{\"a\":\"" + std::string(sark::kAuditMaxStringBytes - 8, 'm') + "\"}";
+  meta.raw(SARK_AUDF_METADATA, big);
+  ASSERT_STR(columnsOf(meta)[kColMetadata].c_str(), big.c_str());
+}
+END_TEST
+
+// ---------------------------------------------------------------- malformed
+
+struct BadCase {
+  const char* name;
+  std::string payload;
+};
+
+std::vector<BadCase> badCases() {
+  std::vector<BadCase> v;
+  auto without = [](uint16_t skip) {
+    Tlv e;
+    if (skip != SARK_AUDF_ID) {
+      e.raw(SARK_AUDF_ID, kId);
+    }
+    if (skip != SARK_AUDF_TIMESTAMP) {
+      e.u64(SARK_AUDF_TIMESTAMP, kTs);
+    }
+    if (skip != SARK_AUDF_DECISION) {
+      e.raw(SARK_AUDF_DECISION, "allow");
+    }
+    e.raw(SARK_AUDF_USER_ID, "u");
+    return batchOf(e).bytes();
+  };
+  // A good event, then one with `extra` after the required fields: the
+  // good event's row must not stay behind either.
+  auto with = [](const Tlv& extra) {
+    Tlv good = minimal();
+    good.raw(SARK_AUDF_USER_ID, "u");
+    Tlv b;
+    b.event(good).raw(SARK_AUD_EVENT, minimal().bytes() + extra.bytes());
+    return b.bytes();
+  };
+  v.push_back({"empty payload", ""});
+  v.push_back({"only unknown entries", Tlv().raw(99, "x").raw(0, "").bytes()});
+  v.push_back({"short TLV header", batchOf(minimal()).bytes() + std::string("\0\1\0", 3)});
+  std::string past = batchOf(minimal()).bytes();
+  past.pop_back();
+  v.push_back({"event runs past the payload", past});
+  v.push_back({"field runs past its event",
+               Tlv().raw(SARK_AUD_EVENT, minimal().bytes() + std::string("\0\4\0\0\0\x09u", 7))
+                   .bytes()});
+  v.push_back({"empty event", Tlv().raw(SARK_AUD_EVENT, "").bytes()});
+  v.push_back({"no id", without(SARK_AUDF_ID)});
+  v.push_back({"no timestamp", without(SARK_AUDF_TIMESTAMP)});
+  v.push_back({"no decision", without(SARK_AUDF_DECISION)});
+  v.push_back({"empty decision", with(Tlv().raw(SARK_AUDF_DECISION, ""))});
+  v.push_back({"id of 15 bytes", with(Tlv().raw(SARK_AUDF_ID, kId.substr(1)))});
+  v.push_back({"id of 17 bytes", with(Tlv().raw(SARK_AUDF_ID, kId + "x"))});
+  v.push_back({"id as text", with(Tlv().raw(SARK_AUDF_ID, kIdText))});
+  v.push_back({"timestamp of 4 bytes", with(Tlv().u32(SARK_AUDF_TIMESTAMP, 1))});
+  v.push_back({"timestamp in year 10000",
+               with(Tlv().u64(SARK_AUDF_TIMESTAMP, 253402300800ull * 1000000))});
+  v.push_back({"timestamp 2^64-1", with(Tlv().u64(SARK_AUDF_TIMESTAMP, ~0ull))});
+  v.push_back({"cache layer of 2 bytes", with(Tlv().raw(SARK_AUDF_CACHE_LAYER, "\1\1"))});
+  v.push_back({"cache layer 3", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 3))});
+  v.push_back({"cache layer 255", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 255))});
+  v.push_back({"latency of 8 bytes", with(Tlv().u64(SARK_AUDF_LATENCY_US, 1))});
+  v.push_back({"latency of 0 bytes", with(Tlv().raw(SARK_AUDF_LATENCY_US, ""))});
+  v.push_back({"reason over 64 KiB",
+               with(Tlv().raw(SARK_AUDF_REASON,
+                              std::string(sark::kAuditMaxStringBytes + 1, 'r')))});
+  v.push_back({"metadata over 64 KiB",
+               with(Tlv().raw(SARK_AUDF_METADATA,
+                              "{\"a\":\"" + std::string(sark::kAuditMaxStringBytes, 'm') +
+                                  "\"}"))});
+  v.push_back({"unknown tag over 64 KiB is fine, a bad field after it is not",
+               with(Tlv().raw(200, std::string(sark::kAuditMaxStringBytes + 10, 'x'))
+                        .u8(SARK_AUDF_CACHE_LAYER, 9))});
+  return v;
+}
+
+START_TEST(test_malformed_leaves_out_unchanged) {
+  const std::vector<BadCase> cases = badCases();
+  ck_assert_int_lt(_i, static_cast<int>(cases.size()));
+  const BadCase& c = cases[static_cast<size_t>(_i)];
+  std::string out = "kept\trow\n";
+  const std::string before = out;
+  uint32_t events = 77;
+  std::string err;
+  ck_assert_msg(!decode(c.payload, out, events, err), "accepted: %s", c.name);
+  ck_assert_msg(out == before, "out changed: %s", c.name);
+  ck_assert_uint_eq(events, 0);
+  ck_assert_msg(!err.empty(), "no message: %s", c.name);
+}
+END_TEST
+
+START_TEST(test_malformed_message_names_event) {
+  Tlv b;
+  b.event(minimal()).event(minimal()).event(Tlv(minimal()).raw(SARK_AUDF_ID, "short"));
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert(!decode(b.bytes(), out, events, err));
+  ck_assert_msg(err.find("event 3") != std::string::npos, "%s", err.c_str());
+  ck_assert_msg(err.find("id") != std::string::npos, "%s", err.c_str());
+  ck_assert(out.empty());
+}
+END_TEST
+
+// ---------------------------------------------------------------- robustness
+
+std::string randomText(std::mt19937& rng, size_t max_len) {
+  static const char kPieces[][5] = {"a",  "Z",  "\\", "\t", "\n", "\r", "\x01",   "\xc3\xa9",
+                                    "\xff", "\xe2\x82", "\xf0\x9f\x98\x80", "N", " ", "{", "\""};
+  std::string s;
+  const size_t n = rng() % (max_len + 1);
+  for (size_t i = 0; i < n; i++) {
+    if (rng() % 8 == 0) {
+      s.push_back(static_cast<char>(rng() & 0xff));
+    } else {
+      s += kPieces[rng() % (sizeof(kPieces) / sizeof(kPieces[0]))];
+    }
+  }
+  return s;
+}
+
+std::string randomBatch(std::mt19937& rng) {
+  static const char* const kMeta[] = {"{\"a\":1}", "{\"b\":[1,\"x\\\\y\"]}", "[]", "{",
+                                      "{\"c\":{\"d\":null}}"};
+  Tlv b;
+  const int n = 1 + static_cast<int>(rng() % 5);
+  for (int i = 0; i < n; i++) {
+    Tlv e;
+    std::string id(16, '\0');
+    for (char& c : id) {
+      c = static_cast<char>(rng() & 0xff);
+    }
+    e.raw(SARK_AUDF_ID, id);
+    e.u64(SARK_AUDF_TIMESTAMP, (static_cast<uint64_t>(rng()) << 20) | rng() % 1000000);
+    e.raw(SARK_AUDF_DECISION, rng() % 2 ? "allow" : "deny");
+    for (uint16_t tag = SARK_AUDF_EVENT_TYPE; tag <= SARK_AUDF_CLIENT_IP; tag++) {
+      if (tag == SARK_AUDF_DECISION || rng() % 3 == 0) {
+        continue;
+      }
+      if (tag == SARK_AUDF_CACHE_LAYER) {
+        e.u8(tag, static_cast<uint8_t>(rng() % 3));
+      } else if (tag == SARK_AUDF_LATENCY_US) {
+        e.u32(tag, rng());
+      } else {
+        e.raw(tag, randomText(rng, 12));
+      }
+    }
+    if (rng() % 2) {
+      e.raw(SARK_AUDF_METADATA, kMeta[rng() % (sizeof(kMeta) / sizeof(kMeta[0]))]);
+    }
+    b.event(e);
+  }
+  return b.bytes();
+}
+
+void mutate(std::mt19937& rng, std::string& p) {
+  const int edits = 1 + static_cast<int>(rng() % 4);
+  for (int k = 0; k < edits && !p.empty(); k++) {
+    const size_t at = rng() % p.size();
+    switch (rng() % 5) {
+    case 0: // flip bits
+      p[at] = static_cast<char>(p[at] ^ (1u << (rng() % 8)));
+      break;
+    case 1: // truncate
+      p.resize(at);
+      break;
+    case 2: // insert bytes
+      p.insert(at, randomText(rng, 4));
+      break;
+    case 3: // remove bytes
+      p.erase(at, 1 + rng() % 8);
+      break;
+    default: // random byte
+      p[at] = static_cast<char>(rng() & 0xff);
+      break;
+    }
+  }
+}
+
+START_TEST(test_randomized_robustness) {
+  std::mt19937 rng(4242);
+  int accepted = 0;
+  int refused = 0;
+  for (int iter = 0; iter < 3000; iter++) {
+    std::string payload = randomBatch(rng);
+    if (iter % 10 != 0) { // every tenth batch stays valid
+      mutate(rng, payload);
+    }
+    std::string out = "prefix\n";
+    uint32_t events = 12345;
+    std::string err;
+    // A copy of exactly the payload's size, so reads past it are caught.
+    std::vector<uint8_t> exact(payload.begin(), payload.end());
+    const bool ok = sark::appendAuditRows(exact.data(), exact.size(), out, events, err);
+    if (!ok) {
+      refused++;
+      ck_assert_msg(out == "prefix\n", "iteration %d: out changed on failure", iter);
+      ck_assert_uint_eq(events, 0);
+      ck_assert(!err.empty());
+      continue;
+    }
+    accepted++;
+    ck_assert(out.rfind("prefix\n", 0) == 0);
+    std::string rows = out.substr(7);
+    ck_assert_msg(events > 0, "iteration %d", iter);
+    ck_assert(!rows.empty() && rows.back() == '\n');
+    ck_assert(memchr(rows.data(), '\0', rows.size()) == nullptr);
+    ck_assert_msg(validUtf8(rows), "iteration %d: invalid UTF-8", iter);
+    rows.pop_back();
+    std::vector<std::string> lines = split(rows, '\n');
+    ck_assert_msg(lines.size() == events, "iteration %d: %zu rows for %u events", iter,
+                  lines.size(), events);
+    for (const std::string& line : lines) {
+      std::vector<std::string> cols = split(line, '\t');
+      ck_assert_msg(cols.size() == sark::kAuditColumnCount, "iteration %d: %zu fields", iter,
+                    cols.size());
+      ck_assert_uint_eq(cols[kColId].size(), 36);
+      ck_assert_uint_eq(cols[kColTimestamp].size(), 29);
+      ck_assert(!cols[kColDecision].empty());
+      ck_assert(cols[kColDecision] != "\\N");
+      ck_assert(cols[kColReason] != "\\N");
+      ck_assert(cols[kColRequestId] != "\\N");
+    }
+    if (iter % 10 == 0) {
+      ck_assert(ok);
+    }
+  }
+  ck_assert_int_gt(accepted, 300);
+  ck_assert_int_gt(refused, 300);
+}
+END_TEST
+
+static Suite* auditRowsSuite() {
+  Suite* s = suite_create("sarkd_audit_rows");
+  TCase* rows = tcase_create("Rows");
+  tcase_add_test(rows, test_columns);
+  tcase_add_test(rows, test_full_event);
+  tcase_add_test(rows, test_defaults_and_nulls);
+  tcase_add_test(rows, test_escaping);
+  tcase_add_loop_test(rows, test_utf8_replacement, 0,
+                      static_cast<int>(sizeof(kUtf8Cases) / sizeof(kUtf8Cases[0])));
+  tcase_add_loop_test(rows, test_timestamp_format, 0,
+                      static_cast<int>(sizeof(kTimeCases) / sizeof(kTimeCases[0])));
+  tcase_add_test(rows, test_timestamp_matches_gmtime);
+  tcase_add_test(rows, test_uuid_format);
+  tcase_add_test(rows, test_cache_layers_and_latency);
+  tcase_add_test(rows, test_unknown_tags_skipped);
+  tcase_add_test(rows, test_duplicates_last_wins);
+  tcase_add_test(rows, test_appends_after_existing);
+  tcase_add_test(rows, test_string_limit);
+  tcase_add_test(rows, test_width_limits);
+  suite_add_tcase(s, rows);
+
+  TCase* meta = tcase_create("Metadata");
+  tcase_add_test(meta, test_metadata_valid);
+  tcase_add_loop_test(meta, test_metadata_invalid_is_null, 0,
+                      static_cast<int>(sizeof(kBadMetadata) / sizeof(kBadMetadata[0])));
+  tcase_add_test(meta, test_metadata_failure_keeps_row);
+  suite_add_tcase(s, meta);
+
+  TCase* bad = tcase_create("Malformed");
+  tcase_add_loop_test(bad, test_malformed_leaves_out_unchanged, 0,
+                      static_cast<int>(badCases().size()));
+  tcase_add_test(bad, test_malformed_message_names_event);
+  suite_add_tcase(s, bad);
+
+  TCase* fuzz = tcase_create("Robustness");
+  tcase_set_timeout(fuzz, 120);
+  tcase_add_test(fuzz, test_randomized_robustness);
+  suite_add_tcase(s, fuzz);
+  return s;
+}
+
+int main() {
+  SRunner* sr = srunner_create(auditRowsSuite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
