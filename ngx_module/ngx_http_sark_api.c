@@ -15,8 +15,6 @@ static ngx_int_t ngx_http_sark_user_caller(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_query_t *q,
     ngx_http_sark_error_t *err);
@@ -73,6 +71,10 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
 
     if (slcf->api == NGX_HTTP_SARK_API_WARM) {
         return ngx_http_sark_warm_handler(r);
+    }
+
+    if (slcf->api == NGX_HTTP_SARK_API_AUDIT) {
+        return ngx_http_sark_gateway_audit_handler(r);
     }
 
     ctx = ngx_http_sark_create_ctx(r);
@@ -189,6 +191,10 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
         rc = ngx_http_sark_warm_start(r, ctx);
         break;
 
+    case NGX_HTTP_SARK_API_AUDIT:
+        rc = ngx_http_sark_gateway_audit_start(r, ctx);
+        break;
+
     default:
         rc = ngx_http_sark_api_decide(r, ctx);
     }
@@ -297,7 +303,9 @@ ngx_http_sark_api_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+/* the whole request body in one piece of memory */
+
+ngx_int_t
 ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err)
 {

@@ -195,6 +195,9 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             d->cache_layer = SARK_CACHE_L1;
             ctx->decided = 1;
             ctx->elapsed = ngx_current_msec - ctx->started;
+
+            ngx_http_sark_audit_decision(r, ctx);
+
             return NGX_OK;
         }
     }
@@ -439,13 +442,11 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_query_t      *q;
     ngx_http_sark_identity_t   *id;
     ngx_http_variable_value_t  *vv;
-    ngx_http_sark_main_conf_t  *smcf;
 
     q = &ctx->query;
     id = &ctx->identity;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
-    vv = ngx_http_get_indexed_variable(r, smcf->request_id_index);
+    vv = ngx_http_sark_request_id_value(r);
 
     ngx_str_null(&request_id);
 
@@ -620,6 +621,14 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
             ngx_http_sark_cache_store(smcf->cache, &ctx->key, &entry,
                                       r->connection->log);
         }
+
+        /*
+         * decisions only: a timeout, a lost connection or an outage above
+         * leaves no event, as do authentication failures, which never
+         * get here
+         */
+
+        ngx_http_sark_audit_decision(r, ctx);
     }
 
     ctx->done(r, ctx);

@@ -33,6 +33,12 @@ static ngx_int_t ngx_http_sark_add_key(ngx_conf_t *cf,
 static void ngx_http_sark_key_cleanup(void *data);
 static char *ngx_http_sark_check_depth(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_sark_check_audit_batch(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_sark_check_gateway_key(ngx_conf_t *cf, void *post,
+    void *data);
 static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sark_exit_process(ngx_cycle_t *cycle);
 
@@ -42,12 +48,45 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("authorize"), NGX_HTTP_SARK_API_AUTHORIZE },
     { ngx_string("invalidate"), NGX_HTTP_SARK_API_INVALIDATE },
     { ngx_string("warm"), NGX_HTTP_SARK_API_WARM },
+    { ngx_string("audit"), NGX_HTTP_SARK_API_AUDIT },
     { ngx_null_string, 0 }
 };
 
 
 static ngx_conf_post_handler_pt  ngx_http_sark_depth_post =
     ngx_http_sark_check_depth;
+static ngx_conf_post_handler_pt  ngx_http_sark_audit_flush_post =
+    ngx_http_sark_check_audit_flush;
+static ngx_conf_post_handler_pt  ngx_http_sark_audit_batch_post =
+    ngx_http_sark_check_audit_batch;
+static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
+    ngx_http_sark_check_gateway_key;
+
+
+/*
+ * Audit (ngx_http_sark_audit.c):
+ *
+ *   sark_audit on|off         http, server, location; default on.  Every
+ *                             decision taken in the location becomes an
+ *                             audit event (row of gateway_audit_events).
+ *   sark_audit_flush TIME     http; default 100ms (1ms..10s).  How long an
+ *                             event may wait in the worker's current batch
+ *                             before the batch is sent to sarkd.
+ *   sark_audit_batch SIZE     http; default 64k (4k..1m, at most a quarter
+ *                             of sark_sarkd_buffer_max).  A batch is sent
+ *                             at once when it holds this many bytes.
+ *   sark_audit_buffer SIZE    http; default 32m (at least 4 batches).  All
+ *                             batches a worker holds until sarkd
+ *                             acknowledges them; beyond it new events are
+ *                             dropped, counted and logged once a second.
+ *
+ * Gateway events (ngx_http_sark_gateway.c):
+ *
+ *   sark_api audit            location.  POST /api/v1/gateway/audit.
+ *   sark_gateway_key KEY      http, server, location; at least 16 bytes.
+ *                             Required where sark_api audit is; accepted in
+ *                             X-Gateway-Api-Key or as a Bearer token.
+ */
 
 
 static ngx_command_t  ngx_http_sark_commands[] = {
@@ -106,6 +145,41 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sark_loc_conf_t, authz_sensitivity),
+      NULL },
+
+    { ngx_string("sark_gateway_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, gateway_key),
+      &ngx_http_sark_gateway_key_post },
+
+    { ngx_string("sark_audit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, audit),
+      NULL },
+
+    { ngx_string("sark_audit_flush"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, audit_flush),
+      &ngx_http_sark_audit_flush_post },
+
+    { ngx_string("sark_audit_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, audit_batch),
+      &ngx_http_sark_audit_batch_post },
+
+    { ngx_string("sark_audit_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, audit_buffer),
       NULL },
 
     { ngx_string("sark_admin_key"),
@@ -242,6 +316,9 @@ ngx_http_sark_create_main_conf(ngx_conf_t *cf)
     smcf->sarkd_timeout = NGX_CONF_UNSET_MSEC;
     smcf->sarkd_buffer_max = NGX_CONF_UNSET_SIZE;
     smcf->request_id_index = NGX_ERROR;
+    smcf->audit_flush = NGX_CONF_UNSET_MSEC;
+    smcf->audit_batch = NGX_CONF_UNSET_SIZE;
+    smcf->audit_buffer = NGX_CONF_UNSET_SIZE;
 
     return smcf;
 }
@@ -258,6 +335,26 @@ ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
     if (smcf->sarkd_buffer_max < 2 * (SARK_PROTO_HDR_LEN + 64 * 1024)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"sark_sarkd_buffer_max\" must be at least 128k");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(smcf->audit_flush, 100);
+    ngx_conf_init_size_value(smcf->audit_batch, 64 * 1024);
+    ngx_conf_init_size_value(smcf->audit_buffer, 32 * 1024 * 1024);
+
+    if (smcf->audit_batch > smcf->sarkd_buffer_max / 4) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_audit_batch\" %uz is more than a quarter "
+                           "of \"sark_sarkd_buffer_max\" %uz",
+                           smcf->audit_batch, smcf->sarkd_buffer_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->audit_buffer / 4 < smcf->audit_batch) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_audit_buffer\" %uz must hold at least 4 "
+                           "batches of \"sark_audit_batch\" %uz",
+                           smcf->audit_buffer, smcf->audit_batch);
         return NGX_CONF_ERROR;
     }
 
@@ -288,6 +385,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
      *     slcf->jwt_audience = { 0, NULL };
      *     slcf->resource_metadata = { 0, NULL };
      *     slcf->admin_key = { 0, NULL };
+     *     slcf->gateway_key = { 0, NULL };
      */
 
     slcf->api = NGX_CONF_UNSET_UINT;
@@ -302,6 +400,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->authz_server = NGX_CONF_UNSET_PTR;
     slcf->authz_tool = NGX_CONF_UNSET_PTR;
     slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
+    slcf->audit = NGX_CONF_UNSET;
 
     return slcf;
 }
@@ -337,6 +436,8 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->authz_sensitivity,
                              prev->authz_sensitivity, NULL);
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
+    ngx_conf_merge_str_value(conf->gateway_key, prev->gateway_key, "");
+    ngx_conf_merge_value(conf->audit, prev->audit, 1);
 
     if (conf->api == NGX_HTTP_SARK_API_OFF && !conf->authz) {
         return NGX_CONF_OK;
@@ -353,10 +454,20 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->api == NGX_HTTP_SARK_API_AUDIT && conf->gateway_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "sark_api audit needs sark_gateway_key");
+        return NGX_CONF_ERROR;
+    }
+
+    /* gateways and admins with a key need no JWT key; enforcement does */
+
     if (conf->jwt_keys == NULL
-        && !((conf->api == NGX_HTTP_SARK_API_INVALIDATE
-              || conf->api == NGX_HTTP_SARK_API_WARM)
-             && conf->admin_key.len))
+        && (conf->authz
+            || !(conf->api == NGX_HTTP_SARK_API_AUDIT
+                 || ((conf->api == NGX_HTTP_SARK_API_INVALIDATE
+                      || conf->api == NGX_HTTP_SARK_API_WARM)
+                     && conf->admin_key.len))))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" requires \"sark_jwt_secret\" or "
@@ -582,6 +693,45 @@ ngx_http_sark_check_depth(ngx_conf_t *cf, void *post, void *data)
 }
 
 
+static char *
+ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    if (*mp < 1 || *mp > 10000) {
+        return "must be between 1ms and 10s";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_check_audit_batch(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp < 4 * 1024 || *sp > 1024 * 1024) {
+        return "must be between 4k and 1m";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_check_gateway_key(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *key = data;
+
+    if (key->len < 16) {
+        return "must be at least 16 bytes";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_sark_preconfiguration(ngx_conf_t *cf)
 {
@@ -619,15 +769,23 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     conf.buffer_max = smcf->sarkd_buffer_max;
     conf.on_revision = ngx_http_sark_set_revision;
     conf.on_invalidate = ngx_http_sark_apply_invalidation;
+    conf.on_exiting = ngx_http_sark_audit_exiting;
 
     ngx_http_sark_load_revision(cycle);
 
-    return ngx_http_sark_sarkd_init(cycle, &conf);
+    if (ngx_http_sark_sarkd_init(cycle, &conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_sark_audit_init(cycle, smcf);
 }
 
 
 static void
 ngx_http_sark_exit_process(ngx_cycle_t *cycle)
 {
+    /* first: in-flight audit calls are cancelled on a live connection */
+
+    ngx_http_sark_audit_exit(cycle);
     ngx_http_sark_sarkd_exit(cycle);
 }

@@ -23,6 +23,7 @@
 #define NGX_HTTP_SARK_API_AUTHORIZE    1
 #define NGX_HTTP_SARK_API_INVALIDATE   2
 #define NGX_HTTP_SARK_API_WARM         3
+#define NGX_HTTP_SARK_API_AUDIT        4
 
 #define NGX_HTTP_SARK_MAX_ROLES        64
 #define NGX_HTTP_SARK_MAX_NAME         256
@@ -34,6 +35,10 @@ typedef struct {
     size_t                       sarkd_buffer_max;
     ngx_int_t                    request_id_index;
     ngx_http_sark_cache_t       *cache;
+
+    ngx_msec_t                   audit_flush;
+    size_t                       audit_batch;
+    size_t                       audit_buffer;
 } ngx_http_sark_main_conf_t;
 
 
@@ -58,6 +63,9 @@ typedef struct {
     ngx_http_complex_value_t    *authz_sensitivity;
 
     ngx_str_t                    admin_key;
+    ngx_str_t                    gateway_key;
+
+    ngx_flag_t                   audit;
 } ngx_http_sark_loc_conf_t;
 
 
@@ -200,6 +208,8 @@ ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_caller_pt caller);
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_decide.c */
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
@@ -229,6 +239,49 @@ ngx_int_t ngx_http_sark_warm_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 
+/* ngx_http_sark_audit.c */
+
+/* one audit row; strings with data == NULL are left out (SQL NULL) */
+typedef struct {
+    u_char                      *id;            /* 16 bytes, UUIDv7 */
+    uint64_t                     timestamp;     /* Unix microseconds */
+    ngx_str_t                    event_type;
+    ngx_str_t                    user_id;
+    ngx_str_t                    agent_id;
+    ngx_str_t                    server_name;
+    ngx_str_t                    tool_name;
+    ngx_str_t                    action;
+    ngx_str_t                    sensitivity;
+    ngx_str_t                    decision;
+    ngx_str_t                    reason;
+    ngx_str_t                    policy_revision;
+    ngx_str_t                    request_id;
+    ngx_str_t                    client_ip;
+    ngx_str_t                    metadata;      /* JSON object text */
+    ngx_uint_t                   cache_layer;
+    uint32_t                     latency_us;
+    unsigned                     has_cache_layer:1;
+    unsigned                     has_latency:1;
+} ngx_http_sark_audit_event_t;
+
+ngx_int_t ngx_http_sark_audit_init(ngx_cycle_t *cycle,
+    ngx_http_sark_main_conf_t *smcf);
+void ngx_http_sark_audit_exit(ngx_cycle_t *cycle);
+void ngx_http_sark_audit_exiting(ngx_uint_t force);
+void ngx_http_sark_audit_decision(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev);
+u_char *ngx_http_sark_audit_event_write(u_char *p,
+    ngx_http_sark_audit_event_t *ev);
+uint64_t ngx_http_sark_audit_now_us(void);
+ngx_int_t ngx_http_sark_audit_ack(u_char *payload, size_t len,
+    ngx_uint_t *status, uint32_t *events, ngx_str_t *message);
+
+/* ngx_http_sark_gateway.c */
+ngx_int_t ngx_http_sark_gateway_audit_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
 /* ngx_http_sark_variables.c */
 ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);
 
@@ -247,6 +300,8 @@ ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
 ngx_int_t ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx);
 ngx_str_t *ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx);
+ngx_http_variable_value_t *ngx_http_sark_request_id_value(
+    ngx_http_request_t *r);
 void ngx_http_sark_error_set(ngx_http_sark_error_t *err, ngx_uint_t status,
     const char *code, const char *message);
 void ngx_http_sark_error_fmt(ngx_pool_t *pool, ngx_http_sark_error_t *err,

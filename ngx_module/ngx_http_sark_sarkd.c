@@ -194,6 +194,21 @@ ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
 }
 
 
+size_t
+ngx_http_sark_sarkd_queued(void)
+{
+    ngx_http_sark_sarkd_t  *sd;
+
+    sd = ngx_http_sark_sarkd;
+
+    if (sd == NULL) {
+        return 0;
+    }
+
+    return sd->out_last - sd->out_pos;
+}
+
+
 void
 ngx_http_sark_sarkd_cancel(ngx_http_sark_call_t *call)
 {
@@ -220,7 +235,13 @@ ngx_http_sark_sarkd_connect(ngx_http_sark_sarkd_t *sd)
     ngx_log_t         *log;
     ngx_connection_t  *c;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    /*
+     * an exiting worker may still connect: requests it has not finished
+     * need decisions, and unacknowledged audit batches need delivering
+     * (only calls connect then; no reconnect timer is scheduled)
+     */
+
+    if (ngx_terminate) {
         return NGX_DECLINED;
     }
 
@@ -251,6 +272,12 @@ ngx_http_sark_sarkd_connect(ngx_http_sark_sarkd_t *sd)
     c->write->log = sd->log;
     c->read->handler = ngx_http_sark_sarkd_read_handler;
     c->write->handler = ngx_http_sark_sarkd_write_handler;
+
+    /*
+     * "idle" so that ngx_close_idle_connections() tells the read handler
+     * (c->close) when a graceful exit begins; it does not close it
+     */
+    c->idle = 1;
 
     sd->c = c;
 
@@ -517,6 +544,30 @@ ngx_http_sark_sarkd_read_handler(ngx_event_t *rev)
     c = rev->data;
     sd = c->data;
 
+    if (c->close) {
+        c->close = 0;
+        c->idle = 0;
+
+        if (c->error) {
+            /* worker_shutdown_timeout: every connection is being closed */
+            ngx_http_sark_sarkd_fail(sd, "worker shutdown timeout");
+
+            if (sd->conf.on_exiting) {
+                sd->conf.on_exiting(1);
+            }
+
+            return;
+        }
+
+        if (sd->conf.on_exiting) {
+            sd->conf.on_exiting(0);
+        }
+
+        if (sd->c != c || !sd->connected) {
+            return;
+        }
+    }
+
     for ( ;; ) {
 
         if (ngx_http_sark_sarkd_reserve(&sd->in, &sd->in_cap, sd->in_last,
@@ -635,6 +686,7 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
 
     case SARK_MSG_AUTHZ_RESP:
     case SARK_MSG_INVALIDATE_RESP:
+    case SARK_MSG_AUDIT_ACK:
         call = ngx_http_sark_sarkd_lookup(sd, h->id);
 
         if (call == NULL) {

@@ -41,6 +41,7 @@ struct ngx_http_sark_call_s {
 typedef void (*ngx_http_sark_revision_pt)(ngx_str_t *revision);
 typedef void (*ngx_http_sark_invalidate_pt)(ngx_str_t *pattern,
     uint64_t issued_at);
+typedef void (*ngx_http_sark_exiting_pt)(ngx_uint_t force);
 
 typedef struct {
     ngx_addr_t                     *addr;
@@ -50,6 +51,12 @@ typedef struct {
     /* unsolicited frames from sarkd */
     ngx_http_sark_revision_pt       on_revision;
     ngx_http_sark_invalidate_pt     on_invalidate;
+
+    /*
+     * the worker has begun a graceful exit (force = 0), or its
+     * worker_shutdown_timeout has expired (force = 1)
+     */
+    ngx_http_sark_exiting_pt        on_exiting;
 } ngx_http_sark_sarkd_conf_t;
 
 
@@ -65,6 +72,9 @@ void ngx_http_sark_sarkd_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
     size_t len, ngx_msec_t timeout);
 void ngx_http_sark_sarkd_cancel(ngx_http_sark_call_t *call);
+
+/* bytes queued to sarkd and not yet written */
+size_t ngx_http_sark_sarkd_queued(void);
 
 
 #endif /* _NGX_HTTP_SARK_SARKD_H_INCLUDED_ */

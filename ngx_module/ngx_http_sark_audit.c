@@ -1,0 +1,1064 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+/*
+ * Audit events of decisions, shipped to sarkd in batches.
+ *
+ * Every decision (L1 hits included) becomes one event, encoded at once
+ * into this worker's current batch: a buffer that starts with room for a
+ * frame header, then SARK_AUD_EVENT TLVs, so a closed batch is a complete
+ * AUDIT_BATCH frame.  No syscall and, in the steady state, no allocation
+ * happens per event.  Requests refused before a decision (401, 400) or for
+ * want of one (503 outage) produce no event.
+ *
+ * A batch is closed every sark_audit_flush, or as soon as it holds
+ * sark_audit_batch bytes, and sent as a call on the worker's connection to
+ * sarkd.  It is forgotten only when sarkd acknowledges it (durable, or
+ * rejected as malformed); when its call times out or the connection is
+ * lost it goes back into the unsent queue, in order, and is sent again.
+ * All batches a worker holds stay within sark_audit_buffer: beyond it new
+ * events are dropped and counted, never failing the request.
+ *
+ * On a graceful exit the worker sends everything at once and stays alive
+ * until all of it is acknowledged, for at most NGX_HTTP_SARK_AUDIT_DRAIN.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_sark_module.h"
+
+
+#define NGX_HTTP_SARK_AUDIT_ACK_TIMEOUT  30000
+#define NGX_HTTP_SARK_AUDIT_DRAIN        5000
+#define NGX_HTTP_SARK_AUDIT_RETRY_MAX    30000
+
+/* standard-size buffers kept for reuse once their batch is acknowledged */
+#define NGX_HTTP_SARK_AUDIT_SPARES       4
+
+/* a batch with less room than this left is full */
+#define NGX_HTTP_SARK_AUDIT_TAIL         512
+
+
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_http_sark_call_t         call;
+    u_char                      *start;     /* frame header, then events */
+    u_char                      *last;
+    u_char                      *end;
+    uint64_t                     seq;
+    ngx_uint_t                   events;
+} ngx_http_sark_audit_batch_t;
+
+
+typedef struct {
+    ngx_http_sark_audit_batch_t  *current;
+    ngx_queue_t                   unsent;    /* closed, in order of seq */
+    ngx_queue_t                   inflight;  /* sent, awaiting their ack */
+    ngx_queue_t                   free;      /* those with a buffer first */
+
+    uint64_t                      seq;
+    ngx_uint_t                    pending;   /* events not acknowledged */
+    ngx_uint_t                    spares;
+    size_t                        held;      /* bytes of batch buffers */
+    size_t                        max;
+    size_t                        batch_cap; /* a standard buffer */
+    size_t                        event_max;
+    size_t                        sarkd_max;
+    ngx_msec_t                    flush;
+
+    ngx_uint_t                    dropped;   /* since the last log line */
+    ngx_uint_t                    dropped_total;
+    time_t                        drop_logged;
+
+    ngx_uint_t                    losses;    /* retries in a row */
+    ngx_msec_t                    retry_at;
+
+    ngx_msec_t                    drain_until;
+
+    ngx_event_t                   tick;
+    ngx_event_t                   ship;
+    ngx_event_t                   drain;
+
+    ngx_pool_t                   *pool;
+    ngx_log_t                    *log;
+
+    unsigned                      retrying:1;
+    unsigned                      draining:1;
+    unsigned                      drained:1; /* gave up: deadline, force */
+} ngx_http_sark_audit_t;
+
+
+static void ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_event_t *ev);
+static ngx_http_sark_audit_batch_t *ngx_http_sark_audit_batch(
+    ngx_http_sark_audit_t *a, size_t size);
+static void ngx_http_sark_audit_release(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b);
+static void ngx_http_sark_audit_close(ngx_http_sark_audit_t *a);
+static ngx_inline void ngx_http_sark_audit_post(ngx_http_sark_audit_t *a);
+static void ngx_http_sark_audit_requeue(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b);
+static void ngx_http_sark_audit_send(ngx_http_sark_audit_t *a);
+static void ngx_http_sark_audit_answer(ngx_http_sark_call_t *call,
+    ngx_uint_t status, u_char *payload, size_t len);
+static void ngx_http_sark_audit_start_drain(ngx_http_sark_audit_t *a);
+static void ngx_http_sark_audit_drop(ngx_http_sark_audit_t *a);
+static void ngx_http_sark_audit_log_drops(ngx_http_sark_audit_t *a);
+static void ngx_http_sark_audit_tick_handler(ngx_event_t *ev);
+static void ngx_http_sark_audit_ship_handler(ngx_event_t *ev);
+static void ngx_http_sark_audit_drain_handler(ngx_event_t *ev);
+static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
+
+
+/* one per worker process */
+static ngx_http_sark_audit_t  *ngx_http_sark_audit;
+
+
+static ngx_str_t  ngx_http_sark_audit_authorization =
+    ngx_string("authorization");
+static ngx_str_t  ngx_http_sark_audit_allow = ngx_string("allow");
+static ngx_str_t  ngx_http_sark_audit_deny = ngx_string("deny");
+static ngx_str_t  ngx_http_sark_audit_medium = ngx_string("medium");
+
+
+ngx_int_t
+ngx_http_sark_audit_init(ngx_cycle_t *cycle, ngx_http_sark_main_conf_t *smcf)
+{
+    ngx_http_sark_audit_t  *a;
+
+    a = ngx_pcalloc(cycle->pool, sizeof(ngx_http_sark_audit_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&a->unsent);
+    ngx_queue_init(&a->inflight);
+    ngx_queue_init(&a->free);
+
+    a->max = smcf->audit_buffer;
+    a->batch_cap = SARK_PROTO_HDR_LEN + smcf->audit_batch;
+    a->sarkd_max = smcf->sarkd_buffer_max;
+    a->flush = smcf->audit_flush;
+    a->pool = cycle->pool;
+    a->log = cycle->log;
+
+    /* one event, in a batch of its own, must fit everywhere it goes */
+    a->event_max = ngx_min(a->max / 4, a->sarkd_max / 2) - SARK_PROTO_HDR_LEN;
+    a->event_max = ngx_min(a->event_max, SARK_PROTO_MAX_PAYLOAD);
+
+    a->tick.handler = ngx_http_sark_audit_tick_handler;
+    a->tick.data = a;
+    a->tick.log = cycle->log;
+
+    /*
+     * armed only while events are held, and no more once an exit has
+     * given up on them: an exiting worker lives until it has looked at
+     * what it holds
+     */
+    a->tick.cancelable = 0;
+
+    a->ship.handler = ngx_http_sark_audit_ship_handler;
+    a->ship.data = a;
+    a->ship.log = cycle->log;
+
+    /* keeps an exiting worker alive while its events are unacknowledged */
+    a->drain.handler = ngx_http_sark_audit_drain_handler;
+    a->drain.data = a;
+    a->drain.log = cycle->log;
+    a->drain.cancelable = 0;
+
+    ngx_http_sark_audit = a;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_sark_audit_exit(ngx_cycle_t *cycle)
+{
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_t        *a;
+    ngx_http_sark_audit_batch_t  *b;
+
+    a = ngx_http_sark_audit;
+
+    if (a == NULL) {
+        return;
+    }
+
+    if (a->pending) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "sark: %ui audit events not acknowledged by sarkd "
+                      "are lost as the worker exits", a->pending);
+    }
+
+    if (a->dropped_total) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                      "sark: %ui audit events were dropped by this worker "
+                      "(audit buffer full)", a->dropped_total);
+    }
+
+    for (q = ngx_queue_head(&a->inflight);
+         q != ngx_queue_sentinel(&a->inflight);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+        ngx_http_sark_sarkd_cancel(&b->call);
+    }
+
+    if (a->current) {
+        ngx_free(a->current->start);
+        a->current = NULL;
+    }
+
+    ngx_http_sark_audit_free_queue(&a->unsent);
+    ngx_http_sark_audit_free_queue(&a->inflight);
+    ngx_http_sark_audit_free_queue(&a->free);
+
+    if (a->tick.timer_set) {
+        ngx_del_timer(&a->tick);
+    }
+
+    if (a->drain.timer_set) {
+        ngx_del_timer(&a->drain);
+    }
+
+    if (a->ship.posted) {
+        ngx_delete_posted_event(&a->ship);
+    }
+
+    ngx_http_sark_audit = NULL;
+}
+
+
+static void
+ngx_http_sark_audit_free_queue(ngx_queue_t *queue)
+{
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_batch_t  *b;
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        if (b->start) {
+            ngx_free(b->start);
+            b->start = NULL;
+        }
+    }
+
+    ngx_queue_init(queue);
+}
+
+
+/*
+ * The decision of ctx is known: its event goes into the current batch
+ * before the answer is sent, so an answered request always has its event
+ * queued.  Called for decisions only (from L1, or answered by sarkd).
+ */
+
+void
+ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_http_sark_query_t        *q;
+    ngx_http_sark_decision_t     *d;
+    ngx_http_sark_loc_conf_t     *slcf;
+    ngx_http_variable_value_t    *vv;
+    ngx_http_sark_audit_event_t   ev;
+
+    if (ngx_http_sark_audit == NULL || !ctx->has_audit_id) {
+        return;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (!slcf->audit) {
+        return;
+    }
+
+    q = &ctx->query;
+    d = &ctx->decision;
+
+    ngx_memzero(&ev, sizeof(ngx_http_sark_audit_event_t));
+
+    ev.id = ctx->audit_raw;
+    ev.timestamp = ngx_http_sark_audit_now_us();
+    ev.event_type = ngx_http_sark_audit_authorization;
+    ev.user_id = ctx->identity.sub;
+
+    if (q->action.len) {
+        ev.action = q->action;
+    }
+
+    if (q->server_name.len) {
+        ev.server_name = q->server_name;
+    }
+
+    if (q->tool_name.len) {
+        ev.tool_name = q->tool_name;
+    }
+
+    /* as sarkd and the cache key take it when the request names none */
+    ev.sensitivity = q->sensitivity.len ? q->sensitivity
+                                        : ngx_http_sark_audit_medium;
+
+    ev.decision = (d->decision == SARK_DECISION_ALLOW)
+                  ? ngx_http_sark_audit_allow : ngx_http_sark_audit_deny;
+    ev.reason = d->reason;
+
+    if (ev.reason.data == NULL) {
+        ngx_str_set(&ev.reason, "");
+    }
+
+    ev.cache_layer = d->cache_layer;
+    ev.has_cache_layer = 1;
+
+    /* what $sark_authz_time shows, in microseconds */
+    ev.latency_us = (ctx->elapsed < 4294967) ? (uint32_t) ctx->elapsed * 1000
+                                             : 0xffffffff;
+    ev.has_latency = 1;
+
+    if (d->policy_revision.len) {
+        ev.policy_revision = d->policy_revision;
+    }
+
+    vv = ngx_http_sark_request_id_value(r);
+
+    if (vv && !vv->not_found) {
+        ev.request_id.data = vv->data;
+        ev.request_id.len = vv->len;
+    }
+
+    ev.client_ip = r->connection->addr_text;
+
+    ngx_http_sark_audit_add(ngx_http_sark_audit, &ev);
+}
+
+
+uint64_t
+ngx_http_sark_audit_now_us(void)
+{
+    ngx_time_t  *tp;
+
+    /* the cached time: millisecond precision, no syscall */
+
+    tp = ngx_timeofday();
+
+    return ((uint64_t) tp->sec * 1000 + tp->msec) * 1000;
+}
+
+
+#define ngx_http_sark_audit_str_size(s)                                       \
+    ((s).data ? SARK_PROTO_TLV_HDR_LEN + (s).len : 0)
+
+
+size_t
+ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev)
+{
+    size_t  n;
+
+    n = 2 * SARK_PROTO_TLV_HDR_LEN + 16 + 8
+        + ngx_http_sark_audit_str_size(ev->event_type)
+        + ngx_http_sark_audit_str_size(ev->user_id)
+        + ngx_http_sark_audit_str_size(ev->agent_id)
+        + ngx_http_sark_audit_str_size(ev->server_name)
+        + ngx_http_sark_audit_str_size(ev->tool_name)
+        + ngx_http_sark_audit_str_size(ev->action)
+        + ngx_http_sark_audit_str_size(ev->sensitivity)
+        + ngx_http_sark_audit_str_size(ev->decision)
+        + ngx_http_sark_audit_str_size(ev->reason)
+        + ngx_http_sark_audit_str_size(ev->policy_revision)
+        + ngx_http_sark_audit_str_size(ev->request_id)
+        + ngx_http_sark_audit_str_size(ev->client_ip)
+        + ngx_http_sark_audit_str_size(ev->metadata);
+
+    if (ev->has_cache_layer) {
+        n += SARK_PROTO_TLV_HDR_LEN + 1;
+    }
+
+    if (ev->has_latency) {
+        n += SARK_PROTO_TLV_HDR_LEN + 4;
+    }
+
+    /* the SARK_AUD_EVENT around them */
+
+    return SARK_PROTO_TLV_HDR_LEN + n;
+}
+
+
+static ngx_inline u_char *
+ngx_http_sark_audit_tlv(u_char *p, uint16_t tag, u_char *value, size_t len)
+{
+    sark_put_u16(p, tag);
+    sark_put_u32(p + 2, (uint32_t) len);
+
+    p += SARK_PROTO_TLV_HDR_LEN;
+
+    return len ? ngx_cpymem(p, value, len) : p;
+}
+
+
+#define ngx_http_sark_audit_put(p, tag, s)                                    \
+    if ((s).data) {                                                           \
+        p = ngx_http_sark_audit_tlv(p, tag, (s).data, (s).len);               \
+    }
+
+
+/* writes exactly ngx_http_sark_audit_event_size(ev) bytes at p */
+
+u_char *
+ngx_http_sark_audit_event_write(u_char *p, ngx_http_sark_audit_event_t *ev)
+{
+    u_char  *start, v[8];
+
+    start = p;
+    p += SARK_PROTO_TLV_HDR_LEN;
+
+    p = ngx_http_sark_audit_tlv(p, SARK_AUDF_ID, ev->id, 16);
+
+    sark_put_u64(v, ev->timestamp);
+    p = ngx_http_sark_audit_tlv(p, SARK_AUDF_TIMESTAMP, v, 8);
+
+    ngx_http_sark_audit_put(p, SARK_AUDF_EVENT_TYPE, ev->event_type);
+    ngx_http_sark_audit_put(p, SARK_AUDF_USER_ID, ev->user_id);
+    ngx_http_sark_audit_put(p, SARK_AUDF_AGENT_ID, ev->agent_id);
+    ngx_http_sark_audit_put(p, SARK_AUDF_SERVER_NAME, ev->server_name);
+    ngx_http_sark_audit_put(p, SARK_AUDF_TOOL_NAME, ev->tool_name);
+    ngx_http_sark_audit_put(p, SARK_AUDF_ACTION, ev->action);
+    ngx_http_sark_audit_put(p, SARK_AUDF_SENSITIVITY, ev->sensitivity);
+    ngx_http_sark_audit_put(p, SARK_AUDF_DECISION, ev->decision);
+    ngx_http_sark_audit_put(p, SARK_AUDF_REASON, ev->reason);
+
+    if (ev->has_cache_layer) {
+        v[0] = (u_char) ev->cache_layer;
+        p = ngx_http_sark_audit_tlv(p, SARK_AUDF_CACHE_LAYER, v, 1);
+    }
+
+    if (ev->has_latency) {
+        sark_put_u32(v, ev->latency_us);
+        p = ngx_http_sark_audit_tlv(p, SARK_AUDF_LATENCY_US, v, 4);
+    }
+
+    ngx_http_sark_audit_put(p, SARK_AUDF_POLICY_REVISION,
+                            ev->policy_revision);
+    ngx_http_sark_audit_put(p, SARK_AUDF_REQUEST_ID, ev->request_id);
+    ngx_http_sark_audit_put(p, SARK_AUDF_CLIENT_IP, ev->client_ip);
+    ngx_http_sark_audit_put(p, SARK_AUDF_METADATA, ev->metadata);
+
+    sark_put_u16(start, SARK_AUD_EVENT);
+    sark_put_u32(start + 2,
+                 (uint32_t) (p - start - SARK_PROTO_TLV_HDR_LEN));
+
+    return p;
+}
+
+
+/* AUDIT_ACK: NGX_OK with the status, or NGX_ERROR when it does not decode */
+
+ngx_int_t
+ngx_http_sark_audit_ack(u_char *payload, size_t len, ngx_uint_t *status,
+    uint32_t *events, ngx_str_t *message)
+{
+    int          rc;
+    size_t       off;
+    uint8_t      st;
+    sark_tlv_t   t;
+    ngx_uint_t   have_status;
+
+    have_status = 0;
+    *events = 0;
+    ngx_str_null(message);
+    off = 0;
+
+    while ((rc = sark_tlv_next(payload, len, &off, &t)) == SARK_PROTO_OK) {
+
+        switch (t.tag) {
+
+        case SARK_ACK_STATUS:
+            if (!sark_tlv_u8(&t, &st)
+                || (st != SARK_ACK_DURABLE && st != SARK_ACK_REJECTED))
+            {
+                return NGX_ERROR;
+            }
+
+            *status = st;
+            have_status = 1;
+            break;
+
+        case SARK_ACK_EVENTS:
+            if (!sark_tlv_u32(&t, events)) {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        case SARK_ACK_MESSAGE:
+            message->data = (u_char *) t.value;
+            message->len = t.len;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (rc != SARK_PROTO_END || !have_status) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_event_t *ev)
+{
+    size_t                        size;
+    ngx_msec_int_t                left;
+    ngx_http_sark_audit_batch_t  *b;
+
+    size = ngx_http_sark_audit_event_size(ev);
+
+    if (size > a->event_max) {
+        ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                      "sark: audit event of %uz bytes dropped: larger than "
+                      "%uz bytes", size, a->event_max);
+        a->dropped_total++;
+        return;
+    }
+
+    b = a->current;
+
+    if (b && (size_t) (b->end - b->last) < size) {
+        ngx_http_sark_audit_close(a);
+        ngx_http_sark_audit_post(a);
+        b = NULL;
+    }
+
+    if (b == NULL) {
+        b = ngx_http_sark_audit_batch(a, size);
+
+        if (b == NULL) {
+            ngx_http_sark_audit_drop(a);
+            return;
+        }
+
+        a->current = b;
+    }
+
+    b->last = ngx_http_sark_audit_event_write(b->last, ev);
+    b->events++;
+    a->pending++;
+
+    if (a->draining) {
+
+        /* events of requests an exiting worker still finishes */
+
+        if (!a->drain.timer_set && !a->drained) {
+            left = (ngx_msec_int_t) (a->drain_until - ngx_current_msec);
+
+            if (left > 0) {
+                ngx_add_timer(&a->drain, (ngx_msec_t) left);
+
+            } else {
+                a->drained = 1;
+            }
+        }
+
+        ngx_http_sark_audit_close(a);
+        ngx_http_sark_audit_post(a);
+        return;
+    }
+
+    if ((size_t) (b->end - b->last) < NGX_HTTP_SARK_AUDIT_TAIL) {
+        ngx_http_sark_audit_close(a);
+        ngx_http_sark_audit_post(a);
+        return;
+    }
+
+    if (!a->tick.timer_set) {
+        ngx_add_timer(&a->tick, a->flush);
+    }
+}
+
+
+/* a batch with room for an event of `size` bytes, or NULL: buffer full */
+
+static ngx_http_sark_audit_batch_t *
+ngx_http_sark_audit_batch(ngx_http_sark_audit_t *a, size_t size)
+{
+    u_char                       *p;
+    size_t                        cap;
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_batch_t  *b;
+
+    cap = ngx_max(a->batch_cap, SARK_PROTO_HDR_LEN + size);
+    b = NULL;
+
+    if (!ngx_queue_empty(&a->free)) {
+        q = ngx_queue_head(&a->free);
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        if (b->start && (size_t) (b->end - b->start) >= cap) {
+            ngx_queue_remove(q);
+            a->spares--;
+            goto ready;
+        }
+
+        /* those without a buffer are at the tail */
+
+        q = ngx_queue_last(&a->free);
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        if (b->start) {
+            b = NULL;
+        }
+    }
+
+    if (a->held + cap > a->max) {
+        return NULL;
+    }
+
+    p = ngx_alloc(cap, a->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (b) {
+        ngx_queue_remove(&b->queue);
+
+    } else {
+        b = ngx_pcalloc(a->pool, sizeof(ngx_http_sark_audit_batch_t));
+        if (b == NULL) {
+            ngx_free(p);
+            return NULL;
+        }
+    }
+
+    b->start = p;
+    b->end = p + cap;
+    a->held += cap;
+
+ready:
+
+    b->last = b->start + SARK_PROTO_HDR_LEN;
+    b->events = 0;
+    b->seq = ++a->seq;
+
+    ngx_memzero(&b->call, sizeof(ngx_http_sark_call_t));
+    b->call.handler = ngx_http_sark_audit_answer;
+    b->call.data = b;
+    b->call.timer.log = a->log;
+
+    /*
+     * the drain timer, not a 30 s wait for an ack, decides how long an
+     * exiting worker stays
+     */
+    b->call.timer.cancelable = 1;
+
+    return b;
+}
+
+
+static void
+ngx_http_sark_audit_release(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b)
+{
+    size_t  cap;
+
+    a->pending -= b->events;
+    b->events = 0;
+
+    cap = b->end - b->start;
+
+    if (cap != a->batch_cap || a->spares >= NGX_HTTP_SARK_AUDIT_SPARES) {
+        ngx_free(b->start);
+        a->held -= cap;
+
+        b->start = NULL;
+        b->last = NULL;
+        b->end = NULL;
+
+        ngx_queue_insert_tail(&a->free, &b->queue);
+        return;
+    }
+
+    a->spares++;
+    ngx_queue_insert_head(&a->free, &b->queue);
+}
+
+
+/* the current batch becomes a frame at the end of the unsent queue */
+
+static void
+ngx_http_sark_audit_close(ngx_http_sark_audit_t *a)
+{
+    sark_frame_hdr_t              h;
+    ngx_http_sark_audit_batch_t  *b;
+
+    b = a->current;
+
+    if (b == NULL) {
+        return;
+    }
+
+    a->current = NULL;
+
+    ngx_memzero(&h, sizeof(sark_frame_hdr_t));
+    h.type = SARK_MSG_AUDIT_BATCH;
+    h.length = (uint32_t) (b->last - b->start - SARK_PROTO_HDR_LEN);
+    sark_frame_hdr_encode(b->start, &h);
+
+    ngx_queue_insert_tail(&a->unsent, &b->queue);
+}
+
+
+static ngx_inline void
+ngx_http_sark_audit_post(ngx_http_sark_audit_t *a)
+{
+    if (!a->ship.posted) {
+        ngx_post_event(&a->ship, &ngx_posted_events);
+    }
+}
+
+
+/* back into the unsent queue, before every later batch */
+
+static void
+ngx_http_sark_audit_requeue(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b)
+{
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_batch_t  *n;
+
+    for (q = ngx_queue_head(&a->unsent);
+         q != ngx_queue_sentinel(&a->unsent);
+         q = ngx_queue_next(q))
+    {
+        n = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        if (n->seq > b->seq) {
+            break;
+        }
+    }
+
+    /* before q, or at the tail when q is the sentinel */
+    ngx_queue_insert_tail(q, &b->queue);
+}
+
+
+static void
+ngx_http_sark_audit_send(ngx_http_sark_audit_t *a)
+{
+    size_t                        len, queued;
+    ngx_int_t                     rc;
+    ngx_msec_int_t                wait;
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_batch_t  *b;
+
+    if (ngx_exiting && !a->draining) {
+        ngx_http_sark_audit_start_drain(a);
+    }
+
+    ngx_http_sark_audit_log_drops(a);
+
+    if (a->drained) {
+        if (a->tick.timer_set) {
+            ngx_del_timer(&a->tick);
+        }
+
+        return;
+    }
+
+    if (a->retrying) {
+        wait = (ngx_msec_int_t) (a->retry_at - ngx_current_msec);
+
+        if (wait > 0) {
+            ngx_add_timer(&a->tick, (ngx_msec_t) wait);
+            return;
+        }
+
+        a->retrying = 0;
+    }
+
+    while (!ngx_queue_empty(&a->unsent)) {
+        q = ngx_queue_head(&a->unsent);
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        len = b->last - b->start;
+
+        /* at least half of the output buffer stays for decisions */
+
+        queued = ngx_http_sark_sarkd_queued();
+
+        if (queued && queued + len > a->sarkd_max / 2) {
+            break;
+        }
+
+        rc = ngx_http_sark_sarkd_call(&b->call, b->start, len,
+                                      NGX_HTTP_SARK_AUDIT_ACK_TIMEOUT);
+
+        if (rc != NGX_OK) {
+            /* not connected, buffer full: the next tick tries again */
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&a->inflight, q);
+    }
+
+    if (!ngx_queue_empty(&a->unsent) && !a->tick.timer_set) {
+        ngx_add_timer(&a->tick, a->flush);
+    }
+}
+
+
+static void
+ngx_http_sark_audit_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
+    u_char *payload, size_t len)
+{
+    uint32_t                      events;
+    ngx_str_t                     message;
+    ngx_uint_t                    st, shift;
+    ngx_msec_t                    delay;
+    ngx_http_sark_audit_t        *a;
+    ngx_http_sark_audit_batch_t  *b;
+
+    b = call->data;
+    a = ngx_http_sark_audit;
+
+    ngx_queue_remove(&b->queue);
+
+    switch (status) {
+
+    case NGX_HTTP_SARK_CALL_OK:
+
+        if (ngx_http_sark_audit_ack(payload, len, &st, &events, &message)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                          "sark: invalid audit acknowledgement from sarkd; "
+                          "the batch will be sent again");
+            break;
+        }
+
+        if (st == SARK_ACK_REJECTED) {
+            ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                          "sark: sarkd rejected an audit batch of %ui "
+                          "events: \"%*s\"", b->events,
+                          ngx_min(message.len, 512), message.data);
+        }
+
+        a->losses = 0;
+
+        ngx_http_sark_audit_release(a, b);
+
+        if (a->draining && a->pending == 0) {
+            if (a->drain.timer_set) {
+                ngx_del_timer(&a->drain);
+            }
+
+            if (a->tick.timer_set) {
+                ngx_del_timer(&a->tick);
+            }
+
+            ngx_log_error(NGX_LOG_INFO, a->log, 0,
+                          "sark: every audit event acknowledged by sarkd");
+            return;
+        }
+
+        if (!ngx_queue_empty(&a->unsent)) {
+            ngx_http_sark_audit_post(a);
+        }
+
+        return;
+
+    case NGX_HTTP_SARK_CALL_TIMEOUT:
+        ngx_log_error(NGX_LOG_WARN, a->log, 0,
+                      "sark: no acknowledgement for an audit batch of %ui "
+                      "events; it will be sent again", b->events);
+        break;
+
+    default: /* NGX_HTTP_SARK_CALL_LOST */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, a->log, 0,
+                       "sark: audit batch of %ui events lost with the "
+                       "connection; it will be sent again", b->events);
+        break;
+    }
+
+    ngx_http_sark_audit_requeue(a, b);
+
+    /*
+     * no retry before one more flush interval, doubling while nothing is
+     * acknowledged: a batch that keeps breaking the connection (or a
+     * sarkd that cannot take it) is not sent in a tight loop; all calls
+     * lost with one connection count once
+     */
+
+    if (!a->retrying) {
+        shift = a->draining ? 0 : ngx_min(a->losses, 16);
+        delay = ngx_min(a->flush << shift, NGX_HTTP_SARK_AUDIT_RETRY_MAX);
+
+        a->losses++;
+        a->retrying = 1;
+        a->retry_at = ngx_current_msec + delay;
+    }
+
+    if (!a->drained && !a->tick.timer_set) {
+        ngx_add_timer(&a->tick, a->flush);
+    }
+}
+
+
+/*
+ * sarkd's connection says the worker is exiting: at once when the exit
+ * is graceful (send everything, wait for acks), or it has to let go.
+ */
+
+void
+ngx_http_sark_audit_exiting(ngx_uint_t force)
+{
+    ngx_http_sark_audit_t  *a;
+
+    a = ngx_http_sark_audit;
+
+    if (a == NULL) {
+        return;
+    }
+
+    if (force) {
+        a->drained = 1;
+
+        if (a->drain.timer_set) {
+            ngx_del_timer(&a->drain);
+        }
+
+        if (a->tick.timer_set) {
+            ngx_del_timer(&a->tick);
+        }
+
+        return;
+    }
+
+    ngx_http_sark_audit_start_drain(a);
+}
+
+
+static void
+ngx_http_sark_audit_start_drain(ngx_http_sark_audit_t *a)
+{
+    if (a->draining) {
+        return;
+    }
+
+    a->draining = 1;
+    a->drain_until = ngx_current_msec + NGX_HTTP_SARK_AUDIT_DRAIN;
+
+    /* a lost connection is retried at once now */
+    a->retrying = 0;
+
+    if (a->pending == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, a->log, 0,
+                  "sark: worker exiting: sending %ui unacknowledged audit "
+                  "events to sarkd", a->pending);
+
+    ngx_add_timer(&a->drain, NGX_HTTP_SARK_AUDIT_DRAIN);
+
+    ngx_http_sark_audit_close(a);
+    ngx_http_sark_audit_post(a);
+}
+
+
+static void
+ngx_http_sark_audit_drop(ngx_http_sark_audit_t *a)
+{
+    a->dropped++;
+    a->dropped_total++;
+
+    ngx_http_sark_audit_log_drops(a);
+}
+
+
+static void
+ngx_http_sark_audit_log_drops(ngx_http_sark_audit_t *a)
+{
+    if (a->dropped == 0) {
+        return;
+    }
+
+    if (a->drop_logged == ngx_time()) {
+
+        /* the rest is told a second later, even if no event comes */
+
+        if (!a->tick.timer_set && !a->drained) {
+            ngx_add_timer(&a->tick, 1000);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, a->log, 0,
+                  "sark: audit buffer full, %ui events dropped", a->dropped);
+
+    a->dropped = 0;
+    a->drop_logged = ngx_time();
+}
+
+
+/* every sark_audit_flush while events are held: close and send */
+
+static void
+ngx_http_sark_audit_tick_handler(ngx_event_t *ev)
+{
+    ngx_http_sark_audit_t  *a;
+
+    a = ev->data;
+
+    ngx_http_sark_audit_close(a);
+    ngx_http_sark_audit_send(a);
+}
+
+
+/* posted: a batch is full, an ack made room, or the worker is exiting */
+
+static void
+ngx_http_sark_audit_ship_handler(ngx_event_t *ev)
+{
+    ngx_http_sark_audit_t  *a;
+
+    a = ev->data;
+
+    ngx_http_sark_audit_send(a);
+}
+
+
+static void
+ngx_http_sark_audit_drain_handler(ngx_event_t *ev)
+{
+    ngx_http_sark_audit_t  *a;
+
+    a = ev->data;
+
+    ngx_log_error(NGX_LOG_NOTICE, a->log, 0,
+                  "sark: %ui audit events still unacknowledged after %d ms; "
+                  "the worker no longer waits for them", a->pending,
+                  NGX_HTTP_SARK_AUDIT_DRAIN);
+
+    a->drained = 1;
+
+    if (a->tick.timer_set) {
+        ngx_del_timer(&a->tick);
+    }
+}

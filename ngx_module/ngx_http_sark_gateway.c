@@ -1,0 +1,507 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+/*
+ * POST /api/v1/gateway/audit (caller: a gateway holding sark_gateway_key,
+ * in X-Gateway-Api-Key or as "Authorization: Bearer <key>"):
+ *
+ *   {"event_type": "...", "user_id", "agent_id", "server_name",
+ *    "tool_name": "..." or null, "decision": "allow" | "deny",
+ *    "reason": "...", "timestamp": <Unix seconds>,
+ *    "gateway_request_id": "...", "metadata": {...}}
+ *
+ * The event gets a fresh UUIDv7 and goes to sarkd at once, alone in an
+ * urgent AUDIT_BATCH; the answer, 201 {"audit_id", "status": "logged"},
+ * waits until sarkd says the event is durable.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_sark_module.h"
+
+
+#define NGX_HTTP_SARK_EVENT_TYPE_MAX   50      /* SARK's varchar(50) */
+#define NGX_HTTP_SARK_REASON_MAX       4096
+
+/* Unix seconds up to 9999-12-31T23:59:59Z */
+#define NGX_HTTP_SARK_TIMESTAMP_MAX    253402300799LL
+
+
+static ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+static ngx_int_t ngx_http_sark_gateway_event(ngx_http_request_t *r,
+    const sark_json_t *root, ngx_http_sark_audit_event_t *ev,
+    ngx_http_sark_error_t *err);
+static ngx_int_t ngx_http_sark_gateway_string(ngx_http_request_t *r,
+    const sark_json_t *root, const char *name, ngx_uint_t required,
+    size_t max, ngx_str_t *out, ngx_http_sark_error_t *err);
+static void ngx_http_sark_gateway_answer(ngx_http_sark_call_t *call,
+    ngx_uint_t status, u_char *payload, size_t len);
+static ngx_int_t ngx_http_sark_gateway_reply(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_http_sark_gateway_audit_handler(ngx_http_request_t *r)
+{
+    ngx_http_sark_ctx_t  *ctx;
+
+    ctx = ngx_http_sark_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->call.handler = ngx_http_sark_gateway_answer;
+
+    return ngx_http_sark_start(r, ctx, ngx_http_sark_gateway_check);
+}
+
+
+/* a gateway is a caller presenting sark_gateway_key */
+
+static ngx_int_t
+ngx_http_sark_gateway_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
+{
+    u_char           *p, *last;
+    ngx_str_t         key;
+    ngx_uint_t        i, bearer;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&key);
+    bearer = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("X-Gateway-Api-Key") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Gateway-Api-Key",
+                               h[i].key.len) == 0)
+        {
+            key = h[i].value;
+            break;
+        }
+    }
+
+    if (key.data == NULL && r->headers_in.authorization) {
+        p = r->headers_in.authorization->value.data;
+        last = p + r->headers_in.authorization->value.len;
+
+        if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
+        {
+            for (p += 7; p < last && *p == ' '; p++) { /* void */ }
+
+            while (last > p && last[-1] == ' ') {
+                last--;
+            }
+
+            key.data = p;
+            key.len = last - p;
+            bearer = 1;
+        }
+    }
+
+    if (key.len == 0) {
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-001",
+                                "missing gateway API key");
+        ctx->error.www_authenticate = 1;
+        return NGX_DECLINED;
+    }
+
+    if (key.len != slcf->gateway_key.len
+        || CRYPTO_memcmp(key.data, slcf->gateway_key.data, key.len) != 0)
+    {
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-002",
+                                "invalid gateway API key");
+        ctx->error.www_authenticate = 1;
+        ctx->error.invalid_token = bearer;
+        return NGX_DECLINED;
+    }
+
+    ngx_str_set(&ctx->identity.sub, "gateway");
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx)
+{
+    u_char                       *frame, *p;
+    char                          msg[SARK_JSON_ERR_LEN];
+    size_t                        size;
+    ngx_int_t                     rc;
+    ngx_str_t                     body;
+    sark_json_t                  *root;
+    sark_frame_hdr_t              h;
+    ngx_http_sark_error_t        *err;
+    ngx_http_sark_loc_conf_t     *slcf;
+    ngx_http_sark_audit_event_t   ev;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    err = &ctx->error;
+
+    rc = ngx_http_sark_read_body(r, &body, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (body.len > slcf->max_body_size) {
+        ngx_http_sark_error_fmt(r->pool, err,
+                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
+                                "request body is larger than %uz bytes",
+                                slcf->max_body_size);
+        return NGX_DECLINED;
+    }
+
+    if (body.len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "request body is empty: "
+                                "expected a JSON object");
+        return NGX_DECLINED;
+    }
+
+    msg[0] = '\0';
+
+    if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
+                        ngx_http_sark_json_alloc, r->pool, &root,
+                        msg, sizeof(msg))
+        != 0)
+    {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "%s", msg[0] ? msg : "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sark_gateway_event(r, root, &ev, err) != NGX_OK) {
+        return err->status ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ev.id = ctx->audit_raw;
+
+    size = ngx_http_sark_audit_event_size(&ev);
+
+    if (size > SARK_PROTO_MAX_PAYLOAD) {
+        ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "GW-413", "audit event is too large");
+        return NGX_DECLINED;
+    }
+
+    frame = ngx_pnalloc(r->pool, SARK_PROTO_HDR_LEN + size);
+    if (frame == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_sark_audit_event_write(frame + SARK_PROTO_HDR_LEN, &ev);
+
+    ngx_memzero(&h, sizeof(sark_frame_hdr_t));
+    h.type = SARK_MSG_AUDIT_BATCH;
+    h.flags = SARK_AUDIT_F_URGENT;
+    h.length = (uint32_t) (p - frame - SARK_PROTO_HDR_LEN);
+    sark_frame_hdr_encode(frame, &h);
+
+    rc = ngx_http_sark_sarkd_call(&ctx->call, frame, p - frame,
+                                  slcf->decision_timeout);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
+                                "audit event not logged: authorization "
+                                "service unavailable");
+        err->retry_after = 1;
+        return NGX_DECLINED;
+
+    case NGX_BUSY:
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "GW-503",
+                                "audit event not logged: authorization "
+                                "service overloaded");
+        err->retry_after = 1;
+        return NGX_DECLINED;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
+    ngx_http_sark_audit_event_t *ev, ngx_http_sark_error_t *err)
+{
+    const sark_json_t  *v;
+
+    ngx_memzero(ev, sizeof(ngx_http_sark_audit_event_t));
+
+    if (root->type != SARK_JSON_OBJECT) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "request body must be a JSON object");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sark_gateway_string(r, root, "event_type", 1,
+                                     NGX_HTTP_SARK_EVENT_TYPE_MAX,
+                                     &ev->event_type, err)
+        != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "user_id", 0,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->user_id, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "agent_id", 0,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->agent_id, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "server_name", 0,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->server_name, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "tool_name", 0,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->tool_name, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "decision", 1,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->decision, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "reason", 1,
+                                        NGX_HTTP_SARK_REASON_MAX,
+                                        &ev->reason, err)
+           != NGX_OK
+        || ngx_http_sark_gateway_string(r, root, "gateway_request_id", 1,
+                                        NGX_HTTP_SARK_MAX_NAME,
+                                        &ev->request_id, err)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ev->event_type.len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"event_type\" must not be empty");
+        return NGX_DECLINED;
+    }
+
+    if (!((ev->decision.len == 5
+           && ngx_strncmp(ev->decision.data, "allow", 5) == 0)
+          || (ev->decision.len == 4
+              && ngx_strncmp(ev->decision.data, "deny", 4) == 0)))
+    {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"decision\" must be \"allow\" or "
+                                "\"deny\"");
+        return NGX_DECLINED;
+    }
+
+    v = sark_json_get(root, "timestamp");
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "missing required field \"timestamp\"");
+        return NGX_DECLINED;
+    }
+
+    if (v->type != SARK_JSON_NUMBER || !v->is_int) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"timestamp\" must be an integer "
+                                "(Unix seconds)");
+        return NGX_DECLINED;
+    }
+
+    if (v->ival < 0 || v->ival > NGX_HTTP_SARK_TIMESTAMP_MAX) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"timestamp\" is out of range");
+        return NGX_DECLINED;
+    }
+
+    ev->timestamp = (uint64_t) v->ival * 1000000;
+
+    v = sark_json_get(root, "metadata");
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        ngx_str_set(&ev->metadata, "{}");
+
+    } else if (v->type != SARK_JSON_OBJECT) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"metadata\" must be an object");
+        return NGX_DECLINED;
+
+    } else {
+        ev->metadata.data = (u_char *) v->raw;
+        ev->metadata.len = v->raw_len;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a string field; absent and null are NULL, and refused when required */
+
+static ngx_int_t
+ngx_http_sark_gateway_string(ngx_http_request_t *r, const sark_json_t *root,
+    const char *name, ngx_uint_t required, size_t max, ngx_str_t *out,
+    ngx_http_sark_error_t *err)
+{
+    const sark_json_t  *v;
+
+    ngx_str_null(out);
+
+    v = sark_json_get(root, name);
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        if (required) {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "missing required field \"%s\"",
+                                    name);
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (v->type != SARK_JSON_STRING) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                required ? "field \"%s\" must be a string"
+                                         : "field \"%s\" must be a string "
+                                           "or null",
+                                name);
+        return NGX_DECLINED;
+    }
+
+    if (v->len > max) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"%s\" is longer than %uz bytes",
+                                name, max);
+        return NGX_DECLINED;
+    }
+
+    /* the parser has checked the UTF-8; an empty string stays one */
+
+    out->data = (u_char *) (v->len ? v->str : "");
+    out->len = v->len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_sark_gateway_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
+    u_char *payload, size_t len)
+{
+    uint32_t                   events;
+    ngx_int_t                  rc;
+    ngx_str_t                  message;
+    ngx_uint_t                 st;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_error_t     *err;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    ctx = call->data;
+    r = ctx->request;
+    c = r->connection;
+    err = &ctx->error;
+
+    switch (status) {
+
+    case NGX_HTTP_SARK_CALL_TIMEOUT:
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "CN-002", "audit event not confirmed within "
+                                "%M ms", slcf->decision_timeout);
+        err->retry_after = 1;
+        break;
+
+    case NGX_HTTP_SARK_CALL_LOST:
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
+                                "audit event not confirmed: connection to "
+                                "the authorization service lost");
+        err->retry_after = 1;
+        break;
+
+    default:
+        if (ngx_http_sark_audit_ack(payload, len, &st, &events, &message)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "sark: invalid audit acknowledgement from sarkd");
+            ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "CN-003", "invalid answer from "
+                                    "authorization service");
+            err->retry_after = 1;
+            break;
+        }
+
+        if (st == SARK_ACK_REJECTED) {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "audit event rejected: %*s",
+                                    ngx_min(message.len, 400), message.data);
+            break;
+        }
+    }
+
+    if (err->status) {
+        rc = ngx_http_sark_send_error(r, err);
+
+    } else {
+        rc = ngx_http_sark_gateway_reply(r, ctx);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_sark_gateway_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_str_t   body, *aid;
+
+    aid = ngx_http_sark_audit_id(r->pool, ctx);
+    if (aid == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"audit_id\":\"\","
+                                            "\"status\":\"logged\"}\n")
+                                     + aid->len);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_sprintf(body.data,
+                           "{\"audit_id\":\"%V\",\"status\":\"logged\"}\n",
+                           aid)
+               - body.data;
+
+    return ngx_http_sark_send_json(r, NGX_HTTP_CREATED, &body);
+}
