@@ -17,7 +17,7 @@ our @EXPORT = qw(jwt stack);
 our @EXPORT_OK = qw(repo_root dev_env b64url
     nonce http_request authorize raw_request concurrent_requests decision_is
     poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
-    redis_cli redis_keys);
+    redis_cli redis_keys pg_query pg_value audit_rows_for);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
 
@@ -424,6 +424,52 @@ sub redis_keys {
     my %seen;
     my @keys = sort grep { length && !$seen{$_}++ } redis_cli('--scan', '--pattern', $pattern);
     return wantarray ? @keys : scalar @keys;
+}
+
+# pg_query(SQL): runs SQL with psql on the test PostgreSQL (database sark);
+# returns its rows as array references of column values (psql -tA, fields
+# separated by tabs); dies with psql's message on an error
+sub pg_query {
+    my ($sql) = @_;
+    my $port = $ENV{TEST_NGINX_PG_PORT} or die "TEST_NGINX_PG_PORT is not set\n";
+    my $pid = open(my $fh, '-|') // die "pg_query: fork: $!\n";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', $port,
+             '-U', 'postgres', '-d', 'sark', '-tA', '-F', "\t", '-c', $sql
+            or do { print "cannot run psql: $!\n"; exit 127 };
+    }
+    my @out = <$fh>;
+    close $fh;
+    die "pg_query: $sql\n@out" if $?;
+    chomp @out;
+    return map { [split /\t/, $_, -1] } grep { length } @out;
+}
+
+# pg_value(SQL): the first column of the first row
+sub pg_value {
+    my @rows = pg_query(@_);
+    return @rows ? $rows[0][0] : undef;
+}
+
+# audit_rows_for(USER_ID): gateway_audit_events rows of that user as hashes
+# (column => value, NULL as undef), oldest first
+sub audit_rows_for {
+    my ($user) = @_;
+    (my $q = $user) =~ s/'/''/g;
+    my @cols = qw(id event_type user_id agent_id server_name tool_name action
+                  sensitivity_level decision reason cache_layer latency_us policy_revision
+                  gateway_request_id client_ip metadata timestamp);
+    my $sel = join ', ', map { $_ eq 'timestamp' ? 'extract(epoch from "timestamp")'
+                              : 'coalesce(' . $_ . "::text, '<NULL>')" } @cols;
+    my @rows;
+    for my $r (pg_query("SELECT $sel FROM gateway_audit_events WHERE user_id = '$q' "
+                        . 'ORDER BY "timestamp", id')) {
+        my %h;
+        @h{@cols} = map { $_ eq '<NULL>' ? undef : $_ } @$r;
+        push @rows, \%h;
+    }
+    return @rows;
 }
 
 1;
