@@ -42,8 +42,11 @@ CREATE INDEX ix_gateway_audit_event_type
   ON gateway_audit_events (event_type);
 CREATE INDEX ix_gateway_audit_server_name
   ON gateway_audit_events (server_name);
+-- Decision events carry no metadata; a GIN index would still store an
+-- entry for each NULL (a fifth of the cost of a row).  Containment
+-- queries (metadata @> ...) imply NOT NULL, so they use this index.
 CREATE INDEX ix_gateway_audit_metadata
-  ON gateway_audit_events USING gin (metadata);
+  ON gateway_audit_events USING gin (metadata) WHERE metadata IS NOT NULL;
 )sql";
 
 // 2: monthly partitions gateway_audit_events_YYYY_MM (UTC months), created

@@ -258,7 +258,7 @@ const Setting kSettings[] = {
      &setSecondsMs<&Config::database_cb_open_ms, 1, 3600000>},
     {"DATABASE_CIRCUIT_BREAKER_HALF_OPEN", "1",
      &setUint<&Config::database_cb_half_open, 1, 1000>},
-    {"AUDIT_BATCH_SIZE", "1000", &setUint<&Config::audit_batch_size, 1, 100000>},
+    {"AUDIT_BATCH_SIZE", "5000", &setUint<&Config::audit_batch_size, 1, 100000>},
     {"AUDIT_FLUSH_INTERVAL_SECONDS", "1",
      &setSecondsMs<&Config::audit_flush_interval_ms, 1, 3600000>},
     {"AUDIT_QUEUE_MAX", "200000", &setUint<&Config::audit_queue_max, 1, 100000000>},

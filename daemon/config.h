@@ -69,7 +69,7 @@ struct Config {
   uint32_t database_cb_threshold{3};
   uint32_t database_cb_open_ms{5000};
   uint32_t database_cb_half_open{1};
-  uint32_t audit_batch_size{1000};   // events per COPY
+  uint32_t audit_batch_size{5000};   // events per COPY
   uint32_t audit_flush_interval_ms{1000};
   uint32_t audit_queue_max{200000};  // events held in memory before the spool
   std::string audit_spool_dir{"run/spool"};

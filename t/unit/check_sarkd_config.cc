@@ -1,4 +1,4 @@
-// Unit tests for sarkd's Redis settings (daemon/config.cc): VALKEY_URL
+// Unit tests for sarkd's Redis and audit settings (daemon/config.cc): VALKEY_URL
 // parsing, the REDIS_* fallback, and the cache settings' validation.
 
 #include <check.h>
@@ -110,6 +110,40 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(cfg.redis_cb_open_ms, 5000);
   ck_assert_uint_eq(cfg.redis_cb_half_open, 1);
   ck_assert_uint_eq(cfg.maxCacheTtlMs(), 300000);
+  ck_assert(cfg.database_url.empty());
+  ck_assert_uint_eq(cfg.database_pool_size, 2);
+  ck_assert_uint_eq(cfg.database_statement_timeout_ms, 5000);
+  ck_assert_uint_eq(cfg.audit_batch_size, 5000);
+  ck_assert_uint_eq(cfg.audit_flush_interval_ms, 1000);
+  ck_assert_uint_eq(cfg.audit_queue_max, 200000);
+  ck_assert_str_eq(cfg.audit_spool_dir.c_str(), "run/spool");
+}
+END_TEST
+
+// DATABASE_URL is passed to libpq as given; the start-up log shows it
+// without its password, in either form.
+START_TEST(test_database_settings) {
+  Config cfg;
+  std::string err;
+  ck_assert_msg(load({{"DATABASE_URL", "postgresql://sark:s3cret@db:5432/sark"},
+                      {"AUDIT_FLUSH_INTERVAL_SECONDS", "0.25"},
+                      {"AUDIT_SPOOL_DIR", "/var/lib/x"}},
+                     cfg, err),
+                "%s", err.c_str());
+  ck_assert_str_eq(cfg.database_url.c_str(), "postgresql://sark:s3cret@db:5432/sark");
+  ck_assert_uint_eq(cfg.audit_flush_interval_ms, 250);
+  ck_assert_str_eq(cfg.audit_spool_dir.c_str(), "/var/lib/x");
+  for (const auto& [name, value] : cfg.effective) {
+    if (name == "DATABASE_URL") {
+      ck_assert_msg(value.find("s3cret") == std::string::npos, "%s", value.c_str());
+    }
+  }
+  ck_assert(load({{"DATABASE_URL", "host=db user=sark password=s3cret dbname=sark"}}, cfg, err));
+  for (const auto& [name, value] : cfg.effective) {
+    if (name == "DATABASE_URL") {
+      ck_assert_msg(value.find("s3cret") == std::string::npos, "%s", value.c_str());
+    }
+  }
 }
 END_TEST
 
@@ -160,6 +194,12 @@ START_TEST(test_bad_values_name_the_variable) {
       {"CACHE_INVALIDATE_TIMEOUT_MS", "0"},
       {"REDIS_CIRCUIT_BREAKER_THRESHOLD", "0"},
       {"REDIS_CIRCUIT_BREAKER_HALF_OPEN", "0"},
+      {"DATABASE_POOL_SIZE", "0"},
+      {"DATABASE_STATEMENT_TIMEOUT", "soon"},
+      {"AUDIT_BATCH_SIZE", "0"},
+      {"AUDIT_FLUSH_INTERVAL_SECONDS", "-1"},
+      {"AUDIT_QUEUE_MAX", "many"},
+      {"AUDIT_SPOOL_DIR", ""},
   };
   for (const auto& nv : names) {
     Config cfg;
@@ -179,6 +219,7 @@ static Suite* configSuite() {
   tcase_add_test(tc, test_redis_parts);
   tcase_add_test(tc, test_seconds);
   tcase_add_test(tc, test_bad_values_name_the_variable);
+  tcase_add_test(tc, test_database_settings);
   suite_add_tcase(s, tc);
   return s;
 }
@@ -191,7 +232,10 @@ int main() {
                               "CACHE_INVALIDATE_TIMEOUT_MS", "REDIS_CIRCUIT_BREAKER_THRESHOLD",
                               "REDIS_CIRCUIT_BREAKER_TIMEOUT", "REDIS_CIRCUIT_BREAKER_HALF_OPEN",
                               "GATEWAY_CACHE_TTL_LOW", "GATEWAY_CACHE_TTL_MEDIUM",
-                              "GATEWAY_CACHE_TTL_HIGH", "GATEWAY_CACHE_TTL_CRITICAL"};
+                              "GATEWAY_CACHE_TTL_HIGH", "GATEWAY_CACHE_TTL_CRITICAL",
+                              "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT",
+                              "AUDIT_BATCH_SIZE", "AUDIT_FLUSH_INTERVAL_SECONDS",
+                              "AUDIT_QUEUE_MAX", "AUDIT_SPOOL_DIR"};
   for (const char* name : mine) {
     unsetenv(name);
   }
