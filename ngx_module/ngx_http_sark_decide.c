@@ -135,6 +135,12 @@ ngx_http_sark_load_revision(ngx_cycle_t *cycle)
     ngx_http_sark_cache_get_revision(smcf->cache, ngx_http_sark_revision_buf,
                                      &ngx_http_sark_revision.len);
     ngx_http_sark_revision.data = ngx_http_sark_revision_buf;
+
+    if (ngx_http_sark_revision.len) {
+        ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                      "sark: policy revision is now \"%V\" (from the cache "
+                      "zone)", &ngx_http_sark_revision);
+    }
 }
 
 

@@ -19,6 +19,7 @@ use lib 't/lib';
 use Test::Sark;
 use Test::Sark::Util qw(nonce authorize http_request decision_is l1_ready poll_until
     pg_query pg_value audit_rows_for);
+use File::Path ();
 use POSIX ();
 use Time::HiRes ();
 
@@ -111,6 +112,7 @@ END {
     local $?;    # the exit status of the suite, not of scripts/stack
     # leave the stack as `make t` started it
     eval { stack('start', 'postgres', 'sarkd') };
+    File::Path::remove_tree($Tmp);
 }
 
 add_block_preprocessor(sub {
