@@ -229,6 +229,25 @@ START_TEST(test_append_peek_consume_in_order) {
 }
 END_TEST
 
+// A batch the database refuses is kept whole in its own file, and the
+// queue is not touched.
+START_TEST(test_set_aside_keeps_the_rows) {
+  AuditSpool sp(g_spool);
+  openOk(sp);
+  appendRange(sp, 0, 2);
+  std::string path;
+  std::string err;
+  ck_assert_msg(sp.setAside(rowsOf(7), path, err), "%s", err.c_str());
+  ck_assert_msg(path.rfind(g_spool + "/refused-", 0) == 0, "%s", path.c_str());
+  ASSERT_STR(readFile(path), rowsOf(7));
+  std::string second;
+  ck_assert(sp.setAside(rowsOf(8), second, err));
+  ck_assert(second != path);
+  ck_assert_uint_eq(sp.pendingBatches(), 2);
+  expectNext(sp, 0);
+}
+END_TEST
+
 START_TEST(test_empty_batch_record) {
   AuditSpool sp(g_spool);
   openOk(sp);
@@ -609,6 +628,7 @@ static Suite* spoolSuite() {
   tcase_add_test(basic, test_not_open);
   tcase_add_test(basic, test_append_peek_consume_in_order);
   tcase_add_test(basic, test_empty_batch_record);
+  tcase_add_test(basic, test_set_aside_keeps_the_rows);
   tcase_add_test(basic, test_rotation_and_cleanup);
   tcase_add_test(basic, test_peek_rotates_the_active_segment);
   tcase_add_test(basic, test_lock_excludes_second_open);
