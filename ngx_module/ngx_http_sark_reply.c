@@ -21,6 +21,7 @@ static ngx_uint_t ngx_http_sark_plain(ngx_str_t *s);
 
 #define ngx_http_sark_cpylit(p, lit)  ngx_cpymem(p, lit, sizeof(lit) - 1)
 
+static u_char *ngx_http_sark_put_time(u_char *p, uint64_t ms);
 static u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v,
     ngx_uint_t width);
 static size_t ngx_http_sark_string_len(ngx_str_t *s);
@@ -208,8 +209,6 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                    *p;
     size_t                     len;
-    time_t                     sec;
-    ngx_tm_t                   tm;
     ngx_str_t                  body, *cache, *aid;
     ngx_uint_t                 allow;
     ngx_http_sark_decision_t  *d;
@@ -251,30 +250,12 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
     p = ngx_http_sark_put_string(p, aid);
 
-    sec = (time_t) (d->evaluated_at / 1000);
-    ngx_gmtime(sec, &tm);
-
     p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
     p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
     p = ngx_http_sark_cpylit(p, ",\"metadata\":{\"policy_revision\":");
     p = ngx_http_sark_put_string(p, &d->policy_revision);
-
-    /* ISO 8601 by hand: this is the hot path of every answer */
-
     p = ngx_http_sark_cpylit(p, ",\"evaluated_at\":\"");
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_year, 4);
-    *p++ = '-';
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mon, 2);
-    *p++ = '-';
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mday, 2);
-    *p++ = 'T';
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_hour, 2);
-    *p++ = ':';
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_min, 2);
-    *p++ = ':';
-    p = ngx_http_sark_put_uint(p, tm.ngx_tm_sec, 2);
-    *p++ = '.';
-    p = ngx_http_sark_put_uint(p, (ngx_uint_t) (d->evaluated_at % 1000), 3);
+    p = ngx_http_sark_put_time(p, d->evaluated_at);
     p = ngx_http_sark_cpylit(p, "Z\",\"cache\":\"");
     p = ngx_cpymem(p, cache->data, cache->len);
     p = ngx_http_sark_cpylit(p, "\"}}\n");
@@ -489,6 +470,52 @@ ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
 
 /* decimal, zero-padded to at least `width` digits */
 
+/*
+ * Unix ms as ISO 8601 ("2026-11-27T01:02:03.456"), by hand: this is on the
+ * path of every answer, and L1 hits of one entry repeat one time, so the
+ * last one is kept per worker
+ */
+
+static u_char *
+ngx_http_sark_put_time(u_char *p, uint64_t ms)
+{
+    u_char           *start;
+    ngx_tm_t          tm;
+
+    static uint64_t   last_ms = (uint64_t) -1;
+    static u_char     last[sizeof("2026-11-27T01:02:03.456") - 1];
+
+    if (ms == last_ms) {
+        return ngx_cpymem(p, last, sizeof(last));
+    }
+
+    ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    start = p;
+
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_year, 4);
+    *p++ = '-';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mon, 2);
+    *p++ = '-';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_mday, 2);
+    *p++ = 'T';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_hour, 2);
+    *p++ = ':';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_min, 2);
+    *p++ = ':';
+    p = ngx_http_sark_put_uint(p, tm.ngx_tm_sec, 2);
+    *p++ = '.';
+    p = ngx_http_sark_put_uint(p, (ngx_uint_t) (ms % 1000), 3);
+
+    if ((size_t) (p - start) == sizeof(last)) {
+        ngx_memcpy(last, start, sizeof(last));
+        last_ms = ms;
+    }
+
+    return p;
+}
+
+
 static u_char *
 ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width)
 {
@@ -519,26 +546,13 @@ ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width)
 static ngx_uint_t
 ngx_http_sark_plain(ngx_str_t *s)
 {
-    u_char    *p, *last;
-    uint64_t   w, bad;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  highs = 0x8080808080808080ULL;
+    u_char  *p, *last;
 
     p = s->data;
     last = p + s->len;
 
-    /* eight bytes a step: any byte < 0x20, >= 0x80, '"' or '\\' */
-
     for ( /* void */ ; last - p >= 8; p += 8) {
-        ngx_memcpy(&w, p, 8);
-
-        bad = ((w - ones * 0x20) & ~w)
-              | w
-              | (((w ^ (ones * '"')) - ones) & ~(w ^ (ones * '"')))
-              | (((w ^ (ones * '\\')) - ones) & ~(w ^ (ones * '\\')));
-
-        if (bad & highs) {
+        if (sark_json_special8(p)) {
             return 0;
         }
     }

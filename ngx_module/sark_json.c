@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <locale.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,26 @@ sark_json_hex4(const unsigned char *p, unsigned *out)
 }
 
 
+/*
+ * The index of the first byte flagged in a mask of sark_json_special8()
+ * (exact for the first one: false alarms only follow a real match); 0
+ * where the byte order is not known, which makes the caller look at each
+ * byte itself.
+ */
+
+static inline size_t
+sark_json_first_byte(uint64_t m)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) \
+    && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t) (__builtin_ctzll(m) >> 3);
+#else
+    (void) m;
+    return 0;
+#endif
+}
+
+
 /* ps->p is at the opening quote; leaves ps->p after the closing quote */
 
 static int
@@ -223,6 +244,7 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
     unsigned char        *buf, *o;
     unsigned              cp, lo;
     size_t                n;
+    uint64_t              m;
     int                   plain;
 
     s = ps->p + 1;
@@ -233,9 +255,29 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
      */
 
     plain = 1;
+    q = s;
 
-    for (q = s; q < ps->end; q++) {
-        if (*q == '"') {
+    for ( ;; ) {
+
+        /*
+         * eight bytes at a time while plain, stopping at the first byte
+         * that needs a closer look
+         */
+
+        if (plain) {
+            while (ps->end - q >= 8) {
+                m = sark_json_special8(q);
+
+                if (m) {
+                    q += sark_json_first_byte(m);
+                    break;
+                }
+
+                q += 8;
+            }
+        }
+
+        if (q >= ps->end || *q == '"') {
             break;
         }
 
@@ -250,6 +292,8 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
                 break;
             }
         }
+
+        q++;
     }
 
     if (q >= ps->end) {

@@ -21,6 +21,8 @@
 #define SARK_JSON_H_INCLUDED_
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +108,30 @@ int sark_json_utf8_valid(const unsigned char *p, size_t len);
 size_t sark_json_escaped_len(const char *s, size_t len);
 int sark_json_escape(const char *s, size_t len, unsigned char *out,
     size_t out_cap, size_t *out_len);
+
+
+/*
+ * Non-zero when one of the 8 bytes at p may need escaping in a JSON
+ * string or a closer look when reading one: '"', '\\', a control
+ * character or a non-ASCII byte.  The high bit of each such byte is set;
+ * a false alarm is possible after a real one, never a miss.
+ */
+static inline uint64_t
+sark_json_special8(const unsigned char *p)
+{
+    uint64_t  w, q, b;
+
+    const uint64_t  ones = 0x0101010101010101ULL;
+    const uint64_t  high = 0x8080808080808080ULL;
+
+    memcpy(&w, p, 8);
+
+    q = w ^ (ones * '"');
+    b = w ^ (ones * '\\');
+
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)
+            | w) & high;
+}
 
 
 #ifdef __cplusplus

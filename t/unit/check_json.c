@@ -335,6 +335,65 @@ static const str_case_t  str_cases[] = {
 };
 
 
+/*
+ * Strings are scanned eight bytes at a time: an escape, a quote, a
+ * non-ASCII byte or a control character must be found at every offset
+ * and every length around the word boundaries.
+ */
+
+START_TEST(test_string_every_offset)
+{
+    char          doc[64], want[64];
+    size_t        n, k;
+    sark_json_t  *v;
+
+    for (n = 1; n <= 40; n++) {
+        for (k = 0; k < n; k++) {
+
+            /* an escaped quote at k */
+            memset(doc, 'a', sizeof(doc));
+            doc[0] = '"';
+            memcpy(doc + 1 + k, "\\\"", 2);
+            doc[n + 2] = '"';
+            doc[n + 3] = '\0';
+            memset(want, 'a', sizeof(want));
+            want[k] = '"';
+            want[n] = '\0';
+            v = parse_ok(doc);
+            ck_assert_str_eq(v->str, want);
+            ck_assert_uint_eq(v->len, n);
+
+            /* a two-byte UTF-8 character at k */
+            memset(doc, 'a', sizeof(doc));
+            doc[0] = '"';
+            memcpy(doc + 1 + k, "\xc3\xa9", 2);
+            doc[n + 2] = '"';
+            doc[n + 3] = '\0';
+            v = parse_ok(doc);
+            ck_assert_uint_eq(v->len, n + 1);
+            ck_assert_int_eq(memcmp(v->str + k, "\xc3\xa9", 2), 0);
+
+            /* a control character at k is refused */
+            memset(doc, 'a', sizeof(doc));
+            doc[0] = '"';
+            doc[1 + k] = '\t';
+            doc[n + 1] = '"';
+            doc[n + 2] = '\0';
+            parse_bad(doc, 8);
+
+            /* the closing quote right after k plain bytes */
+            memset(doc, 'a', sizeof(doc));
+            doc[0] = '"';
+            doc[1 + k] = '"';
+            doc[2 + k] = '\0';
+            v = parse_ok(doc);
+            ck_assert_uint_eq(v->len, k);
+        }
+    }
+}
+END_TEST
+
+
 START_TEST(test_strings)
 {
     const str_case_t  *c = &str_cases[_i];
@@ -1151,6 +1210,7 @@ json_suite(void)
     tcase_add_test(tc, test_get);
     tcase_add_loop_test(tc, test_strings, 0,
                         sizeof(str_cases) / sizeof(str_cases[0]));
+    tcase_add_test(tc, test_string_every_offset);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reject");
