@@ -94,7 +94,8 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
     last = p + h->value.len;
 
     if (h->value.len < 6
-        || ngx_strncasecmp(p, (u_char *) "Bearer", 6) != 0
+        || (ngx_strncmp(p, "Bearer", 6) != 0
+            && ngx_strncasecmp(p, (u_char *) "Bearer", 6) != 0)
         || (h->value.len > 6 && p[6] != ' '))
     {
         ngx_http_sark_error_set(err, NGX_HTTP_UNAUTHORIZED, "AU-002",

@@ -363,6 +363,33 @@ static u_char  ngx_http_sark_random_pool[NGX_HTTP_SARK_RANDOM_POOL];
 static size_t  ngx_http_sark_random_left;
 
 
+/* lowercase hex, two digits per byte looked up at once */
+
+static void
+ngx_http_sark_hex(u_char *dst, u_char *src, size_t len)
+{
+    static u_char  pairs[512];
+    static u_char  ready;
+    ngx_uint_t     i;
+
+    static const u_char  digits[] = "0123456789abcdef";
+
+    if (!ready) {
+        for (i = 0; i < 256; i++) {
+            pairs[2 * i] = digits[i >> 4];
+            pairs[2 * i + 1] = digits[i & 0xf];
+        }
+
+        ready = 1;
+    }
+
+    while (len--) {
+        ngx_memcpy(dst, &pairs[2 * *src++], 2);
+        dst += 2;
+    }
+}
+
+
 ngx_http_variable_value_t *
 ngx_http_sark_request_id_value(ngx_http_request_t *r)
 {
@@ -395,8 +422,8 @@ ngx_http_sark_request_id_value(ngx_http_request_t *r)
 
     ngx_http_sark_random_left -= 16;
 
-    ngx_hex_dump(p, ngx_http_sark_random_pool + ngx_http_sark_random_left,
-                 16);
+    ngx_http_sark_hex(p, ngx_http_sark_random_pool + ngx_http_sark_random_left,
+                      16);
 
     vv->len = 32;
     vv->valid = 1;
