@@ -66,41 +66,25 @@ ngx_http_sark_admin_check(ngx_http_request_t *r,
 {
     ngx_int_t         rc;
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
+    static ngx_str_t  name = ngx_string("X-Admin-Key");
+
     if (slcf->admin_key.len) {
-        part = &r->headers_in.headers.part;
-        h = part->elts;
+        h = ngx_http_sark_find_header(r, &name);
 
-        for (i = 0; /* void */; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == sizeof("X-Admin-Key") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Admin-Key",
-                                   h[i].key.len) == 0)
+        if (h) {
+            if (h->value.len == slcf->admin_key.len
+                && CRYPTO_memcmp(h->value.data, slcf->admin_key.data,
+                                 slcf->admin_key.len) == 0)
             {
-                if (h[i].value.len == slcf->admin_key.len
-                    && CRYPTO_memcmp(h[i].value.data, slcf->admin_key.data,
-                                     slcf->admin_key.len) == 0)
-                {
-                    ngx_str_set(&ctx->identity.sub, "admin-key");
-                    return NGX_OK;
-                }
-
-                ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED,
-                                        "AU-002", "invalid admin key");
-                return NGX_DECLINED;
+                ngx_str_set(&ctx->identity.sub, "admin-key");
+                return NGX_OK;
             }
+
+            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED,
+                                    "AU-002", "invalid admin key");
+            return NGX_DECLINED;
         }
     }
 

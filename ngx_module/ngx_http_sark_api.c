@@ -214,46 +214,15 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    char                       msg[160];
-    ngx_int_t                  rc;
-    ngx_str_t                  body;
-    sark_json_t               *root;
-    ngx_http_sark_error_t     *err;
-    ngx_http_sark_loc_conf_t  *slcf;
+    ngx_int_t               rc;
+    sark_json_t            *root;
+    ngx_http_sark_error_t  *err;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     err = &ctx->error;
 
-    rc = ngx_http_sark_read_body(r, &body, err);
+    rc = ngx_http_sark_read_json(r, &root, err);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (body.len > slcf->max_body_size) {
-        ngx_http_sark_error_fmt(r->pool, err,
-                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
-                                "request body is larger than %uz bytes",
-                                slcf->max_body_size);
-        return NGX_DECLINED;
-    }
-
-    if (body.len == 0) {
-        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "request body is empty: "
-                                "expected a JSON object");
-        return NGX_DECLINED;
-    }
-
-    msg[0] = '\0';
-
-    if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
-                        ngx_http_sark_json_alloc, r->pool, &root,
-                        msg, sizeof(msg))
-        != 0)
-    {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "%s", msg[0] ? msg : "invalid JSON");
-        return NGX_DECLINED;
     }
 
     if (ngx_http_sark_parse_query(r, root, &ctx->query, err) != NGX_OK) {
@@ -300,6 +269,92 @@ ngx_http_sark_api_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the first request header called `name` (any case), or NULL */
+
+ngx_table_elt_t *
+ngx_http_sark_find_header(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * The request body as a JSON document: read whole, within
+ * sark_max_body_size, not empty, parsed within sark_json_max_depth.
+ * NGX_DECLINED with err set for a bad body.
+ */
+
+ngx_int_t
+ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
+    ngx_http_sark_error_t *err)
+{
+    char                       msg[SARK_JSON_ERR_LEN];
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    rc = ngx_http_sark_read_body(r, &body, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (body.len > slcf->max_body_size) {
+        ngx_http_sark_error_fmt(r->pool, err,
+                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
+                                "request body is larger than %uz bytes",
+                                slcf->max_body_size);
+        return NGX_DECLINED;
+    }
+
+    if (body.len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "request body is empty: "
+                                "expected a JSON object");
+        return NGX_DECLINED;
+    }
+
+    msg[0] = '\0';
+
+    if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
+                        ngx_http_sark_json_alloc, r->pool, root,
+                        msg, sizeof(msg))
+        != 0)
+    {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "%s", msg[0] ? msg : "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

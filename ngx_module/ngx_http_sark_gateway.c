@@ -73,35 +73,17 @@ ngx_http_sark_gateway_check(ngx_http_request_t *r,
 {
     u_char           *p, *last;
     ngx_str_t         key;
-    ngx_uint_t        i, bearer;
-    ngx_list_part_t  *part;
+    ngx_uint_t        bearer;
     ngx_table_elt_t  *h;
+
+    static ngx_str_t  name = ngx_string("X-Gateway-Api-Key");
 
     ngx_str_null(&key);
     bearer = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("X-Gateway-Api-Key") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Gateway-Api-Key",
-                               h[i].key.len) == 0)
-        {
-            key = h[i].value;
-            break;
-        }
+    h = ngx_http_sark_find_header(r, &name);
+    if (h) {
+        key = h->value;
     }
 
     if (key.data == NULL && r->headers_in.authorization) {
@@ -150,10 +132,8 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx)
 {
     u_char                       *frame, *p;
-    char                          msg[SARK_JSON_ERR_LEN];
     size_t                        size;
     ngx_int_t                     rc;
-    ngx_str_t                     body;
     sark_json_t                  *root;
     sark_frame_hdr_t              h;
     ngx_http_sark_error_t        *err;
@@ -163,36 +143,9 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     err = &ctx->error;
 
-    rc = ngx_http_sark_read_body(r, &body, err);
+    rc = ngx_http_sark_read_json(r, &root, err);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (body.len > slcf->max_body_size) {
-        ngx_http_sark_error_fmt(r->pool, err,
-                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
-                                "request body is larger than %uz bytes",
-                                slcf->max_body_size);
-        return NGX_DECLINED;
-    }
-
-    if (body.len == 0) {
-        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "request body is empty: "
-                                "expected a JSON object");
-        return NGX_DECLINED;
-    }
-
-    msg[0] = '\0';
-
-    if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
-                        ngx_http_sark_json_alloc, r->pool, &root,
-                        msg, sizeof(msg))
-        != 0)
-    {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "%s", msg[0] ? msg : "invalid JSON");
-        return NGX_DECLINED;
     }
 
     if (ngx_http_sark_gateway_event(r, root, &ev, err) != NGX_OK) {

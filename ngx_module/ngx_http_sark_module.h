@@ -210,6 +210,10 @@ ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err);
+ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
+    ngx_str_t *name);
+ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
+    ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_decide.c */
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
