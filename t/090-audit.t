@@ -101,6 +101,26 @@ sub lines_of {
     return @l;
 }
 
+# restart_under_load(WHO, STOP): four seconds of load as WHO; after 1.5 s
+# STOP ends sarkd, which is started again 0.5 s later; then every answered
+# request must be exactly one row (two tests)
+sub restart_under_load {
+    my ($who, $stop) = @_;
+    ready();
+    my $file = "$Tmp/$who.ids";
+    my $child = load(4, $who, $file);
+    Time::HiRes::sleep(1.5);
+    $stop->();
+    Time::HiRes::sleep(0.5);
+    stack('start', 'sarkd');
+    waitpid $child, 0;
+    my @ids = lines_of($file);
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::ok(@ids > 50, 'the load got answers (' . scalar(@ids) . ')');
+    my @rows = rows_for("u-$N-$who", scalar @ids, 30);
+    ids_are(\@rows, \@ids, 'one row per answered request, none twice');
+}
+
 sub sarkd_pid { my $p = stack('pid', 'sarkd'); ($p) = $p =~ /(\d+)/; $p }
 
 our $Run = $ENV{SARK_RUN_DIR} // "$ENV{TEST_NGINX_REPO}/run/test";
@@ -355,18 +375,7 @@ GET /mcp/github-mcp/get_repo
 
 === TEST 9: sarkd stopped (SIGTERM) and started again under load: rows = answered requests
 --- init
-main::ready();
-my $file = "$main::Tmp/term.ids";
-my $child = main::load(4, 'term', $file);
-Time::HiRes::sleep(1.5);
-stack('stop', 'sarkd');
-Time::HiRes::sleep(0.5);
-stack('start', 'sarkd');
-waitpid $child, 0;
-my @ids = main::lines_of($file);
-ok(@ids > 50, 'the load got answers (' . scalar(@ids) . ')');
-my @rows = main::rows_for("u-$main::N-term", scalar @ids, 30);
-main::ids_are(\@rows, \@ids, 'one row per answered request');
+main::restart_under_load('term', sub { stack('stop', 'sarkd') });
 --- request
 GET /mcp/github-mcp/get_repo
 --- more_headers eval
@@ -377,18 +386,7 @@ GET /mcp/github-mcp/get_repo
 
 === TEST 10: sarkd killed (SIGKILL) under load: the worker sends the unacknowledged events again; rows = answered requests
 --- init
-main::ready();
-my $file = "$main::Tmp/kill.ids";
-my $child = main::load(4, 'kill', $file);
-Time::HiRes::sleep(1.5);
-kill 'KILL', main::sarkd_pid();
-Time::HiRes::sleep(0.5);
-stack('start', 'sarkd');
-waitpid $child, 0;
-my @ids = main::lines_of($file);
-ok(@ids > 50, 'the load got answers (' . scalar(@ids) . ')');
-my @rows = main::rows_for("u-$main::N-kill", scalar @ids, 30);
-main::ids_are(\@rows, \@ids, 'one row per answered request, none twice');
+main::restart_under_load('kill', sub { kill 'KILL', main::sarkd_pid() });
 --- request
 GET /mcp/github-mcp/get_repo
 --- more_headers eval
