@@ -16,6 +16,9 @@
 #define NGX_HTTP_SARK_BACKOFF_MIN        50
 #define NGX_HTTP_SARK_BACKOFF_MAX        1000
 
+/* frames this large skip the output buffer when nothing else waits */
+#define NGX_HTTP_SARK_SEND_DIRECT        4096
+
 
 typedef struct {
     ngx_http_sark_sarkd_conf_t   conf;
@@ -463,6 +466,41 @@ ngx_http_sark_sarkd_flush(ngx_http_sark_sarkd_t *sd)
 static ngx_int_t
 ngx_http_sark_sarkd_queue(ngx_http_sark_sarkd_t *sd, u_char *data, size_t len)
 {
+    ssize_t  n;
+
+    /*
+     * a large frame (an audit batch) with nothing else waiting is sent at
+     * once rather than copied: only what the socket does not take is
+     * queued, and there is room for all of it before anything is sent
+     */
+
+    if (len >= NGX_HTTP_SARK_SEND_DIRECT && sd->connected
+        && sd->out_pos == sd->out_last)
+    {
+        sd->out_pos = 0;
+        sd->out_last = 0;
+
+        if (ngx_http_sark_sarkd_reserve(&sd->out, &sd->out_cap, 0, len,
+                                        sd->conf.buffer_max)
+            != NGX_OK)
+        {
+            return NGX_BUSY;
+        }
+
+        n = sd->c->send(sd->c, data, len);
+
+        if (n > 0) {
+            data += n;
+            len -= n;
+
+            if (len == 0) {
+                return NGX_OK;
+            }
+        }
+
+        /* NGX_AGAIN, a partial send, or an error the next flush reports */
+    }
+
     if (sd->out_pos > 0 && sd->out_cap - sd->out_last < len) {
         ngx_memmove(sd->out, sd->out + sd->out_pos,
                     sd->out_last - sd->out_pos);
