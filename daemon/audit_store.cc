@@ -14,7 +14,6 @@ namespace {
 
 constexpr uint64_t kPartitionsEveryMs = 3600 * 1000;
 constexpr uint64_t kPartitionsRetryMs = 60 * 1000;
-constexpr uint64_t kRefreshEveryMs = 60 * 1000;
 constexpr uint64_t kMigrationRetryMs = 10 * 1000;
 // statement_timeout of migrations and maintenance (at least): they may
 // wait for the advisory lock held by another sarkd, or scan the table.
@@ -63,7 +62,7 @@ AuditStore::AuditStore(EventLoop& loop, const Config& cfg)
     : loop_(loop), conninfo_(cfg.database_url), pool_size_(cfg.database_pool_size),
       statement_timeout_ms_(cfg.database_statement_timeout_ms),
       deadline_ms_(withSlack(cfg.database_statement_timeout_ms)),
-      cb_open_ms_(cfg.database_cb_open_ms),
+      cb_open_ms_(cfg.database_cb_open_ms), refresh_every_ms_(cfg.audit_summary_refresh_ms),
       breaker_(cfg.database_cb_threshold, cfg.database_cb_open_ms, cfg.database_cb_half_open) {
   std::string cols = kAuditCopyColumns;
   std::string begin = std::string("BEGIN; SET LOCAL statement_timeout = ") +
@@ -453,7 +452,11 @@ void AuditStore::armPartitionsTimer() {
 
 void AuditStore::armRefreshTimer() {
   loop_.cancelTimer(refresh_timer_);
-  refresh_timer_ = loop_.addTimer(kRefreshEveryMs, [this]() {
+  refresh_timer_ = 0;
+  if (refresh_every_ms_ == 0) {
+    return; // AUDIT_SUMMARY_REFRESH_SECONDS=0: refreshed by the operator
+  }
+  refresh_timer_ = loop_.addTimer(refresh_every_ms_, [this]() {
     refresh_timer_ = 0;
     refresh_due_ = true;
     armRefreshTimer();

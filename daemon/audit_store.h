@@ -6,13 +6,14 @@
 // - The first connection that comes up applies the schema migrations
 //   (audit_schema.h); no write is accepted before they succeeded.  A
 //   failed migration is retried every 10 s.
-// - A write is one transaction on an idle connection: the batch is COPY'd
-//   into a temporary table and inserted from there with ON CONFLICT DO
-//   NOTHING, so a batch sent twice (a retry, a spool replay) stores each
-//   event once.
+// - A write is one transaction on an idle connection: a COPY straight into
+//   the table, or, for a batch that may hold stored ids (a re-sent batch, a
+//   spool replay), a COPY into a temporary table inserted from there with
+//   ON CONFLICT DO NOTHING, so each event is stored once.
 // - Maintenance runs on an idle connection, one task at a time: at start
-//   and every hour sark_audit_ensure_partitions(3), every 60 s a
-//   concurrent refresh of gateway_audit_hourly.
+//   and every hour sark_audit_ensure_partitions(3), every
+//   AUDIT_SUMMARY_REFRESH_SECONDS (60; 0 = never) a concurrent refresh of
+//   gateway_audit_hourly.
 // - The breaker counts failed writes and failed connection attempts.  A
 //   write rejected for its data (SQLSTATE class 22 or 23) fails, but counts
 //   as an answer from a healthy database.  While the breaker is open
@@ -53,8 +54,8 @@ public:
   // Starts connecting cfg.database_pool_size connections (none when
   // cfg.database_url is empty).  The first connection that comes up applies
   // the migrations; no write is accepted before they succeeded.  Then every
-  // hour: sark_audit_ensure_partitions(3); every 60 s: REFRESH MATERIALIZED
-  // VIEW CONCURRENTLY gateway_audit_hourly (both on an idle connection,
+  // hour: sark_audit_ensure_partitions(3); every AUDIT_SUMMARY_REFRESH_SECONDS
+  // (60): REFRESH MATERIALIZED VIEW CONCURRENTLY gateway_audit_hourly (both on an idle connection,
   // never overlapping a write on that connection).
   void start();
   bool configured() const { return !conninfo_.empty(); }
@@ -134,6 +135,7 @@ private:
   uint32_t statement_timeout_ms_;
   uint64_t deadline_ms_; // statement timeout + slack, per round trip
   uint32_t cb_open_ms_;
+  uint32_t refresh_every_ms_; // 0 = the summary view is not refreshed
   std::string direct_sql_; // COPY straight into the table
   std::string dedupe_sql_; // through a temporary table, skipping stored ids
   CircuitBreaker breaker_;

@@ -263,6 +263,8 @@ const Setting kSettings[] = {
      &setSecondsMs<&Config::audit_flush_interval_ms, 1, 3600000>},
     {"AUDIT_QUEUE_MAX", "200000", &setUint<&Config::audit_queue_max, 1, 100000000>},
     {"AUDIT_SPOOL_DIR", "run/spool", &setSpoolDir},
+    {"AUDIT_SUMMARY_REFRESH_SECONDS", "60",
+     &setSecondsMs<&Config::audit_summary_refresh_ms, 0, 86400000>},
 
     {"LOG_LEVEL", "info", &setLogLevelValue},
     {"ENABLE_PROFILING", "false", &setBool<&Config::enable_profiling>},

@@ -73,6 +73,7 @@ struct Config {
   uint32_t audit_flush_interval_ms{1000};
   uint32_t audit_queue_max{200000};  // events held in memory before the spool
   std::string audit_spool_dir{"run/spool"};
+  uint32_t audit_summary_refresh_ms{60000}; // gateway_audit_hourly; 0 = never
 
   LogLevel log_level{LogLevel::Info};
   bool enable_profiling{false};

@@ -117,6 +117,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(cfg.audit_flush_interval_ms, 1000);
   ck_assert_uint_eq(cfg.audit_queue_max, 200000);
   ck_assert_str_eq(cfg.audit_spool_dir.c_str(), "run/spool");
+  ck_assert_uint_eq(cfg.audit_summary_refresh_ms, 60000);
 }
 END_TEST
 
@@ -200,6 +201,7 @@ START_TEST(test_bad_values_name_the_variable) {
       {"AUDIT_FLUSH_INTERVAL_SECONDS", "-1"},
       {"AUDIT_QUEUE_MAX", "many"},
       {"AUDIT_SPOOL_DIR", ""},
+      {"AUDIT_SUMMARY_REFRESH_SECONDS", "hourly"},
   };
   for (const auto& nv : names) {
     Config cfg;
@@ -235,7 +237,8 @@ int main() {
                               "GATEWAY_CACHE_TTL_HIGH", "GATEWAY_CACHE_TTL_CRITICAL",
                               "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT",
                               "AUDIT_BATCH_SIZE", "AUDIT_FLUSH_INTERVAL_SECONDS",
-                              "AUDIT_QUEUE_MAX", "AUDIT_SPOOL_DIR"};
+                              "AUDIT_QUEUE_MAX", "AUDIT_SPOOL_DIR",
+                              "AUDIT_SUMMARY_REFRESH_SECONDS"};
   for (const char* name : mine) {
     unsetenv(name);
   }
