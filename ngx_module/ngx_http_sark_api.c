@@ -18,9 +18,6 @@ static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_query_t *q,
     ngx_http_sark_error_t *err);
-static ngx_int_t ngx_http_sark_get_string(ngx_http_request_t *r,
-    const sark_json_t *root, const char *name, ngx_uint_t required,
-    ngx_str_t *out, ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_get_object(ngx_http_request_t *r,
     const sark_json_t *root, const char *name, ngx_str_t *out,
     ngx_http_sark_error_t *err);
@@ -445,7 +442,8 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_sark_get_string(r, root, "action", 1, &q->action, err)
+    if (ngx_http_sark_get_string(r, root, "action", NGX_HTTP_SARK_NAME_FIELD,
+                                 NGX_HTTP_SARK_MAX_NAME, &q->action, err)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -463,14 +461,17 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     serverless = ngx_http_sark_one_of(&q->action,
                                       ngx_http_sark_serverless_actions);
 
-    if (ngx_http_sark_get_string(r, root, "server_name", !serverless,
-                                 &q->server_name, err)
+    if (ngx_http_sark_get_string(r, root, "server_name",
+                                 serverless ? 0 : NGX_HTTP_SARK_NAME_FIELD,
+                                 NGX_HTTP_SARK_MAX_NAME, &q->server_name, err)
         != NGX_OK
-        || ngx_http_sark_get_string(r, root, "tool_name", invoke,
-                                    &q->tool_name, err)
+        || ngx_http_sark_get_string(r, root, "tool_name",
+                                    invoke ? NGX_HTTP_SARK_NAME_FIELD : 0,
+                                    NGX_HTTP_SARK_MAX_NAME, &q->tool_name, err)
            != NGX_OK
         || ngx_http_sark_get_string(r, root, "sensitivity_level", 0,
-                                    &q->sensitivity, err)
+                                    NGX_HTTP_SARK_MAX_NAME, &q->sensitivity,
+                                    err)
            != NGX_OK)
     {
         return NGX_DECLINED;
@@ -501,9 +502,16 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
 }
 
 
-static ngx_int_t
+/*
+ * A string field of a request body: absent and null give a NULL string,
+ * refused when NGX_HTTP_SARK_FIELD_REQUIRED; an empty one is refused with
+ * NGX_HTTP_SARK_FIELD_NONEMPTY (when required); longer than max is refused.
+ * NGX_HTTP_SARK_FIELD_NULLABLE only words the type error ("string or null").
+ */
+
+ngx_int_t
 ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
-    const char *name, ngx_uint_t required, ngx_str_t *out,
+    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
     ngx_http_sark_error_t *err)
 {
     const sark_json_t  *v;
@@ -513,7 +521,7 @@ ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
     v = sark_json_get(root, name);
 
     if (v == NULL || v->type == SARK_JSON_NULL) {
-        if (required) {
+        if (flags & NGX_HTTP_SARK_FIELD_REQUIRED) {
             ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
                                     "GW-100", "missing required field \"%s\"",
                                     name);
@@ -525,22 +533,30 @@ ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
 
     if (v->type != SARK_JSON_STRING) {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"%s\" must be a string", name);
+                                (flags & NGX_HTTP_SARK_FIELD_NULLABLE)
+                                ? "field \"%s\" must be a string or null"
+                                : "field \"%s\" must be a string",
+                                name);
         return NGX_DECLINED;
     }
 
-    if (v->len == 0 && required) {
+    if (v->len == 0
+        && (flags & NGX_HTTP_SARK_FIELD_REQUIRED)
+        && (flags & NGX_HTTP_SARK_FIELD_NONEMPTY))
+    {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"%s\" must not be empty", name);
         return NGX_DECLINED;
     }
 
-    if (v->len > NGX_HTTP_SARK_MAX_NAME) {
+    if (v->len > max) {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"%s\" is longer than %d bytes", name,
-                                NGX_HTTP_SARK_MAX_NAME);
+                                "field \"%s\" is longer than %uz bytes",
+                                name, max);
         return NGX_DECLINED;
     }
+
+    /* the parser has checked the UTF-8; an empty string stays one */
 
     out->data = (u_char *) v->str;
     out->len = v->len;

@@ -40,9 +40,6 @@ static ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_gateway_event(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_audit_event_t *ev,
     ngx_http_sark_error_t *err);
-static ngx_int_t ngx_http_sark_gateway_string(ngx_http_request_t *r,
-    const sark_json_t *root, const char *name, ngx_uint_t required,
-    size_t max, ngx_str_t *out, ngx_http_sark_error_t *err);
 static void ngx_http_sark_gateway_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_gateway_reply(ngx_http_request_t *r,
@@ -207,11 +204,47 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
 }
 
 
+/* the string fields, in the order they are checked */
+
+typedef struct {
+    const char                   *name;
+    ngx_uint_t                    flags;
+    size_t                        max;
+    size_t                        offset;
+} ngx_http_sark_gateway_field_t;
+
+#define ngx_http_sark_gw_field(name, flags, max, member)                     \
+    { name, flags, max, offsetof(ngx_http_sark_audit_event_t, member) }
+
+/* required fields may be empty, optional ones null */
+
+static const ngx_http_sark_gateway_field_t  ngx_http_sark_gateway_fields[] = {
+    ngx_http_sark_gw_field("event_type", NGX_HTTP_SARK_FIELD_REQUIRED,
+                           NGX_HTTP_SARK_EVENT_TYPE_MAX, event_type),
+    ngx_http_sark_gw_field("user_id", NGX_HTTP_SARK_FIELD_NULLABLE,
+                           NGX_HTTP_SARK_MAX_NAME, user_id),
+    ngx_http_sark_gw_field("agent_id", NGX_HTTP_SARK_FIELD_NULLABLE,
+                           NGX_HTTP_SARK_MAX_NAME, agent_id),
+    ngx_http_sark_gw_field("server_name", NGX_HTTP_SARK_FIELD_NULLABLE,
+                           NGX_HTTP_SARK_MAX_NAME, server_name),
+    ngx_http_sark_gw_field("tool_name", NGX_HTTP_SARK_FIELD_NULLABLE,
+                           NGX_HTTP_SARK_MAX_NAME, tool_name),
+    ngx_http_sark_gw_field("decision", NGX_HTTP_SARK_FIELD_REQUIRED,
+                           NGX_HTTP_SARK_MAX_NAME, decision),
+    ngx_http_sark_gw_field("reason", NGX_HTTP_SARK_FIELD_REQUIRED,
+                           NGX_HTTP_SARK_REASON_MAX, reason),
+    ngx_http_sark_gw_field("gateway_request_id", NGX_HTTP_SARK_FIELD_REQUIRED,
+                           NGX_HTTP_SARK_MAX_NAME, request_id),
+    { NULL, 0, 0, 0 }
+};
+
+
 static ngx_int_t
 ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
     ngx_http_sark_audit_event_t *ev, ngx_http_sark_error_t *err)
 {
-    const sark_json_t  *v;
+    const sark_json_t                     *v;
+    const ngx_http_sark_gateway_field_t  *f;
 
     ngx_memzero(ev, sizeof(ngx_http_sark_audit_event_t));
 
@@ -221,40 +254,14 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_sark_gateway_string(r, root, "event_type", 1,
-                                     NGX_HTTP_SARK_EVENT_TYPE_MAX,
-                                     &ev->event_type, err)
-        != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "user_id", 0,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->user_id, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "agent_id", 0,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->agent_id, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "server_name", 0,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->server_name, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "tool_name", 0,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->tool_name, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "decision", 1,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->decision, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "reason", 1,
-                                        NGX_HTTP_SARK_REASON_MAX,
-                                        &ev->reason, err)
-           != NGX_OK
-        || ngx_http_sark_gateway_string(r, root, "gateway_request_id", 1,
-                                        NGX_HTTP_SARK_MAX_NAME,
-                                        &ev->request_id, err)
-           != NGX_OK)
-    {
-        return NGX_DECLINED;
+    for (f = ngx_http_sark_gateway_fields; f->name; f++) {
+        if (ngx_http_sark_get_string(r, root, f->name, f->flags, f->max,
+                                     (ngx_str_t *) ((u_char *) ev + f->offset),
+                                     err)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
     }
 
     if (ev->event_type.len == 0) {
@@ -311,55 +318,6 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
         ev->metadata.data = (u_char *) v->raw;
         ev->metadata.len = v->raw_len;
     }
-
-    return NGX_OK;
-}
-
-
-/* a string field; absent and null are NULL, and refused when required */
-
-static ngx_int_t
-ngx_http_sark_gateway_string(ngx_http_request_t *r, const sark_json_t *root,
-    const char *name, ngx_uint_t required, size_t max, ngx_str_t *out,
-    ngx_http_sark_error_t *err)
-{
-    const sark_json_t  *v;
-
-    ngx_str_null(out);
-
-    v = sark_json_get(root, name);
-
-    if (v == NULL || v->type == SARK_JSON_NULL) {
-        if (required) {
-            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
-                                    "GW-100", "missing required field \"%s\"",
-                                    name);
-            return NGX_DECLINED;
-        }
-
-        return NGX_OK;
-    }
-
-    if (v->type != SARK_JSON_STRING) {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                required ? "field \"%s\" must be a string"
-                                         : "field \"%s\" must be a string "
-                                           "or null",
-                                name);
-        return NGX_DECLINED;
-    }
-
-    if (v->len > max) {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"%s\" is longer than %uz bytes",
-                                name, max);
-        return NGX_DECLINED;
-    }
-
-    /* the parser has checked the UTF-8; an empty string stays one */
-
-    out->data = (u_char *) (v->len ? v->str : "");
-    out->len = v->len;
 
     return NGX_OK;
 }

@@ -212,6 +212,15 @@ ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
+#define NGX_HTTP_SARK_FIELD_REQUIRED  0x1
+#define NGX_HTTP_SARK_FIELD_NONEMPTY  0x2
+#define NGX_HTTP_SARK_FIELD_NULLABLE  0x4
+#define NGX_HTTP_SARK_NAME_FIELD                                              \
+    (NGX_HTTP_SARK_FIELD_REQUIRED|NGX_HTTP_SARK_FIELD_NONEMPTY)
+
+ngx_int_t ngx_http_sark_get_string(ngx_http_request_t *r,
+    const sark_json_t *root, const char *name, ngx_uint_t flags, size_t max,
+    ngx_str_t *out, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
     ngx_http_sark_error_t *err);
 

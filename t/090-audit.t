@@ -101,6 +101,24 @@ sub lines_of {
     return @l;
 }
 
+# answers_without_postgres(WHO, N): WHO's question decided once (its row
+# stored), then PostgreSQL stopped and the question asked N times; returns
+# the audit ids of the answers (HTTP 200)
+sub answers_without_postgres {
+    my ($who, $n) = @_;
+    ready();
+    my $tok = user($who);
+    authorize($QUERY, token => $tok);    # decided (MISS) with PostgreSQL up
+    rows_for("u-$N-$who", 1);
+    stack('stop', 'postgres');
+    my @ids;
+    for (1 .. $n) {
+        my $r = authorize($QUERY, token => $tok);
+        push @ids, $r->{json}{audit_id} if $r->{status} == 200;
+    }
+    return @ids;
+}
+
 # restart_under_load(WHO, STOP): four seconds of load as WHO; after 1.5 s
 # STOP ends sarkd, which is started again 0.5 s later; then every answered
 # request must be exactly one row (two tests)
@@ -346,16 +364,7 @@ GET /mcp/github-mcp/get_repo
 
 === TEST 8: PostgreSQL stopped: requests are answered; once it is back, every one of them is a row, once
 --- init
-main::ready();
-my $tok = main::user('pgdown');
-authorize($main::QUERY, token => $tok);    # decided (MISS) with PostgreSQL up
-main::rows_for("u-$main::N-pgdown", 1);
-stack('stop', 'postgres');
-my @ids;
-for (1 .. 30) {
-    my $r = authorize($main::QUERY, token => $tok);
-    push @ids, $r->{json}{audit_id} if $r->{status} == 200;
-}
+my @ids = main::answers_without_postgres('pgdown', 30);
 is(scalar @ids, 30, 'thirty answers with PostgreSQL down');
 ok(poll_until(5, sub { my @f = glob("$main::Spool/spool-*.log"); @f && -s $f[0] }),
    'sarkd keeps them in its spool meanwhile');
@@ -397,16 +406,7 @@ GET /mcp/github-mcp/get_repo
 
 === TEST 11: events spooled while PostgreSQL was down survive sarkd being killed and are replayed by the next sarkd
 --- init
-main::ready();
-my $tok = main::user('spool');
-authorize($main::QUERY, token => $tok);
-main::rows_for("u-$main::N-spool", 1);
-stack('stop', 'postgres');
-my @ids;
-for (1 .. 20) {
-    my $r = authorize($main::QUERY, token => $tok);
-    push @ids, $r->{json}{audit_id} if $r->{status} == 200;
-}
+my @ids = main::answers_without_postgres('spool', 20);
 # acknowledged = in the spool: the module's flush, then sarkd's
 Time::HiRes::sleep(2);
 kill 'KILL', main::sarkd_pid();
