@@ -37,6 +37,14 @@ typedef struct {
     u_char                      *issuer;
     u_char                      *audience;
     ngx_http_sark_identity_t     id;         /* points into block */
+    ngx_uint_t                   gen;        /* bumped when the slot is
+                                                given to another token */
+
+    /* the decision key last made for this token, see
+     * ngx_http_sark_token_key() */
+    void                        *key_loc;
+    ngx_uint_t                   key_rev;
+    ngx_http_sark_key_t          key;        /* text from ngx_alloc() */
 } ngx_http_sark_token_t;
 
 
@@ -283,6 +291,8 @@ ngx_http_sark_token_lookup(ngx_http_request_t *r,
     delta = p - t->block;
 
     *id = t->id;
+    id->token_slot = t;
+    id->token_gen = t->gen;
     id->roles = (ngx_str_t *) p;
     id->teams = (ngx_str_t *) p + t->id.nroles;
 
@@ -345,6 +355,14 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
         t->block = NULL;
     }
 
+    if (t->key.text.data) {
+        ngx_free(t->key.text.data);
+        ngx_str_null(&t->key.text);
+    }
+
+    t->key_loc = NULL;
+    t->gen++;
+
     p = ngx_alloc(size, ngx_cycle->log);
     if (p == NULL) {
         return;
@@ -358,6 +376,9 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
     t->issuer = slcf->jwt_issuer.data;
     t->audience = slcf->jwt_audience.data;
     t->id = *id;
+
+    id->token_slot = t;
+    id->token_gen = t->gen;
 
     arr = (ngx_str_t *) p;
     p += (id->nroles + id->nteams) * sizeof(ngx_str_t);
@@ -418,4 +439,70 @@ ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
     *dst = s;
 
     return NGX_OK;
+}
+
+
+/*
+ * The decision key depends on the caller's identity, the query and the
+ * policy revision.  Where the query is the same on every request (an
+ * enforced location whose sark_authz_* values have no variables), the
+ * token's slot remembers the key last made for it at one location under
+ * one revision (generation), so a repeated request skips encoding and
+ * hashing.  The slot must still hold the token the identity came from:
+ * it is given to another token whenever a new one lands on it.  The text
+ * is valid until the slot changes, which cannot happen while a decision
+ * is being made.
+ */
+
+ngx_http_sark_key_t *
+ngx_http_sark_token_key(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev)
+{
+    ngx_http_sark_token_t  *t;
+
+    t = id->token_slot;
+
+    if (t == NULL || t->gen != id->token_gen || t->key_loc != loc
+        || t->key_rev != rev)
+    {
+        return NULL;
+    }
+
+    return &t->key;
+}
+
+
+void
+ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev, ngx_http_sark_key_t *key)
+{
+    u_char                 *text;
+    ngx_http_sark_token_t  *t;
+
+    t = id->token_slot;
+
+    if (t == NULL || t->gen != id->token_gen) {
+        return;
+    }
+
+    t->key_loc = NULL;
+
+    if (t->key.text.data == NULL || t->key.text.len < key->text.len) {
+        text = ngx_alloc(key->text.len, ngx_cycle->log);
+        if (text == NULL) {
+            return;
+        }
+
+        if (t->key.text.data) {
+            ngx_free(t->key.text.data);
+        }
+
+        t->key.text.data = text;
+    }
+
+    ngx_memcpy(t->key.text.data, key->text.data, key->text.len);
+    t->key.text.len = key->text.len;
+    ngx_memcpy(t->key.digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);
+    t->key_rev = rev;
+    t->key_loc = loc;
 }

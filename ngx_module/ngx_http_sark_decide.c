@@ -20,6 +20,8 @@
 #include "ngx_http_sark_module.h"
 
 
+static ngx_int_t ngx_http_sark_key(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_make_key(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static u_char *ngx_http_sark_build_request(ngx_http_request_t *r,
@@ -37,6 +39,7 @@ static void ngx_http_sark_ctx_cleanup(void *data);
 /* per worker: the policy revision sarkd last announced */
 static u_char      ngx_http_sark_revision_buf[NGX_HTTP_SARK_REVISION_MAX];
 static ngx_str_t   ngx_http_sark_revision;
+static ngx_uint_t  ngx_http_sark_revision_gen;  /* bumped on each change */
 
 
 static ngx_str_t  ngx_http_sark_default_sensitivity = ngx_string("medium");
@@ -107,6 +110,7 @@ ngx_http_sark_set_revision(ngx_str_t *revision)
     ngx_memcpy(ngx_http_sark_revision_buf, revision->data, revision->len);
     ngx_http_sark_revision.data = ngx_http_sark_revision_buf;
     ngx_http_sark_revision.len = revision->len;
+    ngx_http_sark_revision_gen++;
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "sark: policy revision is now \"%V\"", revision);
@@ -135,6 +139,7 @@ ngx_http_sark_load_revision(ngx_cycle_t *cycle)
     ngx_http_sark_cache_get_revision(smcf->cache, ngx_http_sark_revision_buf,
                                      &ngx_http_sark_revision.len);
     ngx_http_sark_revision.data = ngx_http_sark_revision_buf;
+    ngx_http_sark_revision_gen++;
 
     if (ngx_http_sark_revision.len) {
         ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
@@ -178,7 +183,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
 
     if (ngx_http_sark_revision.len) {
-        if (ngx_http_sark_make_key(r, ctx) != NGX_OK) {
+        if (ngx_http_sark_key(r, slcf, ctx) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -237,6 +242,46 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     default:
         return NGX_ERROR;
     }
+}
+
+
+/*
+ * An enforced location whose query has no variables asks the same thing
+ * on every request: its key for a given token and revision is taken from
+ * the token's slot when it was made there before.
+ */
+
+static ngx_int_t
+ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
+    ngx_http_sark_ctx_t *ctx)
+{
+    ngx_uint_t            fixed;
+    ngx_http_sark_key_t  *key;
+
+    fixed = slcf->authz_static
+            && ctx->query.parameters.len == 0
+            && ctx->query.context.len == 0;
+
+    if (fixed) {
+        key = ngx_http_sark_token_key(&ctx->identity, slcf,
+                                      ngx_http_sark_revision_gen);
+        if (key) {
+            ctx->key = *key;
+            ctx->keyed = 1;
+            return NGX_OK;
+        }
+    }
+
+    if (ngx_http_sark_make_key(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (fixed) {
+        ngx_http_sark_token_key_store(&ctx->identity, slcf,
+                                      ngx_http_sark_revision_gen, &ctx->key);
+    }
+
+    return NGX_OK;
 }
 
 

@@ -481,6 +481,13 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    conf->authz_static = conf->authz
+        && conf->authz_action->lengths == NULL
+        && (conf->authz_server == NULL || conf->authz_server->lengths == NULL)
+        && (conf->authz_tool == NULL || conf->authz_tool->lengths == NULL)
+        && (conf->authz_sensitivity == NULL
+            || conf->authz_sensitivity->lengths == NULL);
+
     return NGX_CONF_OK;
 }
 

@@ -57,6 +57,8 @@ typedef struct {
     ngx_msec_t                   decision_timeout;
 
     ngx_flag_t                   authz;
+    ngx_flag_t                   authz_static;  /* no variables in the
+                                                   sark_authz_* values */
     ngx_http_complex_value_t    *authz_action;
     ngx_http_complex_value_t    *authz_server;
     ngx_http_complex_value_t    *authz_tool;
@@ -78,6 +80,11 @@ typedef struct {
     ngx_str_t                   *teams;
     ngx_uint_t                   nteams;
     time_t                       exp;
+
+    /* the per-worker slot of the verified token, while it still holds it
+     * (see ngx_http_sark_token_key()) */
+    void                        *token_slot;
+    ngx_uint_t                   token_gen;
 } ngx_http_sark_identity_t;
 
 
@@ -303,6 +310,10 @@ ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
     ngx_http_sark_error_t *err);
 void *ngx_http_sark_json_alloc(void *pool, size_t size);
+ngx_http_sark_key_t *ngx_http_sark_token_key(ngx_http_sark_identity_t *id,
+    void *loc, ngx_uint_t rev);
+void ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev, ngx_http_sark_key_t *key);
 
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
