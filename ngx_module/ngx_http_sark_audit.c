@@ -114,6 +114,11 @@ static void ngx_http_sark_audit_tick_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_ship_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_drain_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
+static void ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
+    ngx_http_sark_ctx_t *ctx);
+static size_t ngx_http_sark_audit_query_size(ngx_http_sark_audit_event_t *ev);
+static u_char *ngx_http_sark_audit_query_write(u_char *p,
+    ngx_http_sark_audit_event_t *ev);
 
 
 /* one per worker process */
@@ -259,6 +264,64 @@ ngx_http_sark_audit_free_queue(ngx_queue_t *queue)
 }
 
 
+/* the fields of a decision event that follow from who asks what */
+
+static void
+ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
+    ngx_http_sark_ctx_t *ctx)
+{
+    ngx_http_sark_query_t  *q;
+
+    q = &ctx->query;
+
+    ev->event_type = ngx_http_sark_audit_authorization;
+    ev->user_id = ctx->identity.sub;
+
+    if (q->action.len) {
+        ev->action = q->action;
+    }
+
+    if (q->server_name.len) {
+        ev->server_name = q->server_name;
+    }
+
+    if (q->tool_name.len) {
+        ev->tool_name = q->tool_name;
+    }
+
+    /* as sarkd and the cache key take it when the request names none */
+    ev->sensitivity = q->sensitivity.len ? q->sensitivity
+                                         : ngx_http_sark_audit_medium;
+}
+
+
+/*
+ * Those fields encoded once, as ngx_http_sark_audit_event_write() puts
+ * them, for a query asked again and again (see ngx_http_sark_key()).
+ */
+
+ngx_int_t
+ngx_http_sark_audit_query(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *out)
+{
+    ngx_http_sark_audit_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_sark_audit_event_t));
+    ngx_http_sark_audit_query_fields(&ev, ctx);
+
+    out->len = ngx_http_sark_audit_query_size(&ev);
+
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_sark_audit_query_write(out->data, &ev);
+
+    return NGX_OK;
+}
+
+
 /*
  * The decision of ctx is known: its event goes into the current batch
  * before the answer is sent, so an answered request always has its event
@@ -268,7 +331,6 @@ ngx_http_sark_audit_free_queue(ngx_queue_t *queue)
 void
 ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    ngx_http_sark_query_t        *q;
     ngx_http_sark_decision_t     *d;
     ngx_http_sark_loc_conf_t     *slcf;
     ngx_http_variable_value_t    *vv;
@@ -284,31 +346,19 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return;
     }
 
-    q = &ctx->query;
     d = &ctx->decision;
 
     ngx_memzero(&ev, sizeof(ngx_http_sark_audit_event_t));
 
     ev.id = ctx->audit_raw;
     ev.timestamp = ngx_http_sark_audit_now_us();
-    ev.event_type = ngx_http_sark_audit_authorization;
-    ev.user_id = ctx->identity.sub;
 
-    if (q->action.len) {
-        ev.action = q->action;
+    if (ctx->audit_query.len) {
+        ev.query = ctx->audit_query;
+
+    } else {
+        ngx_http_sark_audit_query_fields(&ev, ctx);
     }
-
-    if (q->server_name.len) {
-        ev.server_name = q->server_name;
-    }
-
-    if (q->tool_name.len) {
-        ev.tool_name = q->tool_name;
-    }
-
-    /* as sarkd and the cache key take it when the request names none */
-    ev.sensitivity = q->sensitivity.len ? q->sensitivity
-                                        : ngx_http_sark_audit_medium;
 
     ev.decision = (d->decision == SARK_DECISION_ALLOW)
                   ? ngx_http_sark_audit_allow : ngx_http_sark_audit_deny;
@@ -360,19 +410,30 @@ ngx_http_sark_audit_now_us(void)
     ((s).data ? SARK_PROTO_TLV_HDR_LEN + (s).len : 0)
 
 
+static size_t
+ngx_http_sark_audit_query_size(ngx_http_sark_audit_event_t *ev)
+{
+    if (ev->query.len) {
+        return ev->query.len;
+    }
+
+    return ngx_http_sark_audit_str_size(ev->event_type)
+           + ngx_http_sark_audit_str_size(ev->user_id)
+           + ngx_http_sark_audit_str_size(ev->agent_id)
+           + ngx_http_sark_audit_str_size(ev->server_name)
+           + ngx_http_sark_audit_str_size(ev->tool_name)
+           + ngx_http_sark_audit_str_size(ev->action)
+           + ngx_http_sark_audit_str_size(ev->sensitivity);
+}
+
+
 size_t
 ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev)
 {
     size_t  n;
 
     n = 2 * SARK_PROTO_TLV_HDR_LEN + 16 + 8
-        + ngx_http_sark_audit_str_size(ev->event_type)
-        + ngx_http_sark_audit_str_size(ev->user_id)
-        + ngx_http_sark_audit_str_size(ev->agent_id)
-        + ngx_http_sark_audit_str_size(ev->server_name)
-        + ngx_http_sark_audit_str_size(ev->tool_name)
-        + ngx_http_sark_audit_str_size(ev->action)
-        + ngx_http_sark_audit_str_size(ev->sensitivity)
+        + ngx_http_sark_audit_query_size(ev)
         + ngx_http_sark_audit_str_size(ev->decision)
         + ngx_http_sark_audit_str_size(ev->reason)
         + ngx_http_sark_audit_str_size(ev->policy_revision)
@@ -412,6 +473,27 @@ ngx_http_sark_audit_tlv(u_char *p, uint16_t tag, u_char *value, size_t len)
     }
 
 
+/* event_type to sensitivity, as ngx_http_sark_audit_query_size() counts */
+
+static u_char *
+ngx_http_sark_audit_query_write(u_char *p, ngx_http_sark_audit_event_t *ev)
+{
+    if (ev->query.len) {
+        return ngx_cpymem(p, ev->query.data, ev->query.len);
+    }
+
+    ngx_http_sark_audit_put(p, SARK_AUDF_EVENT_TYPE, ev->event_type);
+    ngx_http_sark_audit_put(p, SARK_AUDF_USER_ID, ev->user_id);
+    ngx_http_sark_audit_put(p, SARK_AUDF_AGENT_ID, ev->agent_id);
+    ngx_http_sark_audit_put(p, SARK_AUDF_SERVER_NAME, ev->server_name);
+    ngx_http_sark_audit_put(p, SARK_AUDF_TOOL_NAME, ev->tool_name);
+    ngx_http_sark_audit_put(p, SARK_AUDF_ACTION, ev->action);
+    ngx_http_sark_audit_put(p, SARK_AUDF_SENSITIVITY, ev->sensitivity);
+
+    return p;
+}
+
+
 /* writes exactly ngx_http_sark_audit_event_size(ev) bytes at p */
 
 u_char *
@@ -427,13 +509,7 @@ ngx_http_sark_audit_event_write(u_char *p, ngx_http_sark_audit_event_t *ev)
     sark_put_u64(v, ev->timestamp);
     p = ngx_http_sark_audit_tlv(p, SARK_AUDF_TIMESTAMP, v, 8);
 
-    ngx_http_sark_audit_put(p, SARK_AUDF_EVENT_TYPE, ev->event_type);
-    ngx_http_sark_audit_put(p, SARK_AUDF_USER_ID, ev->user_id);
-    ngx_http_sark_audit_put(p, SARK_AUDF_AGENT_ID, ev->agent_id);
-    ngx_http_sark_audit_put(p, SARK_AUDF_SERVER_NAME, ev->server_name);
-    ngx_http_sark_audit_put(p, SARK_AUDF_TOOL_NAME, ev->tool_name);
-    ngx_http_sark_audit_put(p, SARK_AUDF_ACTION, ev->action);
-    ngx_http_sark_audit_put(p, SARK_AUDF_SENSITIVITY, ev->sensitivity);
+    p = ngx_http_sark_audit_query_write(p, ev);
     ngx_http_sark_audit_put(p, SARK_AUDF_DECISION, ev->decision);
     ngx_http_sark_audit_put(p, SARK_AUDF_REASON, ev->reason);
 

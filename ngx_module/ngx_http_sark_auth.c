@@ -44,7 +44,11 @@ typedef struct {
      * ngx_http_sark_token_key() */
     void                        *key_loc;
     ngx_uint_t                   key_rev;
-    ngx_http_sark_key_t          key;        /* text from ngx_alloc() */
+    ngx_http_sark_key_t          key;
+    ngx_str_t                    audit_query;
+    u_char                      *memo;       /* ngx_alloc(): key text, then
+                                                audit_query */
+    size_t                       memo_size;
 } ngx_http_sark_token_t;
 
 
@@ -355,11 +359,6 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
         t->block = NULL;
     }
 
-    if (t->key.text.data) {
-        ngx_free(t->key.text.data);
-        ngx_str_null(&t->key.text);
-    }
-
     t->key_loc = NULL;
     t->gen++;
 
@@ -447,16 +446,16 @@ ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
  * policy revision.  Where the query is the same on every request (an
  * enforced location whose sark_authz_* values have no variables), the
  * token's slot remembers the key last made for it at one location under
- * one revision (generation), so a repeated request skips encoding and
- * hashing.  The slot must still hold the token the identity came from:
- * it is given to another token whenever a new one lands on it.  The text
- * is valid until the slot changes, which cannot happen while a decision
- * is being made.
+ * one revision (generation), with the query's audit fields encoded, so a
+ * repeated request skips encoding and hashing.  The slot must still hold
+ * the token the identity came from: it is given to another token whenever
+ * a new one lands on it.  What it returns is valid until the slot
+ * changes, which cannot happen while a decision is being made.
  */
 
 ngx_http_sark_key_t *
 ngx_http_sark_token_key(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev)
+    ngx_uint_t rev, ngx_str_t *audit_query)
 {
     ngx_http_sark_token_t  *t;
 
@@ -468,15 +467,18 @@ ngx_http_sark_token_key(ngx_http_sark_identity_t *id, void *loc,
         return NULL;
     }
 
+    *audit_query = t->audit_query;
+
     return &t->key;
 }
 
 
 void
 ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_http_sark_key_t *key)
+    ngx_uint_t rev, ngx_http_sark_key_t *key, ngx_str_t *audit_query)
 {
-    u_char                 *text;
+    u_char                 *p;
+    size_t                  size;
     ngx_http_sark_token_t  *t;
 
     t = id->token_slot;
@@ -487,22 +489,30 @@ ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
 
     t->key_loc = NULL;
 
-    if (t->key.text.data == NULL || t->key.text.len < key->text.len) {
-        text = ngx_alloc(key->text.len, ngx_cycle->log);
-        if (text == NULL) {
+    size = key->text.len + audit_query->len;
+
+    if (t->memo == NULL || t->memo_size < size) {
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
             return;
         }
 
-        if (t->key.text.data) {
-            ngx_free(t->key.text.data);
+        if (t->memo) {
+            ngx_free(t->memo);
         }
 
-        t->key.text.data = text;
+        t->memo = p;
+        t->memo_size = size;
     }
 
-    ngx_memcpy(t->key.text.data, key->text.data, key->text.len);
+    t->key.text.data = t->memo;
     t->key.text.len = key->text.len;
     ngx_memcpy(t->key.digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);
+
+    t->audit_query.data = ngx_cpymem(t->memo, key->text.data, key->text.len);
+    t->audit_query.len = audit_query->len;
+    ngx_memcpy(t->audit_query.data, audit_query->data, audit_query->len);
+
     t->key_rev = rev;
     t->key_loc = loc;
 }

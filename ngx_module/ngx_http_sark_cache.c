@@ -163,8 +163,12 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
         return NGX_DECLINED;
     }
 
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&sh->lru, &cn->queue);
+    /* (an entry already at the head stays: no write to shared lines) */
+
+    if (ngx_queue_head(&sh->lru) != &cn->queue) {
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&sh->lru, &cn->queue);
+    }
 
     params_len = want_params ? cn->params_len : 0;
 

@@ -208,10 +208,14 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             ctx->elapsed = ngx_current_msec - ctx->started;
 
             ngx_http_sark_audit_decision(r, ctx);
+            ngx_str_null(&ctx->audit_query);
 
             return NGX_OK;
         }
     }
+
+    /* the slot it points into may change before sarkd answers */
+    ngx_str_null(&ctx->audit_query);
 
     frame = ngx_http_sark_build_request(r, ctx, &len);
     if (frame == NULL) {
@@ -247,14 +251,17 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 /*
  * An enforced location whose query has no variables asks the same thing
- * on every request: its key for a given token and revision is taken from
- * the token's slot when it was made there before.
+ * on every request: its key for a given token and revision, and the
+ * query's audit fields, are taken from the token's slot when they were
+ * made there before (ctx->audit_query is then set until the decision is
+ * known or goes to sarkd).
  */
 
 static ngx_int_t
 ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     ngx_http_sark_ctx_t *ctx)
 {
+    ngx_str_t             audit_query;
     ngx_uint_t            fixed;
     ngx_http_sark_key_t  *key;
 
@@ -264,7 +271,8 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
 
     if (fixed) {
         key = ngx_http_sark_token_key(&ctx->identity, slcf,
-                                      ngx_http_sark_revision_gen);
+                                      ngx_http_sark_revision_gen,
+                                      &ctx->audit_query);
         if (key) {
             ctx->key = *key;
             ctx->keyed = 1;
@@ -276,9 +284,12 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         return NGX_ERROR;
     }
 
-    if (fixed) {
+    if (fixed
+        && ngx_http_sark_audit_query(r->pool, ctx, &audit_query) == NGX_OK)
+    {
         ngx_http_sark_token_key_store(&ctx->identity, slcf,
-                                      ngx_http_sark_revision_gen, &ctx->key);
+                                      ngx_http_sark_revision_gen, &ctx->key,
+                                      &audit_query);
     }
 
     return NGX_OK;

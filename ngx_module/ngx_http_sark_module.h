@@ -137,6 +137,9 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_query_t        query;
     ngx_http_sark_decision_t     decision;
     ngx_http_sark_key_t          key;
+    ngx_str_t                    audit_query;   /* the query's audit fields,
+                                                   encoded; valid while
+                                                   deciding from L1 */
     u_char                       audit_raw[16]; /* UUIDv7, formatted when
                                                    first asked for */
     ngx_str_t                    audit_id;
@@ -265,6 +268,10 @@ ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
 typedef struct {
     u_char                      *id;            /* 16 bytes, UUIDv7 */
     uint64_t                     timestamp;     /* Unix microseconds */
+    ngx_str_t                    query;         /* when set, event_type to
+                                                   sensitivity as encoded by
+                                                   ngx_http_sark_audit_query()
+                                                   instead of the fields */
     ngx_str_t                    event_type;
     ngx_str_t                    user_id;
     ngx_str_t                    agent_id;
@@ -290,6 +297,8 @@ void ngx_http_sark_audit_exit(ngx_cycle_t *cycle);
 void ngx_http_sark_audit_exiting(ngx_uint_t force);
 void ngx_http_sark_audit_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_audit_query(ngx_pool_t *pool,
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *out);
 size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev);
 u_char *ngx_http_sark_audit_event_write(u_char *p,
     ngx_http_sark_audit_event_t *ev);
@@ -311,9 +320,9 @@ ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 void *ngx_http_sark_json_alloc(void *pool, size_t size);
 ngx_http_sark_key_t *ngx_http_sark_token_key(ngx_http_sark_identity_t *id,
-    void *loc, ngx_uint_t rev);
+    void *loc, ngx_uint_t rev, ngx_str_t *audit_query);
 void ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_http_sark_key_t *key);
+    ngx_uint_t rev, ngx_http_sark_key_t *key, ngx_str_t *audit_query);
 
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,

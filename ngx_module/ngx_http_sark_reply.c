@@ -307,7 +307,6 @@ ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
 {
     u_char      *b;
     uint64_t     ms, r1, r2;
-    ngx_uint_t   i;
     ngx_time_t  *tp;
 
     if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
@@ -327,16 +326,12 @@ ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
     r1 = ngx_http_sark_random();
     r2 = ngx_http_sark_random();
 
-    for (i = 0; i < 6; i++) {
-        b[i] = (u_char) (ms >> (40 - 8 * i));
-    }
+    /* 48-bit big-endian milliseconds, then random bits */
 
-    for (i = 0; i < 8; i++) {
-        b[6 + i] = (u_char) (r1 >> (8 * i));
-    }
-
-    b[14] = (u_char) r2;
-    b[15] = (u_char) (r2 >> 8);
+    sark_put_u16(b, (uint16_t) (ms >> 32));
+    sark_put_u32(b + 2, (uint32_t) ms);
+    ngx_memcpy(b + 6, &r1, 8);
+    ngx_memcpy(b + 14, &r2, 2);
 
     b[6] = (u_char) (0x70 | (b[6] & 0x0f));
     b[8] = (u_char) (0x80 | (b[8] & 0x3f));
@@ -363,30 +358,48 @@ static u_char  ngx_http_sark_random_pool[NGX_HTTP_SARK_RANDOM_POOL];
 static size_t  ngx_http_sark_random_left;
 
 
-/* lowercase hex, two digits per byte looked up at once */
+/*
+ * 16 bytes as 32 lowercase hex digits.  On little-endian machines four
+ * bytes at a time: their nibbles are spread one per byte of a 64-bit word
+ * (high nibble first, as they are printed) and turned into digits with
+ * two additions, no table and no branch.
+ */
 
 static void
-ngx_http_sark_hex(u_char *dst, u_char *src, size_t len)
+ngx_http_sark_hex16(u_char *dst, const u_char *src)
 {
-    static u_char  pairs[512];
-    static u_char  ready;
-    ngx_uint_t     i;
+    ngx_uint_t  i;
 
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    uint32_t    v;
+    uint64_t    x, n, m;
+
+    for (i = 0; i < 16; i += 4) {
+        ngx_memcpy(&v, src + i, 4);
+
+        x = v;
+        x = (x | (x << 16)) & 0x0000ffff0000ffffULL;
+        x = (x | (x << 8)) & 0x00ff00ff00ff00ffULL;
+
+        n = ((x >> 4) & 0x000f000f000f000fULL)
+            | ((x & 0x000f000f000f000fULL) << 8);
+
+        /* 0x01 in each byte whose nibble is 10..15 */
+        m = ((n + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+
+        n += 0x3030303030303030ULL + m * ('a' - '0' - 10);
+
+        ngx_memcpy(dst + 2 * i, &n, 8);
+    }
+
+#else
     static const u_char  digits[] = "0123456789abcdef";
 
-    if (!ready) {
-        for (i = 0; i < 256; i++) {
-            pairs[2 * i] = digits[i >> 4];
-            pairs[2 * i + 1] = digits[i & 0xf];
-        }
-
-        ready = 1;
+    for (i = 0; i < 16; i++) {
+        dst[2 * i] = digits[src[i] >> 4];
+        dst[2 * i + 1] = digits[src[i] & 0xf];
     }
-
-    while (len--) {
-        ngx_memcpy(dst, &pairs[2 * *src++], 2);
-        dst += 2;
-    }
+#endif
 }
 
 
@@ -422,8 +435,8 @@ ngx_http_sark_request_id_value(ngx_http_request_t *r)
 
     ngx_http_sark_random_left -= 16;
 
-    ngx_http_sark_hex(p, ngx_http_sark_random_pool + ngx_http_sark_random_left,
-                      16);
+    ngx_http_sark_hex16(p,
+                        ngx_http_sark_random_pool + ngx_http_sark_random_left);
 
     vv->len = 32;
     vv->valid = 1;
@@ -440,10 +453,7 @@ ngx_http_sark_request_id_value(ngx_http_request_t *r)
 ngx_str_t *
 ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx)
 {
-    u_char      *p;
-    ngx_uint_t   i;
-
-    static u_char  hex[] = "0123456789abcdef";
+    u_char  *p, hex[32];
 
     if (!ctx->has_audit_id) {
         return NULL;
@@ -459,17 +469,21 @@ ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx)
     }
 
     ctx->audit_id.data = p;
-
-    for (i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *p++ = '-';
-        }
-
-        *p++ = hex[ctx->audit_raw[i] >> 4];
-        *p++ = hex[ctx->audit_raw[i] & 0xf];
-    }
-
     ctx->audit_id.len = 36;
+
+    /* 8-4-4-4-12 */
+
+    ngx_http_sark_hex16(hex, ctx->audit_raw);
+
+    p = ngx_cpymem(p, hex, 8);
+    *p++ = '-';
+    p = ngx_cpymem(p, hex + 8, 4);
+    *p++ = '-';
+    p = ngx_cpymem(p, hex + 12, 4);
+    *p++ = '-';
+    p = ngx_cpymem(p, hex + 16, 4);
+    *p++ = '-';
+    ngx_memcpy(p, hex + 20, 12);
 
     return &ctx->audit_id;
 }

@@ -5,14 +5,18 @@
 # location or another policy revision.
 use lib 't/lib';
 use Test::Sark;
-use Test::Sark::Util qw(nonce http_request poll_until l1_ready opa_policies opa_put_policy);
+use Test::Sark::Util qw(nonce http_request poll_until l1_ready opa_policies opa_put_policy
+    stack audit_rows_for);
 
 repeat_each(1);
 
-# Block 1: 5 calls x 3 rounds x 3 checks + 2; block 2: 6 + 2.
-plan tests => repeat_each() * (45 + 2 + 6 + 2);
+# Block 1: 5 calls x 3 rounds x 3 checks + 2; block 2: 6 + 2; block 3: 3 + 2.
+plan tests => repeat_each() * (45 + 2 + 6 + 2 + 3 + 2);
 
 our $N = nonce();
+
+# `make t` starts PostgreSQL; a suite run on its own may need it
+stack('start', 'postgres');
 
 our $developer = jwt(sub => "u-$N-dev", email => 'd@example.com', roles => ['developer']);
 our $analyst = jwt(sub => "u-$N-analyst", email => 'a@example.com', roles => ['analyst']);
@@ -49,6 +53,7 @@ _EOC_
         sark_authz_tool    $tool;
         add_header X-Sark-Cache \$sark_cache always;
         add_header X-Sark-User  \$sark_user always;
+        add_header X-Sark-Audit \$sark_audit_id always;
         empty_gif;
     }
 _EOC_
@@ -128,5 +133,34 @@ is(main::get('/fixed/get_repo', $main::developer)->[0], 200,
 --- request
 GET /fixed/close_issue
 --- error_code: 403
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: audit rows of fixed locations name the token's user and each location's query, remembered or not
+--- init
+my $tok = jwt(sub => "u-$main::N-audit", email => 'x@example.com', roles => ['developer']);
+my %want;
+# repeats at one location use what the token's slot remembers
+my @calls = (['get_repo', 'MISS'], ['get_repo', 'L1'], ['get_repo', 'L1'],
+             ['close_issue', 'MISS'], ['close_issue', 'L1'], ['get_repo', 'L1']);
+for my $c (@calls) {
+    my ($tool, $cache) = @$c;
+    my $r = http_request('GET', "/fixed/$tool", token => $tok);
+    $want{ $r->{headers}{'x-sark-audit'} // '' } = join ' ', 'authorization', "u-$main::N-audit",
+        'gateway:tool:invoke', 'github-mcp', $tool, 'medium',
+        $tool eq 'get_repo' ? 'allow' : 'deny', $cache;
+}
+is(scalar(grep { /^[0-9a-f-]{36}$/ } keys %want), 6, 'six answers with distinct audit ids');
+my @rows;
+poll_until(10, sub { @rows = audit_rows_for("u-$main::N-audit"); @rows >= 6 });
+is(scalar(@rows), 6, 'six rows');
+my %got = map { $_->{id} => join(' ', map { $_ // '<NULL>' } @$_{qw(event_type user_id action
+              server_name tool_name sensitivity_level decision cache_layer)}) } @rows;
+is_deeply(\%got, \%want, 'each row holds what was asked and decided');
+--- request
+GET /fixed/get_repo
+--- error_code: 200
 --- no_error_log
 [error]
