@@ -18,8 +18,8 @@ static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_query_t *q,
     ngx_http_sark_error_t *err);
-static ngx_int_t ngx_http_sark_get_object(ngx_http_request_t *r,
-    const sark_json_t *root, const char *name, ngx_str_t *out,
+static ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
+    const sark_json_t *v, const char *name, ngx_str_t *out,
     ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_one_of(ngx_str_t *s, ngx_str_t *set);
 static void ngx_http_sark_api_done(ngx_http_request_t *r,
@@ -430,11 +430,36 @@ ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
 }
 
 
+/* the members of a decision request, found in one pass over the body */
+
+enum {
+    NGX_HTTP_SARK_Q_ACTION = 0,
+    NGX_HTTP_SARK_Q_SERVER,
+    NGX_HTTP_SARK_Q_TOOL,
+    NGX_HTTP_SARK_Q_SENSITIVITY,
+    NGX_HTTP_SARK_Q_PARAMETERS,
+    NGX_HTTP_SARK_Q_CONTEXT,
+    NGX_HTTP_SARK_Q_METADATA,
+    NGX_HTTP_SARK_Q_N
+};
+
+static ngx_str_t  ngx_http_sark_query_names[] = {
+    ngx_string("action"),
+    ngx_string("server_name"),
+    ngx_string("tool_name"),
+    ngx_string("sensitivity_level"),
+    ngx_string("parameters"),
+    ngx_string("context"),
+    ngx_string("gateway_metadata")
+};
+
+
 static ngx_int_t
 ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     ngx_http_sark_query_t *q, ngx_http_sark_error_t *err)
 {
-    ngx_uint_t  invoke, serverless;
+    ngx_uint_t          i, invoke, serverless;
+    const sark_json_t  *v, *m[NGX_HTTP_SARK_Q_N];
 
     if (root->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
@@ -442,8 +467,25 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_sark_get_string(r, root, "action", NGX_HTTP_SARK_NAME_FIELD,
-                                 NGX_HTTP_SARK_MAX_NAME, &q->action, err)
+    /* the parser refuses duplicate names: a member matches at most once */
+
+    ngx_memzero(m, sizeof(m));
+
+    for (v = root->child; v; v = v->next) {
+        for (i = 0; i < NGX_HTTP_SARK_Q_N; i++) {
+            if (v->key_len == ngx_http_sark_query_names[i].len
+                && ngx_memcmp(v->key, ngx_http_sark_query_names[i].data,
+                              v->key_len) == 0)
+            {
+                m[i] = v;
+                break;
+            }
+        }
+    }
+
+    if (ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_ACTION], "action",
+                                   NGX_HTTP_SARK_NAME_FIELD,
+                                   NGX_HTTP_SARK_MAX_NAME, &q->action, err)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -461,17 +503,21 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     serverless = ngx_http_sark_one_of(&q->action,
                                       ngx_http_sark_serverless_actions);
 
-    if (ngx_http_sark_get_string(r, root, "server_name",
-                                 serverless ? 0 : NGX_HTTP_SARK_NAME_FIELD,
-                                 NGX_HTTP_SARK_MAX_NAME, &q->server_name, err)
+    if (ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_SERVER],
+                                   "server_name",
+                                   serverless ? 0 : NGX_HTTP_SARK_NAME_FIELD,
+                                   NGX_HTTP_SARK_MAX_NAME, &q->server_name,
+                                   err)
         != NGX_OK
-        || ngx_http_sark_get_string(r, root, "tool_name",
-                                    invoke ? NGX_HTTP_SARK_NAME_FIELD : 0,
-                                    NGX_HTTP_SARK_MAX_NAME, &q->tool_name, err)
+        || ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_TOOL], "tool_name",
+                                      invoke ? NGX_HTTP_SARK_NAME_FIELD : 0,
+                                      NGX_HTTP_SARK_MAX_NAME, &q->tool_name,
+                                      err)
            != NGX_OK
-        || ngx_http_sark_get_string(r, root, "sensitivity_level", 0,
-                                    NGX_HTTP_SARK_MAX_NAME, &q->sensitivity,
-                                    err)
+        || ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_SENSITIVITY],
+                                      "sensitivity_level", 0,
+                                      NGX_HTTP_SARK_MAX_NAME, &q->sensitivity,
+                                      err)
            != NGX_OK)
     {
         return NGX_DECLINED;
@@ -487,12 +533,15 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_sark_get_object(r, root, "parameters", &q->parameters, err)
+    if (ngx_http_sark_check_object(r, m[NGX_HTTP_SARK_Q_PARAMETERS],
+                                   "parameters", &q->parameters, err)
         != NGX_OK
-        || ngx_http_sark_get_object(r, root, "context", &q->context, err)
+        || ngx_http_sark_check_object(r, m[NGX_HTTP_SARK_Q_CONTEXT],
+                                      "context", &q->context, err)
            != NGX_OK
-        || ngx_http_sark_get_object(r, root, "gateway_metadata",
-                                    &q->gateway_metadata, err)
+        || ngx_http_sark_check_object(r, m[NGX_HTTP_SARK_Q_METADATA],
+                                      "gateway_metadata",
+                                      &q->gateway_metadata, err)
            != NGX_OK)
     {
         return NGX_DECLINED;
@@ -514,11 +563,19 @@ ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
     const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
     ngx_http_sark_error_t *err)
 {
-    const sark_json_t  *v;
+    return ngx_http_sark_check_string(r, sark_json_get(root, name), name,
+                                      flags, max, out, err);
+}
 
+
+/* the same for a member already found (v), or not there (NULL) */
+
+ngx_int_t
+ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
+    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
+    ngx_http_sark_error_t *err)
+{
     ngx_str_null(out);
-
-    v = sark_json_get(root, name);
 
     if (v == NULL || v->type == SARK_JSON_NULL) {
         if (flags & NGX_HTTP_SARK_FIELD_REQUIRED) {
@@ -566,14 +623,10 @@ ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
 
 
 static ngx_int_t
-ngx_http_sark_get_object(ngx_http_request_t *r, const sark_json_t *root,
+ngx_http_sark_check_object(ngx_http_request_t *r, const sark_json_t *v,
     const char *name, ngx_str_t *out, ngx_http_sark_error_t *err)
 {
-    const sark_json_t  *v;
-
     ngx_str_null(out);
-
-    v = sark_json_get(root, name);
 
     if (v == NULL || v->type == SARK_JSON_NULL) {
         return NGX_OK;

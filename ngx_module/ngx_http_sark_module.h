@@ -231,6 +231,9 @@ ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_sark_get_string(ngx_http_request_t *r,
     const sark_json_t *root, const char *name, ngx_uint_t flags, size_t max,
     ngx_str_t *out, ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_check_string(ngx_http_request_t *r,
+    const sark_json_t *v, const char *name, ngx_uint_t flags, size_t max,
+    ngx_str_t *out, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
     ngx_http_sark_error_t *err);
 

@@ -30,7 +30,19 @@ typedef struct {
     void                 *actx;
     char                 *err;
     size_t                err_len;
+
+    /*
+     * Decoded strings and their NULs go to one block as long as the input:
+     * a string is never longer decoded than between its quotes, so they
+     * all fit.  Nodes come a few at a time.
+     */
+    unsigned char        *strings;
+    unsigned char        *strings_end;
+    sark_json_node_t     *nodes;
+    size_t                nodes_left;
 } sark_json_parser_t;
+
+#define SARK_JSON_NODES_CHUNK  8
 
 typedef enum {
     SARK_JSON_ST_VALUE,
@@ -302,14 +314,25 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
 
     e = q;
 
-    buf = ps->alloc(ps->actx, (size_t) (e - s) + 1);
-    if (buf == NULL) {
-        return sark_json_oom(ps);
+    if (ps->strings == NULL) {
+        ps->strings = ps->alloc(ps->actx, (size_t) (ps->end - ps->start));
+        if (ps->strings == NULL) {
+            return sark_json_oom(ps);
+        }
+
+        ps->strings_end = ps->strings + (ps->end - ps->start);
+    }
+
+    buf = ps->strings;
+
+    if ((size_t) (ps->strings_end - buf) < (size_t) (e - s) + 1) {
+        return sark_json_oom(ps);   /* cannot happen, see above */
     }
 
     if (plain) {
         memcpy(buf, s, (size_t) (e - s));
         buf[e - s] = '\0';
+        ps->strings = buf + (e - s) + 1;
 
         *out = (const char *) buf;
         *out_len = (size_t) (e - s);
@@ -408,6 +431,7 @@ sark_json_string(sark_json_parser_t *ps, const char **out, size_t *out_len)
     }
 
     *o = '\0';
+    ps->strings = o + 1;
 
     *out = (const char *) buf;
     *out_len = (size_t) (o - buf);
@@ -749,6 +773,10 @@ sark_json_parse(const unsigned char *buf, size_t len, unsigned max_depth,
     ps.actx = actx;
     ps.err = err;
     ps.err_len = err_len;
+    ps.strings = NULL;
+    ps.strings_end = NULL;
+    ps.nodes = NULL;
+    ps.nodes_left = 0;
 
     if (len >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf) {
         return sark_json_fail(&ps, buf, "byte order mark not allowed");
@@ -774,10 +802,18 @@ sark_json_parse(const unsigned char *buf, size_t len, unsigned max_depth,
                 return sark_json_fail(&ps, ps.p, "unexpected end of input");
             }
 
-            node = alloc(actx, sizeof(sark_json_node_t));
-            if (node == NULL) {
-                return sark_json_oom(&ps);
+            if (ps.nodes_left == 0) {
+                ps.nodes = alloc(actx, SARK_JSON_NODES_CHUNK
+                                       * sizeof(sark_json_node_t));
+                if (ps.nodes == NULL) {
+                    return sark_json_oom(&ps);
+                }
+
+                ps.nodes_left = SARK_JSON_NODES_CHUNK;
             }
+
+            node = ps.nodes++;
+            ps.nodes_left--;
 
             memset(node, 0, sizeof(sark_json_node_t));
             node->v.raw = ps.p;

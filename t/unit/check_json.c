@@ -778,6 +778,57 @@ END_TEST
 
 /* ---- size ---- */
 
+/*
+ * Decoded strings share one block as long as the input; documents that are
+ * (almost) nothing but strings fill it nearly to the end.
+ */
+
+START_TEST(test_strings_fill_their_block)
+{
+    char                buf[8192], *p;
+    size_t              i;
+    const sark_json_t  *v, *e;
+
+    /* 1000 empty strings: 3 input bytes each, 1 decoded byte each */
+    p = buf;
+    *p++ = '[';
+    for (i = 0; i < 1000; i++) {
+        p += sprintf(p, "%s\"\"", i ? "," : "");
+    }
+    *p++ = ']';
+
+    v = parse_ok_n(buf, (size_t) (p - buf), 4);
+    ck_assert_uint_eq(v->n, 1000);
+    for (e = v->child; e; e = e->next) {
+        CHECK(e->type == SARK_JSON_STRING && e->len == 0 && e->str[0] == '\0');
+    }
+
+    /* keys and values, escaped and not, side by side without spaces */
+    p = buf;
+    *p++ = '{';
+    for (i = 0; i < 300; i++) {
+        p += sprintf(p, "%s\"k%zu\":\"\\u00e9\\n%zu\"", i ? "," : "", i, i);
+    }
+    *p++ = '}';
+
+    v = parse_ok_n(buf, (size_t) (p - buf), 4);
+    ck_assert_uint_eq(v->n, 300);
+    for (i = 0, e = v->child; e; e = e->next, i++) {
+        char  key[16], val[32];
+
+        sprintf(key, "k%zu", i);
+        sprintf(val, "\xc3\xa9\n%zu", i);
+        CHECK(strcmp(e->key, key) == 0 && strcmp(e->str, val) == 0);
+        CHECK(e->len == strlen(val));
+    }
+
+    /* a lone string: 2 quotes around n bytes, n + 1 decoded */
+    v = parse_ok("\"x\"");
+    ck_assert_str_eq(v->str, "x");
+}
+END_TEST
+
+
 START_TEST(test_big_array)
 {
     const sark_json_t  *v, *e;
@@ -1230,6 +1281,7 @@ json_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_big_array);
+    tcase_add_test(tc, test_strings_fill_their_block);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("escape");
