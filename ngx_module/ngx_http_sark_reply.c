@@ -248,7 +248,16 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
-    p = ngx_http_sark_put_string(p, aid);
+
+    if (aid) {
+        /* hex digits and dashes: nothing to escape */
+        *p++ = '"';
+        p = ngx_cpymem(p, aid->data, aid->len);
+        *p++ = '"';
+
+    } else {
+        p = ngx_http_sark_cpylit(p, "null");
+    }
 
     p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
     p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
@@ -592,10 +601,15 @@ ngx_http_sark_plain(ngx_str_t *s)
     p = s->data;
     last = p + s->len;
 
-    for ( /* void */ ; last - p >= 8; p += 8) {
-        if (sark_json_special8(p)) {
-            return 0;
+    if (s->len >= 8) {
+        for ( /* void */ ; last - p > 8; p += 8) {
+            if (sark_json_special8(p)) {
+                return 0;
+            }
         }
+
+        /* the last eight bytes, overlapping what was checked */
+        return sark_json_special8(last - 8) == 0;
     }
 
     for ( /* void */ ; p < last; p++) {
