@@ -16,8 +16,10 @@ static ngx_int_t ngx_http_sark_user_caller(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
-    const sark_json_t *root, ngx_http_sark_query_t *q,
+    const sark_json_t *root, ngx_str_t *body, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_error_t *err);
+static void ngx_http_sark_query_spans(ngx_http_request_t *r,
+    const sark_json_t **m, ngx_str_t *body, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
     const sark_json_t *v, const char *name, ngx_str_t *out,
     ngx_http_sark_error_t *err);
@@ -211,19 +213,31 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    ngx_int_t               rc;
-    sark_json_t            *root;
-    ngx_http_sark_error_t  *err;
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    sark_json_t               *root;
+    ngx_http_sark_error_t     *err;
+    ngx_http_sark_loc_conf_t  *slcf;
 
     err = &ctx->error;
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_read_json(r, &root, err);
+    rc = ngx_http_sark_json_body(r, &body, err);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (ngx_http_sark_parse_query(r, root, &ctx->query, err) != NGX_OK) {
-        return err->status ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (ngx_http_sark_recall_query(r, slcf, ctx, &body) != NGX_OK) {
+
+        rc = ngx_http_sark_parse_json(r, &body, &root, err);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_sark_parse_query(r, root, &body, ctx, err) != NGX_OK) {
+            return err->status ? NGX_DECLINED
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
@@ -312,19 +326,35 @@ ngx_int_t
 ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
     ngx_http_sark_error_t *err)
 {
-    char                       msg[SARK_JSON_ERR_LEN];
-    ngx_int_t                  rc;
-    ngx_str_t                  body;
-    ngx_http_sark_loc_conf_t  *slcf;
+    ngx_int_t  rc;
+    ngx_str_t  body;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    rc = ngx_http_sark_read_body(r, &body, err);
+    rc = ngx_http_sark_json_body(r, &body, err);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    if (body.len > slcf->max_body_size) {
+    return ngx_http_sark_parse_json(r, &body, root, err);
+}
+
+
+/* the request body, in one piece, not empty and not too large */
+
+ngx_int_t
+ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    rc = ngx_http_sark_read_body(r, body, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (body->len > slcf->max_body_size) {
         ngx_http_sark_error_fmt(r->pool, err,
                                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
                                 "request body is larger than %uz bytes",
@@ -332,16 +362,29 @@ ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
         return NGX_DECLINED;
     }
 
-    if (body.len == 0) {
+    if (body->len == 0) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "request body is empty: "
                                 "expected a JSON object");
         return NGX_DECLINED;
     }
 
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
+    sark_json_t **root, ngx_http_sark_error_t *err)
+{
+    char                       msg[SARK_JSON_ERR_LEN];
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
     msg[0] = '\0';
 
-    if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
+    if (sark_json_parse(body->data, body->len, slcf->json_max_depth,
                         ngx_http_sark_json_alloc, r->pool, root,
                         msg, sizeof(msg))
         != 0)
@@ -440,7 +483,7 @@ enum {
     NGX_HTTP_SARK_Q_PARAMETERS,
     NGX_HTTP_SARK_Q_CONTEXT,
     NGX_HTTP_SARK_Q_METADATA,
-    NGX_HTTP_SARK_Q_N
+    NGX_HTTP_SARK_Q_N            /* NGX_HTTP_SARK_QUERY_MEMBERS */
 };
 
 static ngx_str_t  ngx_http_sark_query_names[] = {
@@ -456,10 +499,13 @@ static ngx_str_t  ngx_http_sark_query_names[] = {
 
 static ngx_int_t
 ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
-    ngx_http_sark_query_t *q, ngx_http_sark_error_t *err)
+    ngx_str_t *body, ngx_http_sark_ctx_t *ctx, ngx_http_sark_error_t *err)
 {
-    ngx_uint_t          i, invoke, serverless;
-    const sark_json_t  *v, *m[NGX_HTTP_SARK_Q_N];
+    ngx_uint_t              i, invoke, serverless;
+    const sark_json_t      *v, *m[NGX_HTTP_SARK_Q_N];
+    ngx_http_sark_query_t  *q;
+
+    q = &ctx->query;
 
     if (root->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
@@ -547,7 +593,59 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
+    ngx_http_sark_query_spans(r, m, body, ctx);
+
     return NGX_OK;
+}
+
+
+/*
+ * A query whose strings have no escapes can be taken from the body again
+ * when the same body comes back (ngx_http_sark_recall_query()): where its
+ * members are is noted in ctx->spans, for the token's memo.
+ */
+
+static void
+ngx_http_sark_query_spans(ngx_http_request_t *r, const sark_json_t **m,
+    ngx_str_t *body, ngx_http_sark_ctx_t *ctx)
+{
+    ngx_uint_t              i;
+    const sark_json_t      *v;
+    ngx_http_sark_spans_t  *spans;
+
+    spans = ngx_palloc(r->pool, sizeof(ngx_http_sark_spans_t));
+    if (spans == NULL) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_SARK_QUERY_MEMBERS; i++) {
+        v = m[i];
+
+        if (v == NULL || v->type == SARK_JSON_NULL) {
+            spans->off[i] = 0;
+            spans->len[i] = NGX_HTTP_SARK_SPAN_NONE;
+            continue;
+        }
+
+        if (v->type == SARK_JSON_STRING) {
+
+            /* every escape decodes to fewer bytes than it takes */
+
+            if (v->len + 2 != v->raw_len) {
+                return;
+            }
+
+            spans->off[i] = (uint32_t) (v->raw + 1 - body->data);
+            spans->len[i] = (uint32_t) v->len;
+
+        } else {
+            spans->off[i] = (uint32_t) (v->raw - body->data);
+            spans->len[i] = (uint32_t) v->raw_len;
+        }
+    }
+
+    ctx->body = *body;
+    ctx->spans = spans;
 }
 
 

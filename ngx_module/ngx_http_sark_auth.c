@@ -40,14 +40,12 @@ typedef struct {
     ngx_uint_t                   gen;        /* bumped when the slot is
                                                 given to another token */
 
-    /* the decision key last made for this token, see
-     * ngx_http_sark_token_key() */
-    void                        *key_loc;
-    ngx_uint_t                   key_rev;
-    ngx_http_sark_key_t          key;
-    ngx_str_t                    audit_query;
-    u_char                      *memo;       /* ngx_alloc(): key text, then
-                                                audit_query */
+    /* see ngx_http_sark_token_memo() */
+    void                        *memo_loc;
+    ngx_uint_t                   memo_rev;
+    ngx_http_sark_token_memo_t   memo;
+    u_char                      *memo_block;  /* ngx_alloc(): key text,
+                                                 audit fields, body */
     size_t                       memo_size;
 } ngx_http_sark_token_t;
 
@@ -359,7 +357,7 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
         t->block = NULL;
     }
 
-    t->key_loc = NULL;
+    t->memo_loc = NULL;
     t->gen++;
 
     p = ngx_alloc(size, ngx_cycle->log);
@@ -443,39 +441,44 @@ ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
 
 /*
  * The decision key depends on the caller's identity, the query and the
- * policy revision.  Where the query is the same on every request (an
- * enforced location whose sark_authz_* values have no variables), the
- * token's slot remembers the key last made for it at one location under
- * one revision (generation), with the query's audit fields encoded, so a
- * repeated request skips encoding and hashing.  The slot must still hold
- * the token the identity came from: it is given to another token whenever
- * a new one lands on it.  What it returns is valid until the slot
- * changes, which cannot happen while a decision is being made.
+ * policy revision.  A token's slot remembers the last question asked with
+ * it at one location under one revision (generation): its key, its audit
+ * fields encoded, and for the decision API the body it came in, byte for
+ * byte, with where each member is in it.  The same question again (an
+ * enforced location without variables, or the same body at the same
+ * decision API location) skips parsing, encoding and hashing.  The slot
+ * must still hold the token the identity came from: it is given to
+ * another token whenever a new one lands on it.  What it returns is valid
+ * until the slot changes, which cannot happen while a decision is being
+ * made.
  */
 
-ngx_http_sark_key_t *
-ngx_http_sark_token_key(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_str_t *audit_query)
+#define NGX_HTTP_SARK_MEMO_BODY_MAX  2048
+
+
+ngx_http_sark_token_memo_t *
+ngx_http_sark_token_memo(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev, ngx_str_t *body)
 {
     ngx_http_sark_token_t  *t;
 
     t = id->token_slot;
 
-    if (t == NULL || t->gen != id->token_gen || t->key_loc != loc
-        || t->key_rev != rev)
+    if (t == NULL || t->gen != id->token_gen || t->memo_loc != loc
+        || t->memo_rev != rev || t->memo.body.len != body->len
+        || (body->len
+            && ngx_memcmp(t->memo.body.data, body->data, body->len) != 0))
     {
         return NULL;
     }
 
-    *audit_query = t->audit_query;
-
-    return &t->key;
+    return &t->memo;
 }
 
 
 void
-ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_http_sark_key_t *key, ngx_str_t *audit_query)
+ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev, ngx_http_sark_token_memo_t *m)
 {
     u_char                 *p;
     size_t                  size;
@@ -483,36 +486,46 @@ ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
 
     t = id->token_slot;
 
-    if (t == NULL || t->gen != id->token_gen) {
+    if (t == NULL || t->gen != id->token_gen
+        || m->body.len > NGX_HTTP_SARK_MEMO_BODY_MAX)
+    {
         return;
     }
 
-    t->key_loc = NULL;
+    t->memo_loc = NULL;
 
-    size = key->text.len + audit_query->len;
+    size = m->key.text.len + m->audit_query.len + m->body.len;
 
-    if (t->memo == NULL || t->memo_size < size) {
+    if (t->memo_block == NULL || t->memo_size < size) {
         p = ngx_alloc(size, ngx_cycle->log);
         if (p == NULL) {
             return;
         }
 
-        if (t->memo) {
-            ngx_free(t->memo);
+        if (t->memo_block) {
+            ngx_free(t->memo_block);
         }
 
-        t->memo = p;
+        t->memo_block = p;
         t->memo_size = size;
     }
 
-    t->key.text.data = t->memo;
-    t->key.text.len = key->text.len;
-    ngx_memcpy(t->key.digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);
+    p = t->memo_block;
 
-    t->audit_query.data = ngx_cpymem(t->memo, key->text.data, key->text.len);
-    t->audit_query.len = audit_query->len;
-    ngx_memcpy(t->audit_query.data, audit_query->data, audit_query->len);
+    t->memo = *m;
 
-    t->key_rev = rev;
-    t->key_loc = loc;
+    t->memo.key.text.data = p;
+    p = ngx_cpymem(p, m->key.text.data, m->key.text.len);
+
+    t->memo.audit_query.data = p;
+    p = ngx_cpymem(p, m->audit_query.data, m->audit_query.len);
+
+    t->memo.body.data = p;
+
+    if (m->body.len) {
+        ngx_memcpy(p, m->body.data, m->body.len);
+    }
+
+    t->memo_rev = rev;
+    t->memo_loc = loc;
 }

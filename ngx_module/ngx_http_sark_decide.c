@@ -250,31 +250,35 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 
 /*
- * An enforced location whose query has no variables asks the same thing
- * on every request: its key for a given token and revision, and the
- * query's audit fields, are taken from the token's slot when they were
- * made there before (ctx->audit_query is then set until the decision is
- * known or goes to sarkd).
+ * The key, from the token's memo when the same question was asked with
+ * the same token there before (see ngx_http_sark_token_memo()): at an
+ * enforced location whose query has no variables, or (set by
+ * ngx_http_sark_recall_query()) at the decision API with the same body.
+ * ctx->audit_query is then set until the decision is known or goes to
+ * sarkd.
  */
 
 static ngx_int_t
 ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     ngx_http_sark_ctx_t *ctx)
 {
-    ngx_str_t             audit_query;
-    ngx_uint_t            fixed;
-    ngx_http_sark_key_t  *key;
+    ngx_uint_t                   fixed;
+    ngx_http_sark_token_memo_t  *m, memo;
+
+    if (ctx->keyed) {
+        return NGX_OK;
+    }
 
     fixed = slcf->authz_static
             && ctx->query.parameters.len == 0
             && ctx->query.context.len == 0;
 
     if (fixed) {
-        key = ngx_http_sark_token_key(&ctx->identity, slcf,
-                                      ngx_http_sark_revision_gen,
-                                      &ctx->audit_query);
-        if (key) {
-            ctx->key = *key;
+        m = ngx_http_sark_token_memo(&ctx->identity, slcf,
+                                     ngx_http_sark_revision_gen, &ctx->body);
+        if (m) {
+            ctx->key = m->key;
+            ctx->audit_query = m->audit_query;
             ctx->keyed = 1;
             return NGX_OK;
         }
@@ -284,13 +288,75 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         return NGX_ERROR;
     }
 
-    if (fixed
-        && ngx_http_sark_audit_query(r->pool, ctx, &audit_query) == NGX_OK)
+    if ((fixed || ctx->spans)
+        && ngx_http_sark_audit_query(r->pool, ctx, &memo.audit_query)
+           == NGX_OK)
     {
-        ngx_http_sark_token_key_store(&ctx->identity, slcf,
-                                      ngx_http_sark_revision_gen, &ctx->key,
-                                      &audit_query);
+        memo.key = ctx->key;
+        memo.body = ctx->body;
+
+        if (ctx->spans) {
+            memo.spans = *ctx->spans;
+        }
+
+        ngx_http_sark_token_memo_store(&ctx->identity, slcf,
+                                       ngx_http_sark_revision_gen, &memo);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The decision API: a body this token sent to this location before, byte
+ * for byte, under the same policy revision, asks what it asked then.  Its
+ * members are taken from where they were in that body (each was checked
+ * then, and strings remembered this way have no escapes), its key and
+ * audit fields from the memo.  NGX_DECLINED: not seen before.
+ */
+
+ngx_int_t
+ngx_http_sark_recall_query(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_str_t                   *f[NGX_HTTP_SARK_QUERY_MEMBERS];
+    ngx_uint_t                   i;
+    ngx_http_sark_query_t       *q;
+    ngx_http_sark_token_memo_t  *m;
+
+    if (ngx_http_sark_revision.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    m = ngx_http_sark_token_memo(&ctx->identity, slcf,
+                                 ngx_http_sark_revision_gen, body);
+    if (m == NULL) {
+        return NGX_DECLINED;
+    }
+
+    q = &ctx->query;
+
+    f[0] = &q->action;
+    f[1] = &q->server_name;
+    f[2] = &q->tool_name;
+    f[3] = &q->sensitivity;
+    f[4] = &q->parameters;
+    f[5] = &q->context;
+    f[6] = &q->gateway_metadata;
+
+    for (i = 0; i < NGX_HTTP_SARK_QUERY_MEMBERS; i++) {
+        if (m->spans.len[i] == NGX_HTTP_SARK_SPAN_NONE) {
+            ngx_str_null(f[i]);
+
+        } else {
+            f[i]->data = body->data + m->spans.off[i];
+            f[i]->len = m->spans.len[i];
+        }
+    }
+
+    ctx->key = m->key;
+    ctx->audit_query = m->audit_query;
+    ctx->keyed = 1;
 
     return NGX_OK;
 }

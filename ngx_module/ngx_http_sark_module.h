@@ -82,7 +82,7 @@ typedef struct {
     time_t                       exp;
 
     /* the per-worker slot of the verified token, while it still holds it
-     * (see ngx_http_sark_token_key()) */
+     * (see ngx_http_sark_token_memo()) */
     void                        *token_slot;
     ngx_uint_t                   token_gen;
 } ngx_http_sark_identity_t;
@@ -98,6 +98,37 @@ typedef struct {
     ngx_str_t                    context;       /* JSON object text */
     ngx_str_t                    gateway_metadata;
 } ngx_http_sark_query_t;
+
+
+/*
+ * Where the members of a decision request are in its body (action,
+ * server_name, tool_name, sensitivity_level, parameters, context,
+ * gateway_metadata, in that order): offsets and lengths, the length
+ * NGX_HTTP_SARK_SPAN_NONE for a member absent or null.
+ */
+
+#define NGX_HTTP_SARK_QUERY_MEMBERS  7
+#define NGX_HTTP_SARK_SPAN_NONE      0xffffffff
+
+typedef struct {
+    uint32_t                     off[NGX_HTTP_SARK_QUERY_MEMBERS];
+    uint32_t                     len[NGX_HTTP_SARK_QUERY_MEMBERS];
+} ngx_http_sark_spans_t;
+
+
+/*
+ * What a worker remembers with a verified token about the last question
+ * it asked at one location, under one policy revision: see
+ * ngx_http_sark_token_memo().
+ */
+
+typedef struct {
+    ngx_http_sark_key_t          key;
+    ngx_str_t                    audit_query;
+    ngx_str_t                    body;          /* the decision API's body;
+                                                   empty when enforcing */
+    ngx_http_sark_spans_t        spans;
+} ngx_http_sark_token_memo_t;
 
 
 /* the answer, from sarkd (or, later, a cache) */
@@ -140,6 +171,9 @@ struct ngx_http_sark_ctx_s {
     ngx_str_t                    audit_query;   /* the query's audit fields,
                                                    encoded; valid while
                                                    deciding from L1 */
+    ngx_str_t                    body;          /* the decision API's, and */
+    ngx_http_sark_spans_t       *spans;         /* where its query is, when
+                                                   it may be remembered */
     u_char                       audit_raw[16]; /* UUIDv7, formatted when
                                                    first asked for */
     ngx_str_t                    audit_id;
@@ -236,6 +270,10 @@ ngx_int_t ngx_http_sark_check_string(ngx_http_request_t *r,
     ngx_str_t *out, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
     ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
+    sark_json_t **root, ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_decide.c */
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
@@ -247,6 +285,9 @@ void ngx_http_sark_set_revision(ngx_str_t *revision);
 void ngx_http_sark_load_revision(ngx_cycle_t *cycle);
 void ngx_http_sark_apply_invalidation(ngx_str_t *pattern,
     uint64_t issued_at);
+ngx_int_t ngx_http_sark_recall_query(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *body);
 
 /* ngx_http_sark_access.c */
 ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
@@ -322,10 +363,10 @@ ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
     ngx_http_sark_error_t *err);
 void *ngx_http_sark_json_alloc(void *pool, size_t size);
-ngx_http_sark_key_t *ngx_http_sark_token_key(ngx_http_sark_identity_t *id,
-    void *loc, ngx_uint_t rev, ngx_str_t *audit_query);
-void ngx_http_sark_token_key_store(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_http_sark_key_t *key, ngx_str_t *audit_query);
+ngx_http_sark_token_memo_t *ngx_http_sark_token_memo(
+    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev, ngx_str_t *body);
+void ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
+    ngx_uint_t rev, ngx_http_sark_token_memo_t *m);
 
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
