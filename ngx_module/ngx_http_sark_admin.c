@@ -231,32 +231,44 @@ ngx_int_t
 ngx_http_sark_admin_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err)
 {
-    u_char  *p, *last;
+    u_char               *start, *p, *last;
+    ngx_http_sark_ctx_t  *ctx;
 
     ngx_str_null(body);
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    if (ctx && ctx->preread.len) {
+        start = ctx->preread.data;
+        last = start + ctx->preread.len;
+
+    } else {
+        if (r->request_body == NULL || r->request_body->bufs == NULL) {
+            return NGX_OK;
+        }
+
+        if (r->request_body->bufs->next != NULL
+            || r->request_body->bufs->buf->in_file)
+        {
+            ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "GW-413", "request body is too large");
+            return NGX_DECLINED;
+        }
+
+        start = r->request_body->bufs->buf->pos;
+        last = r->request_body->bufs->buf->last;
     }
 
-    if (r->request_body->bufs->next != NULL
-        || r->request_body->bufs->buf->in_file)
+    for (p = start;
+         p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
+         p++)
     {
-        ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                "GW-413", "request body is too large");
-        return NGX_DECLINED;
-    }
-
-    p = r->request_body->bufs->buf->pos;
-    last = r->request_body->bufs->buf->last;
-
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-        p++;
+        /* void */
     }
 
     if (p < last) {
-        body->data = r->request_body->bufs->buf->pos;
-        body->len = last - body->data;
+        body->data = start;
+        body->len = last - start;
     }
 
     return NGX_OK;

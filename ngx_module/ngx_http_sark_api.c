@@ -128,6 +128,38 @@ ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
         goto reject;
     }
 
+    /*
+     * A body that came whole with the headers (the common case for these
+     * small JSON requests over HTTP/1.x) is used where it is, in the
+     * header buffer, and consumed as nginx discards a body: the bytes stay
+     * there until the request is over.  The request is counted as
+     * ngx_http_read_client_request_body() counts it.
+     */
+
+    if (r == r->main
+        && r->http_version < NGX_HTTP_VERSION_20
+        && !r->headers_in.chunked
+        && r->headers_in.content_length_n > 0
+        && r->headers_in.expect == NULL
+        && r->header_in->last - r->header_in->pos
+           >= r->headers_in.content_length_n)
+    {
+        ctx->preread.data = r->header_in->pos;
+        ctx->preread.len = (size_t) r->headers_in.content_length_n;
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        r->main->count++;
+
+        ngx_http_sark_body_handler(r);
+
+        return NGX_DONE;
+    }
+
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_sark_body_handler);
@@ -404,13 +436,21 @@ ngx_int_t
 ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err)
 {
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char               *p;
+    off_t                 len;
+    ssize_t               n;
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl;
+    ngx_http_sark_ctx_t  *ctx;
 
     ngx_str_null(body);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    if (ctx && ctx->preread.len) {
+        *body = ctx->preread;
+        return NGX_OK;
+    }
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;

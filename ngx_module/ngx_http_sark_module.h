@@ -171,6 +171,8 @@ struct ngx_http_sark_ctx_s {
     ngx_str_t                    audit_query;   /* the query's audit fields,
                                                    encoded; valid while
                                                    deciding from L1 */
+    ngx_str_t                    preread;       /* the whole request body,
+                                                   read with the headers */
     ngx_str_t                    body;          /* the decision API's, and */
     ngx_http_sark_spans_t       *spans;         /* where its query is, when
                                                    it may be remembered */

@@ -15,7 +15,7 @@ use MIME::Base64 ();
 
 our @EXPORT = qw(jwt stack);
 our @EXPORT_OK = qw(repo_root dev_env b64url
-    nonce http_request authorize raw_request concurrent_requests decision_is
+    nonce http_request authorize raw_request raw_exchange split_responses concurrent_requests decision_is
     poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
     redis_cli redis_keys pg_query pg_value audit_rows_for);
 
@@ -200,6 +200,49 @@ sub parse_raw_response {
     $r{body} = $body // '';
     $r{json} = decode_json_or_undef($r{body});
     return \%r;
+}
+
+# raw_exchange(PARTS, %opt): sends each of PARTS (byte strings) on one
+# connection to the test nginx, pause => S seconds apart [0.2], then reads
+# until nginx closes it (timeout => S [10]).  Returns everything read.
+sub raw_exchange {
+    my ($parts, %opt) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    require Time::HiRes;
+    my $port = $opt{port} // $ENV{TEST_NGINX_SERVER_PORT} // 18000;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5)
+        or die "raw_exchange: connect 127.0.0.1:$port: $!\n";
+    binmode $s;
+    for my $i (0 .. $#$parts) {
+        Time::HiRes::sleep($opt{pause} // 0.2) if $i;
+        syswrite($s, $parts->[$i]) == length $parts->[$i] or die "raw_exchange: short write\n";
+    }
+    my ($all, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + ($opt{timeout} // 10);
+    while (Time::HiRes::time() < $deadline && $sel->can_read($deadline - Time::HiRes::time())) {
+        my $got = sysread $s, my $chunk, 65536;
+        last unless $got;
+        $all .= $chunk;
+    }
+    close $s;
+    return $all;
+}
+
+# split_responses(RAW): the HTTP/1.1 responses in RAW (each with a
+# Content-Length), shaped as http_request's, in order
+sub split_responses {
+    my ($raw) = @_;
+    my @out;
+    while ($raw =~ /\A(HTTP\/1\.1 .*?\r\n\r\n)/s) {
+        my $head = $1;
+        my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+        $len //= 0;
+        push @out, parse_raw_response(substr($raw, 0, length($head) + $len));
+        substr($raw, 0, length($head) + $len) = '';
+    }
+    return @out;
 }
 
 # concurrent_requests(N, BYTES, %opt): opens N connections to the test
