@@ -10,6 +10,10 @@
 
 #include <openssl/rand.h>
 
+#if (defined __SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_http_sark_module.h"
 
 
@@ -368,40 +372,40 @@ static size_t  ngx_http_sark_random_left;
 
 
 /*
- * 16 bytes as 32 lowercase hex digits.  On little-endian machines four
- * bytes at a time: their nibbles are spread one per byte of a 64-bit word
- * (high nibble first, as they are printed) and turned into digits with
- * two additions, no table and no branch.
+ * 16 bytes as 32 lowercase hex digits.  With SSE2 (every x86-64) all at
+ * once: high and low nibbles interleaved, then '0' added to each and 39
+ * more to those above 9.  Elsewhere a byte at a time.
  */
 
 static void
 ngx_http_sark_hex16(u_char *dst, const u_char *src)
 {
-    ngx_uint_t  i;
+#if (defined __SSE2__)
+    __m128i  v, mask, hi, lo, a, b, nine, zero, gap;
 
-#if (NGX_HAVE_LITTLE_ENDIAN)
-    uint32_t    v;
-    uint64_t    x, n, m;
+    mask = _mm_set1_epi8(0x0f);
+    nine = _mm_set1_epi8(9);
+    zero = _mm_set1_epi8('0');
+    gap = _mm_set1_epi8('a' - '0' - 10);
 
-    for (i = 0; i < 16; i += 4) {
-        ngx_memcpy(&v, src + i, 4);
+    v = _mm_loadu_si128((const __m128i *) src);
+    lo = _mm_and_si128(v, mask);
+    hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
 
-        x = v;
-        x = (x | (x << 16)) & 0x0000ffff0000ffffULL;
-        x = (x | (x << 8)) & 0x00ff00ff00ff00ffULL;
+    a = _mm_unpacklo_epi8(hi, lo);
+    b = _mm_unpackhi_epi8(hi, lo);
 
-        n = ((x >> 4) & 0x000f000f000f000fULL)
-            | ((x & 0x000f000f000f000fULL) << 8);
+    a = _mm_add_epi8(_mm_add_epi8(a, zero),
+                     _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+    b = _mm_add_epi8(_mm_add_epi8(b, zero),
+                     _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
 
-        /* 0x01 in each byte whose nibble is 10..15 */
-        m = ((n + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
-
-        n += 0x3030303030303030ULL + m * ('a' - '0' - 10);
-
-        ngx_memcpy(dst + 2 * i, &n, 8);
-    }
+    _mm_storeu_si128((__m128i *) dst, a);
+    _mm_storeu_si128((__m128i *) (dst + 16), b);
 
 #else
+    ngx_uint_t  i;
+
     static const u_char  digits[] = "0123456789abcdef";
 
     for (i = 0; i < 16; i++) {
