@@ -130,6 +130,27 @@ ngx_http_sark_access_query(ngx_http_request_t *r,
 
     q = &ctx->query;
 
+    if (slcf->authz_static) {
+
+        /* checked when the configuration was read */
+
+        q->action = slcf->authz_action->value;
+
+        if (slcf->authz_server) {
+            q->server_name = slcf->authz_server->value;
+        }
+
+        if (slcf->authz_tool) {
+            q->tool_name = slcf->authz_tool->value;
+        }
+
+        if (slcf->authz_sensitivity) {
+            q->sensitivity = slcf->authz_sensitivity->value;
+        }
+
+        return NGX_OK;
+    }
+
     if (ngx_http_complex_value(r, slcf->authz_action, &q->action) != NGX_OK)
     {
         return NGX_ERROR;

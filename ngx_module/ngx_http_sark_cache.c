@@ -150,16 +150,18 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
 
     cn = ngx_http_sark_cache_find(sh, key->digest);
 
+    /* (the counters change under the zone's mutex only) */
+
     if (cn == NULL) {
+        sh->misses++;
         ngx_shmtx_unlock(&cache->shpool->mutex);
-        (void) ngx_atomic_fetch_add(&sh->misses, 1);
         return NGX_DECLINED;
     }
 
     if (ngx_http_sark_cache_stale(sh, cn, key, now)) {
         ngx_http_sark_cache_delete(cache, cn);
+        sh->misses++;
         ngx_shmtx_unlock(&cache->shpool->mutex);
-        (void) ngx_atomic_fetch_add(&sh->misses, 1);
         return NGX_DECLINED;
     }
 
@@ -191,9 +193,9 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
     out->filtered_parameters.len = params_len;
     ngx_memcpy(p, cn->data + cn->reason_len, params_len);
 
-    ngx_shmtx_unlock(&cache->shpool->mutex);
+    sh->hits++;
 
-    (void) ngx_atomic_fetch_add(&sh->hits, 1);
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return NGX_OK;
 }

@@ -488,6 +488,26 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         && (conf->authz_sensitivity == NULL
             || conf->authz_sensitivity->lengths == NULL);
 
+    /* fixed values are checked now, as requests would check them */
+
+    if (conf->authz_static
+        && (conf->authz_action->value.len == 0
+            || conf->authz_action->value.len > NGX_HTTP_SARK_MAX_NAME
+            || (conf->authz_server
+                && conf->authz_server->value.len > NGX_HTTP_SARK_MAX_NAME)
+            || (conf->authz_tool
+                && conf->authz_tool->value.len > NGX_HTTP_SARK_MAX_NAME)
+            || (conf->authz_sensitivity
+                && conf->authz_sensitivity->value.len
+                   > NGX_HTTP_SARK_MAX_NAME)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_authz_action\" must not be empty, and "
+                           "no \"sark_authz_*\" value may be longer than "
+                           "%d bytes", NGX_HTTP_SARK_MAX_NAME);
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

@@ -107,3 +107,20 @@ invalid value "authorise"
 --- must_die
 --- error_log eval
 qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
+
+
+
+=== TEST 10: a fixed sark_authz_tool longer than 256 bytes is refused
+--- http_config
+    sark_sarkd unix:/tmp/none.sock;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config eval
+"    location = /a {
+        sark_authz on;
+        sark_authz_action gateway:tool:invoke;
+        sark_authz_tool " . ("t" x 257) . ";
+        empty_gif;
+    }"
+--- must_die
+--- error_log
+"sark_authz_action" must not be empty, and no "sark_authz_*" value may be longer than 256 bytes
