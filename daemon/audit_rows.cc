@@ -8,6 +8,7 @@
 #include <array>
 #include <charconv>
 #include <cstring>
+#include <string_view>
 
 #include "json_util.h"
 #include "sark_proto.h"
@@ -83,12 +84,28 @@ size_t utf8SequenceLength(const uint8_t* p, size_t n) {
   return tail + 1;
 }
 
-// Appends p[0..n) as one COPY text field: valid UTF-8 with NUL and invalid
-// bytes replaced by U+FFFD, and \ TAB LF CR escaped.
-void appendText(std::string& out, const uint8_t* p, size_t n) {
-  size_t run = 0; // start of the bytes not yet appended
+// Writes p[0..n) at o as one COPY text field: valid UTF-8 with NUL and
+// invalid bytes replaced by U+FFFD, and \ TAB LF CR escaped.  At most
+// kTextGrowth * n bytes; returns the end.
+constexpr size_t kTextGrowth = 3;
+
+char* putText(char* o, const uint8_t* p, size_t n) {
+  size_t run = 0; // start of the bytes not yet written
   size_t i = 0;
   while (i < n) {
+    // Eight plain bytes at a time: none below 0x20, none from 0x80, no
+    // backslash (a false alarm only sends them byte by byte).
+    if (n - i >= 8) {
+      constexpr uint64_t kOnes = 0x0101010101010101ULL;
+      constexpr uint64_t kHigh = 0x8080808080808080ULL;
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      const uint64_t b = w ^ (kOnes * '\\');
+      if (((((w - kOnes * 0x20) & ~w) | ((b - kOnes) & ~b) | w) & kHigh) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const uint8_t cls = kByteClass[p[i]];
     if (cls == kPlain) {
       i++;
@@ -101,30 +118,37 @@ void appendText(std::string& out, const uint8_t* p, size_t n) {
         continue;
       }
     }
-    out.append(reinterpret_cast<const char*>(p + run), i - run);
+    std::memcpy(o, p + run, i - run);
+    o += i - run;
     switch (p[i]) {
     case '\\':
-      out.append("\\\\", 2);
+      *o++ = '\\';
+      *o++ = '\\';
       break;
     case '\t':
-      out.append("\\t", 2);
+      *o++ = '\\';
+      *o++ = 't';
       break;
     case '\n':
-      out.append("\\n", 2);
+      *o++ = '\\';
+      *o++ = 'n';
       break;
     case '\r':
-      out.append("\\r", 2);
+      *o++ = '\\';
+      *o++ = 'r';
       break;
     default: // NUL or a byte of no valid sequence
-      out.append(kReplacement, 3);
+      std::memcpy(o, kReplacement, 3);
+      o += 3;
     }
     i++;
     run = i;
   }
-  out.append(reinterpret_cast<const char*>(p + run), n - run);
+  std::memcpy(o, p + run, n - run);
+  return o + (n - run);
 }
 
-// Bytes of p[0..n) that hold at most `max_chars` characters as appendText
+// Bytes of p[0..n) that hold at most `max_chars` characters as putText
 // counts them (a well-formed sequence, or a byte it replaces).
 size_t prefixOfChars(const uint8_t* p, size_t n, size_t max_chars) {
   size_t i = 0;
@@ -135,9 +159,7 @@ size_t prefixOfChars(const uint8_t* p, size_t n, size_t max_chars) {
   return i;
 }
 
-void appendUuid(std::string& out, const uint8_t* p) {
-  char buf[36];
-  char* o = buf;
+char* putUuid(char* o, const uint8_t* p) {
   for (size_t i = 0; i < 16; i++) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
       *o++ = '-';
@@ -145,7 +167,7 @@ void appendUuid(std::string& out, const uint8_t* p) {
     *o++ = kHexDigits[p[i] >> 4];
     *o++ = kHexDigits[p[i] & 0x0f];
   }
-  out.append(buf, sizeof(buf));
+  return o;
 }
 
 // Proleptic Gregorian date of `days` days after 1970-01-01.
@@ -188,21 +210,28 @@ char* putDigits(char* o, unsigned v, int width) {
 }
 
 // YYYY-MM-DD HH:MM:SS.ffffff+00 (UTC); `us` is below kTimestampLimitUs.
-void appendTimestamp(std::string& out, uint64_t us) {
+char* putTimestamp(char* o, uint64_t us) {
   const uint64_t secs = us / 1000000;
   const auto micros = static_cast<unsigned>(us % 1000000);
   const auto secOfDay = static_cast<unsigned>(secs % 86400);
-  unsigned year;
-  unsigned month;
-  unsigned day;
-  dateFromDays(secs / 86400, year, month, day);
-  char buf[29];
-  char* o = putDigits(buf, year, 4);
-  *o++ = '-';
-  o = putDigits(o, month, 2);
-  *o++ = '-';
-  o = putDigits(o, day, 2);
-  *o++ = ' ';
+  // The date changes once a day: kept as text for the day last seen.
+  thread_local uint64_t lastDay = UINT64_MAX;
+  thread_local char date[11];
+  if (secs / 86400 != lastDay) {
+    unsigned year;
+    unsigned month;
+    unsigned day;
+    lastDay = secs / 86400;
+    dateFromDays(lastDay, year, month, day);
+    char* d = putDigits(date, year, 4);
+    *d++ = '-';
+    d = putDigits(d, month, 2);
+    *d++ = '-';
+    d = putDigits(d, day, 2);
+    *d = ' ';
+  }
+  memcpy(o, date, sizeof(date));
+  o += sizeof(date);
   o = putDigits(o, secOfDay / 3600, 2);
   *o++ = ':';
   o = putDigits(o, secOfDay / 60 % 60, 2);
@@ -211,7 +240,7 @@ void appendTimestamp(std::string& out, uint64_t us) {
   *o++ = '.';
   o = putDigits(o, micros, 6);
   memcpy(o, "+00", 3);
-  out.append(buf, sizeof(buf));
+  return o + 3;
 }
 
 // ---------------------------------------------------------------- metadata
@@ -454,72 +483,101 @@ bool readEvent(const uint8_t* p, size_t len, EventFields& f, std::string& what) 
   return true;
 }
 
-void appendNull(std::string& out) { out.append("\\N", 2); }
-
-// A text column: the value (cut to `max_chars` characters when that is not
-// 0), `absent` when there is none, or NULL when `absent` is nullptr too.
-void appendTextColumn(std::string& out, const FieldRef& f, const char* absent,
-                      size_t max_chars = 0) {
-  if (f.value != nullptr) {
-    appendText(out, f.value, max_chars == 0 ? f.len : prefixOfChars(f.value, f.len, max_chars));
-  } else if (absent != nullptr) {
-    out.append(absent);
-  } else {
-    appendNull(out);
-  }
+char* putNull(char* o) {
+  o[0] = '\\';
+  o[1] = 'N';
+  return o + 2;
 }
 
-void appendRow(std::string& out, const EventFields& f) {
-  appendUuid(out, f[SARK_AUDF_ID].value);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_EVENT_TYPE], "authorization", kAuditEventTypeMaxChars);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_USER_ID], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_AGENT_ID], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_SERVER_NAME], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_TOOL_NAME], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_ACTION], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_SENSITIVITY], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_DECISION], nullptr, kAuditDecisionMaxChars);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_REASON], "");
-  out.push_back('\t');
+// A text column: the field, or `absent` (nullptr: \N) when it is missing.
+char* putTextColumn(char* o, const FieldRef& f, const char* absent, size_t max_chars = 0) {
+  if (f.value != nullptr) {
+    return putText(o, f.value, max_chars == 0 ? f.len : prefixOfChars(f.value, f.len, max_chars));
+  }
+  if (absent != nullptr) {
+    const size_t n = strlen(absent);
+    memcpy(o, absent, n);
+    return o + n;
+  }
+  return putNull(o);
+}
+
+// Room one row can take: the text fields at their largest, and the rest.
+size_t rowBound(const EventFields& f) {
+  size_t n = 256; // id, timestamp, separators, defaults, layer, latency, \N
+  for (uint16_t tag : {SARK_AUDF_EVENT_TYPE, SARK_AUDF_USER_ID, SARK_AUDF_AGENT_ID,
+                       SARK_AUDF_SERVER_NAME, SARK_AUDF_TOOL_NAME, SARK_AUDF_ACTION,
+                       SARK_AUDF_SENSITIVITY, SARK_AUDF_DECISION, SARK_AUDF_REASON,
+                       SARK_AUDF_POLICY_REVISION, SARK_AUDF_REQUEST_ID, SARK_AUDF_CLIENT_IP}) {
+    n += kTextGrowth * f[tag].len;
+  }
+  return n;
+}
+
+// The columns before metadata, each followed by a TAB.
+char* putRowHead(char* o, const EventFields& f) {
+  o = putUuid(o, f[SARK_AUDF_ID].value);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_EVENT_TYPE], "authorization", kAuditEventTypeMaxChars);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_USER_ID], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_AGENT_ID], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_SERVER_NAME], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_TOOL_NAME], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_ACTION], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_SENSITIVITY], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_DECISION], nullptr, kAuditDecisionMaxChars);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_REASON], "");
+  *o++ = '\t';
   if (const uint8_t* layer = f[SARK_AUDF_CACHE_LAYER].value) {
-    static constexpr const char* kLayers[] = {"MISS", "L1", "L2"};
-    out.append(kLayers[*layer]);
+    static constexpr std::string_view kLayers[] = {"MISS", "L1", "L2"};
+    memcpy(o, kLayers[*layer].data(), kLayers[*layer].size());
+    o += kLayers[*layer].size();
   } else {
-    appendNull(out);
+    o = putNull(o);
   }
-  out.push_back('\t');
+  *o++ = '\t';
   if (const uint8_t* latency = f[SARK_AUDF_LATENCY_US].value) {
-    char buf[10];
     const uint32_t us = std::min<uint32_t>(sark_get_u32(latency), kAuditMaxLatencyUs);
-    auto r = std::to_chars(buf, buf + sizeof(buf), us);
-    out.append(buf, static_cast<size_t>(r.ptr - buf));
+    o = std::to_chars(o, o + 10, us).ptr;
   } else {
-    appendNull(out);
+    o = putNull(o);
   }
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_POLICY_REVISION], nullptr);
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_REQUEST_ID], "");
-  out.push_back('\t');
-  appendTextColumn(out, f[SARK_AUDF_CLIENT_IP], nullptr);
-  out.push_back('\t');
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_POLICY_REVISION], nullptr);
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_REQUEST_ID], "");
+  *o++ = '\t';
+  o = putTextColumn(o, f[SARK_AUDF_CLIENT_IP], nullptr);
+  *o++ = '\t';
+  return o;
+}
+
+// One COPY text row, written in place at the end of `out`.
+void appendRow(std::string& out, const EventFields& f) {
+  const size_t start = out.size();
+  out.resize(start + rowBound(f));
+  char* o = putRowHead(out.data() + start, f);
   if (f[SARK_AUDF_METADATA].value != nullptr) {
+    out.resize(static_cast<size_t>(o - out.data()));
     appendMetadata(out, f[SARK_AUDF_METADATA].value, f[SARK_AUDF_METADATA].len);
+    const size_t mid = out.size();
+    out.resize(mid + 32);
+    o = out.data() + mid;
   } else {
-    appendNull(out);
+    o = putNull(o);
   }
-  out.push_back('\t');
-  appendTimestamp(out, sark_get_u64(f[SARK_AUDF_TIMESTAMP].value));
-  out.push_back('\n');
+  *o++ = '\t';
+  o = putTimestamp(o, sark_get_u64(f[SARK_AUDF_TIMESTAMP].value));
+  *o++ = '\n';
+  out.resize(static_cast<size_t>(o - out.data()));
 }
 
 } // namespace
@@ -529,7 +587,7 @@ bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out, uint3
   const size_t start = out.size();
   events = 0;
   // Rows take about as much room as the TLV they come from.
-  out.reserve(start + len + len / 4 + 64);
+  out.reserve(start + len + len / 4 + 1024);
   uint32_t n = 0;
   size_t off = 0;
   sark_tlv_t t;

@@ -359,13 +359,15 @@ ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
 /*
  * $request_id, made as nginx makes it (16 bytes from RAND_bytes(), in
  * hex) when the module is the first to ask, but from a per-worker buffer
- * refilled 4k at a time: every decision asks for it (its audit event, the
+ * refilled 64k at a time: every decision asks for it (its audit event, the
  * request to sarkd, error envelopes), and one RAND_bytes() call per
- * request costs more instructions than the rest of an L1 hit.  The value
- * is stored as the variable's, so logs and answers show the same string.
+ * request costs more instructions than the rest of an L1 hit; a call
+ * finds the generator's code and state cold, whatever it is asked for.
+ * The value is stored as the variable's, so logs and answers show the
+ * same string.
  */
 
-#define NGX_HTTP_SARK_RANDOM_POOL  4096
+#define NGX_HTTP_SARK_RANDOM_POOL  65536
 
 static u_char  ngx_http_sark_random_pool[NGX_HTTP_SARK_RANDOM_POOL];
 static size_t  ngx_http_sark_random_left;
