@@ -47,6 +47,9 @@ typedef struct {
     u_char                      *memo_block;  /* ngx_alloc(): key text,
                                                  audit fields, body */
     size_t                       memo_size;
+    u_char                      *answer_block;  /* ngx_alloc(): the
+                                                   answer's texts */
+    size_t                       answer_size;
 } ngx_http_sark_token_t;
 
 
@@ -455,6 +458,10 @@ ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
 
 #define NGX_HTTP_SARK_MEMO_BODY_MAX  2048
 
+/* (never NULL to memcpy, even for nothing) */
+#define ngx_http_sark_copy(p, s)                                              \
+    ((s)->len ? ngx_cpymem(p, (s)->data, (s)->len) : (p))
+
 
 ngx_http_sark_token_memo_t *
 ngx_http_sark_token_memo(ngx_http_sark_identity_t *id, void *loc,
@@ -476,7 +483,7 @@ ngx_http_sark_token_memo(ngx_http_sark_identity_t *id, void *loc,
 }
 
 
-void
+ngx_http_sark_token_memo_t *
 ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     ngx_uint_t rev, ngx_http_sark_token_memo_t *m)
 {
@@ -489,7 +496,7 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     if (t == NULL || t->gen != id->token_gen
         || m->body.len > NGX_HTTP_SARK_MEMO_BODY_MAX)
     {
-        return;
+        return NULL;
     }
 
     t->memo_loc = NULL;
@@ -499,7 +506,7 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     if (t->memo_block == NULL || t->memo_size < size) {
         p = ngx_alloc(size, ngx_cycle->log);
         if (p == NULL) {
-            return;
+            return NULL;
         }
 
         if (t->memo_block) {
@@ -513,6 +520,7 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     p = t->memo_block;
 
     t->memo = *m;
+    ngx_memzero(&t->memo.answer, sizeof(ngx_http_sark_answer_memo_t));
 
     t->memo.key.text.data = p;
     p = ngx_cpymem(p, m->key.text.data, m->key.text.len);
@@ -528,4 +536,60 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
 
     t->memo_rev = rev;
     t->memo_loc = loc;
+
+    return &t->memo;
+}
+
+
+/* remembers the answer made from the slot's memo (which the caller has) */
+
+void
+ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
+    ngx_http_sark_answer_memo_t *a)
+{
+    u_char                 *p;
+    size_t                  size;
+    ngx_http_sark_token_t  *t;
+
+    t = id->token_slot;
+
+    if (t == NULL || t->gen != id->token_gen || t->memo_loc == NULL) {
+        return;
+    }
+
+    t->memo.answer.head.len = 0;
+
+    size = a->reason.len + a->filtered_parameters.len + a->head.len
+           + a->tail.len;
+
+    if (t->answer_block == NULL || t->answer_size < size) {
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
+            return;
+        }
+
+        if (t->answer_block) {
+            ngx_free(t->answer_block);
+        }
+
+        t->answer_block = p;
+        t->answer_size = size;
+    }
+
+    p = t->answer_block;
+
+    t->memo.answer = *a;
+
+    t->memo.answer.reason.data = p;
+    p = ngx_http_sark_copy(p, &a->reason);
+
+    t->memo.answer.filtered_parameters.data = p;
+    p = ngx_http_sark_copy(p, &a->filtered_parameters);
+
+    t->memo.answer.tail.data = p;
+    p = ngx_http_sark_copy(p, &a->tail);
+
+    /* last: a head of length 0 means "none" */
+    t->memo.answer.head.data = p;
+    ngx_memcpy(p, a->head.data, a->head.len);
 }

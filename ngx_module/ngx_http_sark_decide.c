@@ -214,8 +214,9 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         }
     }
 
-    /* the slot it points into may change before sarkd answers */
+    /* the slot they point into may change before sarkd answers */
     ngx_str_null(&ctx->audit_query);
+    ctx->memo = NULL;
 
     frame = ngx_http_sark_build_request(r, ctx, &len);
     if (frame == NULL) {
@@ -279,6 +280,7 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         if (m) {
             ctx->key = m->key;
             ctx->audit_query = m->audit_query;
+            ctx->memo = m;
             ctx->keyed = 1;
             return NGX_OK;
         }
@@ -299,8 +301,11 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
             memo.spans = *ctx->spans;
         }
 
-        ngx_http_sark_token_memo_store(&ctx->identity, slcf,
-                                       ngx_http_sark_revision_gen, &memo);
+        memo.answer.head.len = 0;
+
+        ctx->memo = ngx_http_sark_token_memo_store(&ctx->identity, slcf,
+                                                   ngx_http_sark_revision_gen,
+                                                   &memo);
     }
 
     return NGX_OK;
@@ -356,6 +361,7 @@ ngx_http_sark_recall_query(ngx_http_request_t *r,
 
     ctx->key = m->key;
     ctx->audit_query = m->audit_query;
+    ctx->memo = m;
     ctx->keyed = 1;
 
     return NGX_OK;

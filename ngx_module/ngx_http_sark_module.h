@@ -122,12 +122,25 @@ typedef struct {
  * ngx_http_sark_token_memo().
  */
 
+/* a decision API answer from L1, as text around its audit id */
+typedef struct {
+    ngx_uint_t                   decision;      /* what it was made from */
+    ngx_uint_t                   cache_ttl;
+    uint64_t                     evaluated_at;
+    ngx_str_t                    reason;
+    ngx_str_t                    filtered_parameters;
+
+    ngx_str_t                    head;          /* up to the audit id */
+    ngx_str_t                    tail;          /* after it */
+} ngx_http_sark_answer_memo_t;
+
 typedef struct {
     ngx_http_sark_key_t          key;
     ngx_str_t                    audit_query;
     ngx_str_t                    body;          /* the decision API's body;
                                                    empty when enforcing */
     ngx_http_sark_spans_t        spans;
+    ngx_http_sark_answer_memo_t  answer;        /* head.len 0: none yet */
 } ngx_http_sark_token_memo_t;
 
 
@@ -170,6 +183,9 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_key_t          key;
     ngx_str_t                    audit_query;   /* the query's audit fields,
                                                    encoded; valid while
+                                                   deciding from L1 */
+    ngx_http_sark_token_memo_t  *memo;          /* the token's memo of this
+                                                   question, the same while
                                                    deciding from L1 */
     ngx_str_t                    preread;       /* the whole request body,
                                                    read with the headers */
@@ -367,8 +383,11 @@ ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
 void *ngx_http_sark_json_alloc(void *pool, size_t size);
 ngx_http_sark_token_memo_t *ngx_http_sark_token_memo(
     ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev, ngx_str_t *body);
-void ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
-    ngx_uint_t rev, ngx_http_sark_token_memo_t *m);
+ngx_http_sark_token_memo_t *ngx_http_sark_token_memo_store(
+    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev,
+    ngx_http_sark_token_memo_t *m);
+void ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
+    ngx_http_sark_answer_memo_t *a);
 
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,

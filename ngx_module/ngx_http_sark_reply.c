@@ -211,14 +211,52 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 ngx_int_t
 ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  body, *cache, *aid;
-    ngx_uint_t                 allow;
-    ngx_http_sark_decision_t  *d;
+    u_char                       *p, *aid_at;
+    size_t                        len;
+    ngx_str_t                     body, *cache, *aid;
+    ngx_uint_t                    allow;
+    ngx_http_sark_decision_t     *d;
+    ngx_http_sark_answer_memo_t  *a, made;
 
     d = &ctx->decision;
     aid = ngx_http_sark_audit_id(r->pool, ctx);
+
+    /*
+     * An L1 answer is text around its audit id made from the decision's
+     * fields: the same fields as the token's memo holds (its revision is
+     * the memo's) give the same text.
+     */
+
+    a = (ctx->memo && d->cache_layer == SARK_CACHE_L1 && aid)
+        ? &ctx->memo->answer : NULL;
+
+    if (a && a->head.len
+        && a->decision == d->decision
+        && a->cache_ttl == d->cache_ttl
+        && a->evaluated_at == d->evaluated_at
+        && a->reason.len == d->reason.len
+        && a->filtered_parameters.len == d->filtered_parameters.len
+        && (a->reason.len == 0
+            || ngx_memcmp(a->reason.data, d->reason.data, a->reason.len) == 0)
+        && (a->filtered_parameters.len == 0
+            || ngx_memcmp(a->filtered_parameters.data,
+                          d->filtered_parameters.data,
+                          a->filtered_parameters.len)
+               == 0))
+    {
+        body.len = a->head.len + aid->len + a->tail.len;
+
+        body.data = ngx_pnalloc(r->pool, body.len);
+        if (body.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(body.data, a->head.data, a->head.len);
+        p = ngx_cpymem(p, aid->data, aid->len);
+        ngx_memcpy(p, a->tail.data, a->tail.len);
+
+        return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
+    }
 
     allow = (d->decision == SARK_DECISION_ALLOW);
     cache = &ngx_http_sark_cache_names[d->cache_layer <= SARK_CACHE_L2
@@ -252,10 +290,12 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
+    aid_at = NULL;
 
     if (aid) {
         /* hex digits and dashes: nothing to escape */
         *p++ = '"';
+        aid_at = p;
         p = ngx_cpymem(p, aid->data, aid->len);
         *p++ = '"';
 
@@ -274,6 +314,20 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     p = ngx_http_sark_cpylit(p, "\"}}\n");
 
     body.len = p - body.data;
+
+    if (a && aid_at) {
+        made.decision = d->decision;
+        made.cache_ttl = d->cache_ttl;
+        made.evaluated_at = d->evaluated_at;
+        made.reason = d->reason;
+        made.filtered_parameters = d->filtered_parameters;
+        made.head.data = body.data;
+        made.head.len = aid_at - body.data;
+        made.tail.data = aid_at + aid->len;
+        made.tail.len = p - made.tail.data;
+
+        ngx_http_sark_token_answer_store(&ctx->identity, &made);
+    }
 
     return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
 }

@@ -11,9 +11,9 @@ use Test::Sark::Util qw(nonce authorize decision_is poll_until l1_ready
 
 repeat_each(1);
 
-# Block 1: 16 decision_is + 2; block 2: 8 + 2; block 3: 4 + 2; block 4: 3 + 2;
-# block 5: 4 + 2.
-plan tests => repeat_each() * (16 + 2 + 8 + 2 + 4 + 2 + 3 + 2 + 4 + 2);
+# Block 1: 16 decision_is + 2 + 2; block 2: 8 + 2; block 3: 4 + 2; block 4:
+# 3 + 2; block 5: 2 x 6 + 2.
+plan tests => repeat_each() * (16 + 2 + 2 + 8 + 2 + 4 + 2 + 3 + 2 + 12 + 2);
 
 our $ADMIN_KEY = "admin-key-$N";
 
@@ -78,6 +78,14 @@ for my $c (@calls) {
     decision_is(authorize($body, token => $tok, path => $main::API),
                 {allow => $allow, cache => 'L1'}, "$what again: the same answer from L1");
 }
+
+# answers from L1 to the same body: the same text but for their audit ids
+my @same = map { authorize($main::LIST, token => $analyst, path => $main::API) } 1 .. 3;
+my @ids = map { $_->{json}{audit_id} // '' } @same;
+is(scalar(keys %{{ map { $_ => 1 } grep { /^[0-9a-f-]{36}$/ } @ids }}), 3, 'three distinct audit ids');
+(my $t0 = $same[0]{body}) =~ s/"audit_id":"[^"]*"/"audit_id":""/;
+is(scalar(grep { (my $t = $_->{body}) =~ s/"audit_id":"[^"]*"/"audit_id":""/; $t eq $t0 } @same), 3,
+   'the rest of the three answers is the same text') or diag($same[0]{body});
 --- error_code: 200
 --- response_body_like: ^\{"allow":true,"reason":"Allowed: analyst plain@example.com can query database",
 --- no_error_log
@@ -143,19 +151,35 @@ is_deeply(\%got, \%want, 'seven rows, each with what its request asked (unescape
 
 
 
-=== TEST 5: a repeated body whose cached decision was invalidated is decided again as it was asked (escaped strings decoded)
+=== TEST 5: a repeated body whose cached decision was invalidated is decided again as it was asked (escaped strings decoded), and its next answers tell of the new decision
 --- init
-my $tok = main::tok('again', 'analyst');
 (my $escaped = $main::LIST) =~ s/list_tables/list\\u005ftables/;
-decision_is(authorize($escaped, token => $tok, path => $main::API),
-            {allow => 1, cache => 'MISS'}, 'escaped body: allowed');
-decision_is(authorize($escaped, token => $tok, path => $main::API),
-            {allow => 1, cache => 'L1'}, 'again: from L1');
-my $r = http_request('POST', '/api/v1/cache/invalidate', headers => { 'X-Admin-Key' => $main::ADMIN_KEY },
-                     body => qq{{"pattern":"authz:u-$main::N-again:*"}});
-is($r->{status}, 200, 'its entries invalidated');
-decision_is(authorize($escaped, token => $tok, path => $main::API),
-            {allow => 1, cache => qr/^(MISS|L2)$/}, 'the same body again: decided afresh, still allowed');
+for my $case (['again', $escaped, 'escaped'], ['again-plain', $main::LIST, 'plain']) {
+    my ($who, $body, $kind) = @$case;
+    my $tok = main::tok($who, 'analyst');
+    decision_is(authorize($body, token => $tok, path => $main::API),
+                {allow => 1, cache => 'MISS'}, "$kind body: allowed");
+    my $first = authorize($body, token => $tok, path => $main::API);
+    decision_is($first, {allow => 1, cache => 'L1'}, "$kind body again: from L1");
+    my $r = http_request('POST', '/api/v1/cache/invalidate', headers => { 'X-Admin-Key' => $main::ADMIN_KEY },
+                         body => qq{{"pattern":"authz:u-$main::N-$who:*"}});
+    is($r->{status}, 200, "$kind body: its entries invalidated");
+    my $fresh = authorize($body, token => $tok, path => $main::API);
+    decision_is($fresh, {allow => 1, cache => qr/^(MISS|L2)$/},
+                "$kind body again: decided afresh, still allowed");
+    # (decisions made just after an invalidation are not kept in L1 at once)
+    my ($prev, $next) = ($fresh);
+    poll_until(5, sub {
+        $next = authorize($body, token => $tok, path => $main::API);
+        return 1 if ($next->{json}{metadata}{cache} // '') eq 'L1';
+        $prev = $next;
+        return 0;
+    });
+    decision_is($next, {allow => 1, cache => 'L1'}, "$kind body: from L1 again");
+    is($next->{json}{metadata}{evaluated_at}, $prev->{json}{metadata}{evaluated_at},
+       "$kind body: the L1 answer tells when the decision it holds was made, not the first one")
+        or diag("first $first->{json}{metadata}{evaluated_at}");
+}
 --- error_code: 200
 --- no_error_log
 [error]
