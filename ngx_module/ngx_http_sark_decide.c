@@ -290,9 +290,13 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         return NGX_ERROR;
     }
 
-    if ((fixed || ctx->spans)
-        && ngx_http_sark_audit_query(r->pool, ctx, &memo.audit_query)
-           == NGX_OK)
+    if (!fixed && ctx->spans == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&memo, sizeof(ngx_http_sark_token_memo_t));
+
+    if (ngx_http_sark_audit_query(r->pool, ctx, &memo.audit_query) == NGX_OK)
     {
         memo.key = ctx->key;
         memo.body = ctx->body;
@@ -300,8 +304,6 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         if (ctx->spans) {
             memo.spans = *ctx->spans;
         }
-
-        memo.answer.head.len = 0;
 
         ctx->memo = ngx_http_sark_token_memo_store(&ctx->identity, slcf,
                                                    ngx_http_sark_revision_gen,
