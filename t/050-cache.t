@@ -37,13 +37,7 @@ our $LIST_TABLES = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp"
 our $GET_REPO = '{"action":"gateway:tool:invoke","server_name":"github-mcp",'
               . '"tool_name":"get_repo"}';
 
-our $HTTP_CONFIG = <<"_EOC_";
-    sark_sarkd unix:$ENV{TEST_NGINX_SARKD_SOCKET};
-    sark_jwt_secret $ENV{TEST_NGINX_JWT_SECRET};
-    sark_jwt_issuer $ENV{TEST_NGINX_JWT_ISSUER};
-    sark_jwt_audience $ENV{TEST_NGINX_JWT_AUDIENCE};
-    sark_cache_zone sark_l1 1m;
-_EOC_
+our $HTTP_CONFIG = sark_http_config();
 
 # tok(NAME, CLAIMS...): an analyst's token for subject u-<run>-NAME; the
 # same NAME without extra claims gives the same token

@@ -20,14 +20,8 @@ our $WARM = '{"patterns":[{"action":"gateway:tool:invoke","server":"postgres-mcp
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value(http_config => <<"_EOC_") unless defined $block->http_config;
-    sark_sarkd unix:$ENV{TEST_NGINX_SARKD_SOCKET};
-    sark_jwt_secret $ENV{TEST_NGINX_JWT_SECRET};
-    sark_jwt_issuer $ENV{TEST_NGINX_JWT_ISSUER};
-    sark_jwt_audience $ENV{TEST_NGINX_JWT_AUDIENCE};
-    sark_cache_zone sark_l1 1m;
-    sark_admin_key $main::ADMIN_KEY;
-_EOC_
+    $block->set_value(http_config => sark_http_config("sark_admin_key $main::ADMIN_KEY"))
+        unless defined $block->http_config;
     $block->set_value(config => <<'_EOC_') unless defined $block->config;
     location = /api/v1/gateway/authorize { sark_api authorize; }
     location = /api/v1/admin/cache/warm { sark_api warm; }

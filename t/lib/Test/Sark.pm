@@ -20,7 +20,7 @@ use POSIX ();
 use Socket ();
 use Time::HiRes ();
 
-use Test::Sark::Util qw(jwt stack repo_root dev_env);
+use Test::Sark::Util qw(jwt stack repo_root dev_env sark_http_config);
 
 our @ISA = ('Exporter');
 
@@ -30,7 +30,7 @@ our @EXPORT = (@base_exports, qw(
     run_tests repeat_each no_shuffle log_level workers master_on master_off
     no_module no_root_location no_long_string env_to_nginx add_block_preprocessor
     server_port html_dir timeout bail_out
-    jwt stack
+    jwt stack sark_http_config
 ));
 
 # ------------------------------------------------------------- configuration

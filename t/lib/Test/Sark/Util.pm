@@ -14,7 +14,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 
 our @EXPORT = qw(jwt stack);
-our @EXPORT_OK = qw(repo_root dev_env b64url
+our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
     nonce http_request authorize raw_request raw_exchange split_responses concurrent_requests decision_is
     poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
     redis_cli redis_keys pg_query pg_value audit_rows_for);
@@ -94,6 +94,18 @@ sub jwt {
     die "jwt: no secret (set TEST_NGINX_JWT_SECRET)\n" unless defined $secret && length $secret;
     $secret .= '-wrong' if $opt{wrong_secret};
     return "$input." . b64url(Digest::SHA::hmac_sha256($input, $secret));
+}
+
+# sark_http_config(LINES...): the http-level directives most suites share
+# (sarkd's socket, the JWT key, issuer and audience, a 1m L1 zone), then
+# LINES, each indented and ended with ";"
+sub sark_http_config {
+    my @lines = ("sark_sarkd unix:$ENV{TEST_NGINX_SARKD_SOCKET}",
+                 "sark_jwt_secret $ENV{TEST_NGINX_JWT_SECRET}",
+                 "sark_jwt_issuer $ENV{TEST_NGINX_JWT_ISSUER}",
+                 "sark_jwt_audience $ENV{TEST_NGINX_JWT_AUDIENCE}",
+                 'sark_cache_zone sark_l1 1m', @_);
+    return join '', map { "    $_;\n" } @lines;
 }
 
 # stack(COMMAND, COMPONENT...): run scripts/stack with the caller's
