@@ -28,10 +28,12 @@ NGX_BLD     := $(B)/ngx
 MODULE_SRCS := $(wildcard ngx_module/*.c) $(wildcard ngx_module/*.h) \
                ngx_module/config shared/sark_proto.h
 
-# The module is compiled by nginx's own build with Debian's flags.  The
-# sanitizer build also defines NGX_DEBUG_PALLOC so pool allocations are
-# visible to ASan.
-NGX_CC_OPT  := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC \
+# The module is compiled by nginx's own build with Debian's flags, and calls
+# from it go straight through the GOT, not PLT stubs (-fno-plt), and to its
+# own functions directly (-fno-semantic-interposition): fewer code and data
+# lines per request on the L1-hit paths.  The sanitizer build also defines
+# NGX_DEBUG_PALLOC so pool allocations are visible to ASan.
+NGX_CC_OPT  := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC -fno-plt -fno-semantic-interposition \
                $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null) $(SAN)
 NGX_LD_OPT  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC $(SAN)
 ifeq ($(BUILD),asan)
