@@ -353,8 +353,8 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ev.id = ctx->audit_raw;
     ev.timestamp = ngx_http_sark_audit_now_us();
 
-    if (ctx->audit_query.len) {
-        ev.query = ctx->audit_query;
+    if (ctx->memo) {
+        ev.query = ctx->memo->audit_query;
 
     } else {
         ngx_http_sark_audit_query_fields(&ev, ctx);

@@ -208,14 +208,12 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             ctx->elapsed = ngx_current_msec - ctx->started;
 
             ngx_http_sark_audit_decision(r, ctx);
-            ngx_str_null(&ctx->audit_query);
 
             return NGX_OK;
         }
     }
 
-    /* the slot they point into may change before sarkd answers */
-    ngx_str_null(&ctx->audit_query);
+    /* the slot it points into may change before sarkd answers */
     ctx->memo = NULL;
 
     frame = ngx_http_sark_build_request(r, ctx, &len);
@@ -255,8 +253,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
  * the same token there before (see ngx_http_sark_token_memo()): at an
  * enforced location whose query has no variables, or (set by
  * ngx_http_sark_recall_query()) at the decision API with the same body.
- * ctx->audit_query is then set until the decision is known or goes to
- * sarkd.
+ * ctx->memo is then set until the decision is known or goes to sarkd.
  */
 
 static ngx_int_t
@@ -279,7 +276,6 @@ ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
                                      ngx_http_sark_revision_gen, &ctx->body);
         if (m) {
             ctx->key = m->key;
-            ctx->audit_query = m->audit_query;
             ctx->memo = m;
             ctx->keyed = 1;
             return NGX_OK;
@@ -362,7 +358,6 @@ ngx_http_sark_recall_query(ngx_http_request_t *r,
     }
 
     ctx->key = m->key;
-    ctx->audit_query = m->audit_query;
     ctx->memo = m;
     ctx->keyed = 1;
 

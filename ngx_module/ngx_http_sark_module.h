@@ -181,9 +181,6 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_query_t        query;
     ngx_http_sark_decision_t     decision;
     ngx_http_sark_key_t          key;
-    ngx_str_t                    audit_query;   /* the query's audit fields,
-                                                   encoded; valid while
-                                                   deciding from L1 */
     ngx_http_sark_token_memo_t  *memo;          /* the token's memo of this
                                                    question, the same while
                                                    deciding from L1 */
