@@ -17,8 +17,12 @@
  * A batch is closed every sark_audit_flush, or as soon as it holds
  * sark_audit_batch bytes, and sent as a call on the worker's connection to
  * sarkd.  It is forgotten only when sarkd acknowledges it (durable, or
- * rejected as malformed); when its call times out or the connection is
- * lost it goes back into the unsent queue, in order, and is sent again.
+ * rejected as malformed); when no acknowledgement comes within
+ * sark_audit_ack_timeout or the connection is lost it goes back into the
+ * unsent queue, in order, and is sent again.  One timer watches the oldest
+ * batch in flight, not one per batch: while a slow database holds back
+ * the acknowledgements hundreds of batches can be in flight, and their
+ * timers would deepen the tree every request's timers go through.
  * All batches a worker holds stay within sark_audit_buffer: beyond it new
  * events are dropped and counted, never failing the request.
  *
@@ -34,7 +38,6 @@
 #include "ngx_http_sark_module.h"
 
 
-#define NGX_HTTP_SARK_AUDIT_ACK_TIMEOUT  30000
 #define NGX_HTTP_SARK_AUDIT_DRAIN        5000
 #define NGX_HTTP_SARK_AUDIT_RETRY_MAX    30000
 
@@ -53,6 +56,7 @@ typedef struct {
     u_char                      *end;
     uint64_t                     seq;
     ngx_uint_t                   events;
+    ngx_msec_t                   sent;      /* when it went in flight */
 } ngx_http_sark_audit_batch_t;
 
 
@@ -71,6 +75,7 @@ typedef struct {
     size_t                        event_max;
     size_t                        sarkd_max;
     ngx_msec_t                    flush;
+    ngx_msec_t                    ack_timeout;
 
     ngx_uint_t                    dropped;   /* since the last log line */
     ngx_uint_t                    dropped_total;
@@ -84,6 +89,7 @@ typedef struct {
     ngx_event_t                   tick;
     ngx_event_t                   ship;
     ngx_event_t                   drain;
+    ngx_event_t                   ack;       /* the oldest batch in flight */
 
     ngx_pool_t                   *pool;
     ngx_log_t                    *log;
@@ -113,6 +119,7 @@ static void ngx_http_sark_audit_log_drops(ngx_http_sark_audit_t *a);
 static void ngx_http_sark_audit_tick_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_ship_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_drain_handler(ngx_event_t *ev);
+static void ngx_http_sark_audit_ack_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
 static void ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
     ngx_http_sark_ctx_t *ctx);
@@ -150,6 +157,7 @@ ngx_http_sark_audit_init(ngx_cycle_t *cycle, ngx_http_sark_main_conf_t *smcf)
     a->batch_cap = SARK_PROTO_HDR_LEN + smcf->audit_batch;
     a->sarkd_max = smcf->sarkd_buffer_max;
     a->flush = smcf->audit_flush;
+    a->ack_timeout = smcf->audit_ack_timeout;
     a->pool = cycle->pool;
     a->log = cycle->log;
 
@@ -177,6 +185,16 @@ ngx_http_sark_audit_init(ngx_cycle_t *cycle, ngx_http_sark_main_conf_t *smcf)
     a->drain.data = a;
     a->drain.log = cycle->log;
     a->drain.cancelable = 0;
+
+    a->ack.handler = ngx_http_sark_audit_ack_handler;
+    a->ack.data = a;
+    a->ack.log = cycle->log;
+
+    /*
+     * the drain timer, not a wait for an acknowledgement, decides how
+     * long an exiting worker stays
+     */
+    a->ack.cancelable = 1;
 
     ngx_http_sark_audit = a;
 
@@ -232,6 +250,10 @@ ngx_http_sark_audit_exit(ngx_cycle_t *cycle)
 
     if (a->drain.timer_set) {
         ngx_del_timer(&a->drain);
+    }
+
+    if (a->ack.timer_set) {
+        ngx_del_timer(&a->ack);
     }
 
     if (a->ship.posted) {
@@ -733,13 +755,6 @@ ready:
     ngx_memzero(&b->call, sizeof(ngx_http_sark_call_t));
     b->call.handler = ngx_http_sark_audit_answer;
     b->call.data = b;
-    b->call.timer.log = a->log;
-
-    /*
-     * the drain timer, not a 30 s wait for an ack, decides how long an
-     * exiting worker stays
-     */
-    b->call.timer.cancelable = 1;
 
     return b;
 }
@@ -880,8 +895,7 @@ ngx_http_sark_audit_send(ngx_http_sark_audit_t *a)
             break;
         }
 
-        rc = ngx_http_sark_sarkd_call(&b->call, b->start, len,
-                                      NGX_HTTP_SARK_AUDIT_ACK_TIMEOUT);
+        rc = ngx_http_sark_sarkd_call(&b->call, b->start, len, 0);
 
         if (rc != NGX_OK) {
             /* not connected, buffer full: the next tick tries again */
@@ -890,6 +904,12 @@ ngx_http_sark_audit_send(ngx_http_sark_audit_t *a)
 
         ngx_queue_remove(q);
         ngx_queue_insert_tail(&a->inflight, q);
+
+        b->sent = ngx_current_msec;
+
+        if (!a->ack.timer_set) {
+            ngx_add_timer(&a->ack, a->ack_timeout);
+        }
     }
 
     if (!ngx_queue_empty(&a->unsent) && !a->tick.timer_set) {
@@ -991,6 +1011,42 @@ ngx_http_sark_audit_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
 
     if (!a->drained && !a->tick.timer_set) {
         ngx_add_timer(&a->tick, a->flush);
+    }
+}
+
+
+/*
+ * The batches in flight are in the order they were sent: those at the
+ * head that have waited sark_audit_ack_timeout time out (and go back to
+ * be sent again); the timer is then set for the next one's deadline.
+ */
+
+static void
+ngx_http_sark_audit_ack_handler(ngx_event_t *ev)
+{
+    ngx_msec_int_t                left;
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_t        *a;
+    ngx_http_sark_audit_batch_t  *b;
+
+    a = ev->data;
+
+    while (!ngx_queue_empty(&a->inflight)) {
+        q = ngx_queue_head(&a->inflight);
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+
+        left = (ngx_msec_int_t) (b->sent + a->ack_timeout - ngx_current_msec);
+
+        if (left > 0) {
+            ngx_add_timer(ev, (ngx_msec_t) left);
+            return;
+        }
+
+        /* takes b out of the in-flight queue */
+
+        ngx_http_sark_sarkd_cancel(&b->call);
+        ngx_http_sark_audit_answer(&b->call, NGX_HTTP_SARK_CALL_TIMEOUT,
+                                   NULL, 0);
     }
 }
 

@@ -37,6 +37,8 @@ static char *ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_sark_check_audit_batch(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_sark_check_audit_ack_timeout(ngx_conf_t *cf,
+    void *post, void *data);
 static char *ngx_http_sark_check_gateway_key(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
@@ -59,6 +61,8 @@ static ngx_conf_post_handler_pt  ngx_http_sark_audit_flush_post =
     ngx_http_sark_check_audit_flush;
 static ngx_conf_post_handler_pt  ngx_http_sark_audit_batch_post =
     ngx_http_sark_check_audit_batch;
+static ngx_conf_post_handler_pt  ngx_http_sark_audit_ack_timeout_post =
+    ngx_http_sark_check_audit_ack_timeout;
 static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
     ngx_http_sark_check_gateway_key;
 
@@ -79,6 +83,10 @@ static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
  *                             batches a worker holds until sarkd
  *                             acknowledges them; beyond it new events are
  *                             dropped, counted and logged once a second.
+ *   sark_audit_ack_timeout TIME
+ *                             http; default 30s (1s..1h).  A batch sarkd
+ *                             has not acknowledged this long after it was
+ *                             sent is sent again.
  *
  * Gateway events (ngx_http_sark_gateway.c):
  *
@@ -174,6 +182,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sark_main_conf_t, audit_batch),
       &ngx_http_sark_audit_batch_post },
+
+    { ngx_string("sark_audit_ack_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, audit_ack_timeout),
+      &ngx_http_sark_audit_ack_timeout_post },
 
     { ngx_string("sark_audit_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -317,6 +332,7 @@ ngx_http_sark_create_main_conf(ngx_conf_t *cf)
     smcf->sarkd_buffer_max = NGX_CONF_UNSET_SIZE;
     smcf->request_id_index = NGX_ERROR;
     smcf->audit_flush = NGX_CONF_UNSET_MSEC;
+    smcf->audit_ack_timeout = NGX_CONF_UNSET_MSEC;
     smcf->audit_batch = NGX_CONF_UNSET_SIZE;
     smcf->audit_buffer = NGX_CONF_UNSET_SIZE;
 
@@ -339,6 +355,7 @@ ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(smcf->audit_flush, 100);
+    ngx_conf_init_msec_value(smcf->audit_ack_timeout, 30000);
     ngx_conf_init_size_value(smcf->audit_batch, 64 * 1024);
     ngx_conf_init_size_value(smcf->audit_buffer, 32 * 1024 * 1024);
 
@@ -727,6 +744,19 @@ ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post, void *data)
 
     if (*mp < 1 || *mp > 10000) {
         return "must be between 1ms and 10s";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_sark_check_audit_ack_timeout(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *mp = data;
+
+    if (*mp < 1000 || *mp > 3600000) {
+        return "must be between 1s and 1h";
     }
 
     return NGX_CONF_OK;

@@ -37,6 +37,7 @@ typedef struct {
     ngx_http_sark_cache_t       *cache;
 
     ngx_msec_t                   audit_flush;
+    ngx_msec_t                   audit_ack_timeout;
     size_t                       audit_batch;
     size_t                       audit_buffer;
 } ngx_http_sark_main_conf_t;

@@ -185,6 +185,10 @@ ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
     ngx_rbtree_insert(&sd->calls, &call->node);
     call->pending = 1;
 
+    if (timeout == 0) {
+        return NGX_OK;
+    }
+
     call->timer.handler = ngx_http_sark_call_timeout_handler;
     call->timer.data = call;
     if (call->timer.log == NULL) {

@@ -68,6 +68,8 @@ void ngx_http_sark_sarkd_exit(ngx_cycle_t *cycle);
  * Sends `frame` (header + payload; the id is filled in here).  Returns
  * NGX_OK when the call is pending, NGX_DECLINED when sarkd is not connected,
  * NGX_BUSY when the output buffer is full, NGX_ERROR on allocation failure.
+ * A `timeout` of 0 arms no timer: the caller keeps the deadline and
+ * cancels the call when it passes.
  */
 ngx_int_t ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
     size_t len, ngx_msec_t timeout);

@@ -124,3 +124,27 @@ qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
 --- must_die
 --- error_log
 "sark_authz_action" must not be empty, and no "sark_authz_*" value may be longer than 256 bytes
+
+
+
+=== TEST 11: an audit acknowledgement timeout under 1 s is refused
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+    sark_audit_ack_timeout 500ms;
+--- config
+--- must_die
+--- error_log
+"sark_audit_ack_timeout" directive must be between 1s and 1h
+
+
+
+=== TEST 12: an audit flush interval over 10 s is refused
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+    sark_audit_flush 11s;
+--- config
+--- must_die
+--- error_log
+"sark_audit_flush" directive must be between 1ms and 10s

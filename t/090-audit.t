@@ -25,7 +25,7 @@ use Time::HiRes ();
 
 repeat_each(1);
 
-plan tests => repeat_each() * 55;
+plan tests => repeat_each() * 59;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -415,3 +415,29 @@ kill 'HUP', $master;
 my @rows = main::rows_for("u-$main::N-reload", 10, 15);
 main::ids_are(\@rows, \@ids, 'the ten events are rows');
 --- error_code: 200
+
+
+
+=== TEST 13: a batch sarkd does not acknowledge within sark_audit_ack_timeout is sent again; its events become rows once
+--- http_config eval
+main::sark_http_config('sark_audit_ack_timeout 1s')
+--- init
+main::ready();
+my $tok = main::user('ack');
+authorize($main::QUERY, token => $tok);    # decided by sarkd, then cached
+main::rows_for("u-$main::N-ack", 1);
+stack('pause', 'sarkd');
+my @ids;
+for (1 .. 3) {
+    my $r = authorize($main::QUERY, token => $tok);
+    push @ids, $r->{json}{audit_id} if $r->{status} == 200;
+}
+is(scalar @ids, 3, 'three answers from L1 while sarkd is stalled');
+Time::HiRes::sleep(2.5);
+stack('resume', 'sarkd');
+my @rows = main::rows_for("u-$main::N-ack", 4, 15);
+shift @rows;
+main::ids_are(\@rows, \@ids, 'the three events are rows, each once');
+--- error_code: 200
+--- error_log eval
+qr/no acknowledgement for an audit batch of \d+ events; it will be sent again/
