@@ -387,7 +387,7 @@ void appendMetadata(std::string& out, const uint8_t* p, size_t n) {
 
 // ---------------------------------------------------------------- events
 
-constexpr uint16_t kMaxTag = SARK_AUDF_METADATA;
+constexpr uint16_t kMaxTag = SARK_AUDF_SAME_AS_PREVIOUS;
 
 // Name of each field for messages (its column, or the column it feeds).
 constexpr const char* kFieldNames[kMaxTag + 1] = {
@@ -409,9 +409,19 @@ constexpr const char* kFieldNames[kMaxTag + 1] = {
     "gateway_request_id",
     "client_ip",
     "metadata",
+    "same_as_previous",
 };
 
-// Size of a fixed-width field, 0 for a variable one.
+// The fields SARK_AUDF_SAME_AS_PREVIOUS stands for.
+constexpr uint16_t kInherited[] = {
+    SARK_AUDF_EVENT_TYPE, SARK_AUDF_USER_ID,  SARK_AUDF_AGENT_ID,
+    SARK_AUDF_SERVER_NAME, SARK_AUDF_TOOL_NAME, SARK_AUDF_ACTION,
+    SARK_AUDF_SENSITIVITY, SARK_AUDF_DECISION, SARK_AUDF_REASON,
+    SARK_AUDF_POLICY_REVISION,
+};
+
+// Size of a fixed-width field, 0 for a variable one (kEmpty for none).
+constexpr size_t kEmpty = SIZE_MAX;
 constexpr size_t fixedWidth(uint16_t tag) {
   switch (tag) {
   case SARK_AUDF_ID:
@@ -422,6 +432,8 @@ constexpr size_t fixedWidth(uint16_t tag) {
     return 1;
   case SARK_AUDF_LATENCY_US:
     return 4;
+  case SARK_AUDF_SAME_AS_PREVIOUS:
+    return kEmpty;
   default:
     return 0;
   }
@@ -434,9 +446,11 @@ struct FieldRef {
 
 using EventFields = std::array<FieldRef, kMaxTag + 1>;
 
-// Reads the fields of one event and checks them.  On failure `what` says
-// why, naming the field.
-bool readEvent(const uint8_t* p, size_t len, EventFields& f, std::string& what) {
+// Reads the fields of one event and checks them; `prev` is the event before
+// it in the batch (nullptr for the first).  On failure `what` says why,
+// naming the field.
+bool readEvent(const uint8_t* p, size_t len, const EventFields* prev, EventFields& f,
+               std::string& what) {
   size_t off = 0;
   sark_tlv_t t;
   int rc;
@@ -445,9 +459,9 @@ bool readEvent(const uint8_t* p, size_t len, EventFields& f, std::string& what) 
       continue; // a newer field
     }
     const size_t width = fixedWidth(t.tag);
-    if (width != 0 && t.len != width) {
+    if (width != 0 && t.len != (width == kEmpty ? 0 : width)) {
       what = std::string(kFieldNames[t.tag]) + " is " + std::to_string(t.len) +
-             " bytes, not " + std::to_string(width);
+             " bytes, not " + std::to_string(width == kEmpty ? 0 : width);
       return false;
     }
     if (t.len > kAuditMaxStringBytes) {
@@ -459,6 +473,17 @@ bool readEvent(const uint8_t* p, size_t len, EventFields& f, std::string& what) 
   if (rc != SARK_PROTO_END) {
     what = std::string("fields: ") + sark_proto_strerror(rc);
     return false;
+  }
+  if (f[SARK_AUDF_SAME_AS_PREVIOUS].value != nullptr) {
+    if (prev == nullptr) {
+      what = "same_as_previous in the batch's first event";
+      return false;
+    }
+    for (uint16_t tag : kInherited) {
+      if (f[tag].value == nullptr) {
+        f[tag] = (*prev)[tag];
+      }
+    }
   }
   if (f[SARK_AUDF_ID].value == nullptr) {
     what = "id is missing";
@@ -593,13 +618,15 @@ bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out, uint3
   sark_tlv_t t;
   int rc;
   std::string what;
+  EventFields odd{}, even{}; // this event's fields and the one's before it
   while ((rc = sark_tlv_next(payload, len, &off, &t)) == SARK_PROTO_OK) {
     if (t.tag != SARK_AUD_EVENT) {
       continue; // a newer kind of entry
     }
     n++;
-    EventFields fields{};
-    if (!readEvent(t.value, t.len, fields, what)) {
+    EventFields& fields = (n % 2) ? odd : even;
+    fields = EventFields{};
+    if (!readEvent(t.value, t.len, n == 1 ? nullptr : ((n % 2) ? &even : &odd), fields, what)) {
       out.resize(start);
       err = "AUDIT_BATCH event " + std::to_string(n) + ": " + what;
       return false;

@@ -32,7 +32,7 @@ extern "C" {
 
 
 #define SARK_PROTO_MAGIC          0x534bu      /* "SK" */
-#define SARK_PROTO_VERSION        1
+#define SARK_PROTO_VERSION        2
 #define SARK_PROTO_HDR_LEN        16
 #define SARK_PROTO_TLV_HDR_LEN    6
 #define SARK_PROTO_MAX_PAYLOAD    (4u * 1024 * 1024)
@@ -141,6 +141,14 @@ extern "C" {
 #define SARK_AUDF_REQUEST_ID      15  /* string: gateway_request_id */
 #define SARK_AUDF_CLIENT_IP       16  /* string */
 #define SARK_AUDF_METADATA        17  /* JSON object text */
+/*
+ * No value: the event's event_type, user_id, agent_id, server_name,
+ * tool_name, action, sensitivity, decision, reason and policy_revision are
+ * those of the event before it in the same batch (as that one has them,
+ * absent ones included); the fields it carries itself win.  Never in a
+ * batch's first event.  (Version 2.)
+ */
+#define SARK_AUDF_SAME_AS_PREVIOUS 18
 
 /* AUDIT_ACK fields */
 #define SARK_ACK_STATUS           1   /* u8: SARK_ACK_DURABLE | _REJECTED */

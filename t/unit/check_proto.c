@@ -145,7 +145,7 @@ START_TEST(test_hdr_layout)
 
     static const uint8_t  want[SARK_PROTO_HDR_LEN] = {
         0x53, 0x4b,                 /* magic "SK" */
-        0x01,                       /* version */
+        0x02,                       /* version */
         0x02,                       /* type AUTHZ_RESP */
         0xa1, 0xb2,                 /* flags */
         0x00, 0x00,                 /* reserved */
@@ -173,7 +173,7 @@ START_TEST(test_hdr_decode_vector)
     sark_frame_hdr_t  h;
 
     static const uint8_t  in[SARK_PROTO_HDR_LEN + 3] = {
-        0x53, 0x4b, 0x01, 0x05,
+        0x53, 0x4b, 0x02, 0x05,
         0x80, 0x01, 0x00, 0x00,
         0xde, 0xad, 0xbe, 0xef,
         0x00, 0x40, 0x00, 0x00,     /* 4 MiB: exactly the maximum */
@@ -182,7 +182,7 @@ START_TEST(test_hdr_decode_vector)
 
     ck_assert_int_eq(sark_frame_hdr_decode(in, sizeof(in), &h),
                      SARK_PROTO_OK);
-    ck_assert_uint_eq(h.version, 1);
+    ck_assert_uint_eq(h.version, 2);
     ck_assert_uint_eq(h.type, SARK_MSG_ERROR);
     ck_assert_uint_eq(h.flags, 0x8001);
     ck_assert_uint_eq(h.id, 0xdeadbeef);
@@ -242,7 +242,7 @@ START_TEST(test_hdr_bad_version)
 
     /* version before type */
     valid_hdr(buf, SARK_MSG_PING, 0);
-    buf[2] = 2;
+    buf[2] = SARK_PROTO_VERSION + 1;
     buf[3] = 0;
     ck_assert_int_eq(sark_frame_hdr_decode(buf, sizeof(buf), &h),
                      SARK_PROTO_ERR_VERSION);

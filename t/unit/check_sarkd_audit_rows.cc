@@ -472,7 +472,7 @@ END_TEST
 
 START_TEST(test_unknown_tags_skipped) {
   Tlv e = minimal();
-  e.raw(0, "zero").raw(SARK_AUDF_METADATA + 1, "future").raw(0xffff, std::string(100, 'x'));
+  e.raw(0, "zero").raw(SARK_AUDF_SAME_AS_PREVIOUS + 1, "future").raw(0xffff, std::string(100, 'x'));
   e.raw(SARK_AUDF_USER_ID, "u");
   Tlv b;
   b.raw(99, "not an event").event(e).raw(0, "").event(minimal("allow")).raw(7, "x");
@@ -506,6 +506,95 @@ START_TEST(test_duplicates_last_wins) {
   ASSERT_STR(cols[kColDecision].c_str(), "deny");
   ASSERT_STR(cols[kColUserId].c_str(), "second");
   ASSERT_STR(cols[kColCacheLayer].c_str(), "MISS");
+}
+END_TEST
+
+// An event after `first` in one batch that says SAME_AS_PREVIOUS and
+// carries `own` besides its id, timestamp and cache layer: the row of each.
+std::vector<std::string> sameAsPrevious(const Tlv& first, const Tlv& own) {
+  Tlv second;
+  second.raw(SARK_AUDF_ID, std::string(16, '\x22'))
+      .u64(SARK_AUDF_TIMESTAMP, kTs + 1)
+      .raw(SARK_AUDF_SAME_AS_PREVIOUS, "")
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_L1)
+      .raw(SARK_AUDF_SAME_AS_PREVIOUS + 1000, ""); // not a field: skipped
+  Tlv b;
+  b.event(first).raw(SARK_AUD_EVENT, second.bytes() + own.bytes());
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert_msg(decode(b.bytes(), out, events, err), "%s", err.c_str());
+  ck_assert_uint_eq(events, 2);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 3);
+  rows.pop_back();
+  return rows;
+}
+
+START_TEST(test_same_as_previous_inherits) {
+  Tlv first;
+  first.raw(SARK_AUDF_ID, kId)
+      .u64(SARK_AUDF_TIMESTAMP, kTs)
+      .raw(SARK_AUDF_EVENT_TYPE, "authorization")
+      .raw(SARK_AUDF_USER_ID, "user-1")
+      .raw(SARK_AUDF_SERVER_NAME, "postgres-mcp")
+      .raw(SARK_AUDF_TOOL_NAME, "list_tables")
+      .raw(SARK_AUDF_ACTION, "gateway:tool:invoke")
+      .raw(SARK_AUDF_SENSITIVITY, "medium")
+      .raw(SARK_AUDF_DECISION, "allow")
+      .raw(SARK_AUDF_REASON, "Allowed")
+      .raw(SARK_AUDF_POLICY_REVISION, "rev-7")
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_MISS)
+      .raw(SARK_AUDF_REQUEST_ID, "req-1")
+      .raw(SARK_AUDF_CLIENT_IP, "10.0.0.1");
+  std::vector<std::string> rows = sameAsPrevious(first, Tlv().raw(SARK_AUDF_REQUEST_ID, "req-2"));
+  std::vector<std::string> a = split(rows[0], '\t'), b = split(rows[1], '\t');
+  for (int col : {kColEventType, kColUserId, kColAgentId, kColServer, kColTool, kColAction,
+                  kColSensitivity, kColDecision, kColReason, kColRevision}) {
+    ck_assert_msg(a[col] == b[col], "column %d: %s vs %s", col, a[col].c_str(), b[col].c_str());
+  }
+  ASSERT_STR(b[kColUserId], "user-1");
+  ASSERT_STR(b[kColAgentId], "\\N");
+  ASSERT_STR(b[kColRevision], "rev-7");
+  // what is the event's own is not inherited
+  ASSERT_STR(b[kColId], "22222222-2222-2222-2222-222222222222");
+  ASSERT_STR(b[kColCacheLayer], "L1");
+  ASSERT_STR(b[kColRequestId], "req-2");
+  ASSERT_STR(b[kColClientIp], "\\N");
+  ASSERT_STR(b[kColTimestamp], "2024-02-29 12:34:56.789013+00");
+}
+END_TEST
+
+START_TEST(test_same_as_previous_own_fields_win) {
+  Tlv first = minimal("allow");
+  first.raw(SARK_AUDF_USER_ID, "user-1").raw(SARK_AUDF_REASON, "first reason");
+  std::vector<std::string> rows =
+      sameAsPrevious(first, Tlv().raw(SARK_AUDF_DECISION, "deny").raw(SARK_AUDF_USER_ID, ""));
+  std::vector<std::string> b = split(rows[1], '\t');
+  ASSERT_STR(b[kColDecision], "deny");
+  ASSERT_STR(b[kColUserId], "");
+  ASSERT_STR(b[kColReason], "first reason");
+}
+END_TEST
+
+START_TEST(test_same_as_previous_chains) {
+  // the third event's "previous" is the second as it was resolved
+  Tlv first = minimal("allow");
+  first.raw(SARK_AUDF_TOOL_NAME, "t1");
+  Tlv same;
+  same.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_SAME_AS_PREVIOUS, "");
+  Tlv b;
+  b.event(first).event(same).event(same).event(same);
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert_msg(decode(b.bytes(), out, events, err), "%s", err.c_str());
+  ck_assert_uint_eq(events, 4);
+  std::vector<std::string> rows = split(out, '\n');
+  for (size_t i = 0; i < 4; i++) {
+    ASSERT_STR(split(rows[i], '\t')[kColTool], "t1");
+    ASSERT_STR(split(rows[i], '\t')[kColDecision], "allow");
+  }
 }
 END_TEST
 
@@ -599,6 +688,20 @@ std::vector<BadCase> badCases() {
                with(Tlv().raw(SARK_AUDF_METADATA,
                               "{\"a\":\"" + std::string(sark::kAuditMaxStringBytes, 'm') +
                                   "\"}"))});
+  v.push_back({"same_as_previous in the first event",
+               batchOf(Tlv(minimal()).raw(SARK_AUDF_SAME_AS_PREVIOUS, "")).bytes()});
+  v.push_back({"same_as_previous with a value",
+               with(Tlv().raw(SARK_AUDF_SAME_AS_PREVIOUS, "x"))});
+  {
+    // inherits no decision: the first event is fine, the second is not
+    Tlv first;
+    first.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_DECISION, "deny");
+    Tlv second;
+    second.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_SAME_AS_PREVIOUS, "")
+        .raw(SARK_AUDF_DECISION, "");
+    v.push_back({"same_as_previous with an empty decision of its own",
+                 Tlv().event(first).event(second).bytes()});
+  }
   v.push_back({"unknown tag over 64 KiB is fine, a bad field after it is not",
                with(Tlv().raw(200, std::string(sark::kAuditMaxStringBytes + 10, 'x'))
                         .u8(SARK_AUDF_CACHE_LAYER, 9))});
@@ -678,6 +781,9 @@ std::string randomBatch(std::mt19937& rng) {
     }
     if (rng() % 2) {
       e.raw(SARK_AUDF_METADATA, kMeta[rng() % (sizeof(kMeta) / sizeof(kMeta[0]))]);
+    }
+    if (i > 0 && rng() % 2) {
+      e.raw(SARK_AUDF_SAME_AS_PREVIOUS, "");
     }
     b.event(e);
   }
@@ -777,6 +883,9 @@ static Suite* auditRowsSuite() {
   tcase_add_test(rows, test_cache_layers_and_latency);
   tcase_add_test(rows, test_unknown_tags_skipped);
   tcase_add_test(rows, test_duplicates_last_wins);
+  tcase_add_test(rows, test_same_as_previous_inherits);
+  tcase_add_test(rows, test_same_as_previous_own_fields_win);
+  tcase_add_test(rows, test_same_as_previous_chains);
   tcase_add_test(rows, test_appends_after_existing);
   tcase_add_test(rows, test_string_limit);
   tcase_add_test(rows, test_width_limits);
