@@ -509,6 +509,19 @@ START_TEST(test_duplicates_last_wins) {
 }
 END_TEST
 
+// The rows of a batch of `want` events (each without its newline).
+std::vector<std::string> rowsOf(const Tlv& batch, uint32_t want) {
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  ck_assert_msg(decode(batch.bytes(), out, events, err), "%s", err.c_str());
+  ck_assert_uint_eq(events, want);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), want + 1);
+  rows.pop_back();
+  return rows;
+}
+
 // An event after `first` in one batch that says SAME_AS_PREVIOUS and
 // carries `own` besides its id, timestamp and cache layer: the row of each.
 std::vector<std::string> sameAsPrevious(const Tlv& first, const Tlv& own) {
@@ -520,15 +533,7 @@ std::vector<std::string> sameAsPrevious(const Tlv& first, const Tlv& own) {
       .raw(SARK_AUDF_SAME_AS_PREVIOUS + 1000, ""); // not a field: skipped
   Tlv b;
   b.event(first).raw(SARK_AUD_EVENT, second.bytes() + own.bytes());
-  std::string out;
-  uint32_t events = 0;
-  std::string err;
-  ck_assert_msg(decode(b.bytes(), out, events, err), "%s", err.c_str());
-  ck_assert_uint_eq(events, 2);
-  std::vector<std::string> rows = split(out, '\n');
-  ck_assert_uint_eq(rows.size(), 3);
-  rows.pop_back();
-  return rows;
+  return rowsOf(b, 2);
 }
 
 START_TEST(test_same_as_previous_inherits) {
@@ -585,12 +590,7 @@ START_TEST(test_same_as_previous_chains) {
   same.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_SAME_AS_PREVIOUS, "");
   Tlv b;
   b.event(first).event(same).event(same).event(same);
-  std::string out;
-  uint32_t events = 0;
-  std::string err;
-  ck_assert_msg(decode(b.bytes(), out, events, err), "%s", err.c_str());
-  ck_assert_uint_eq(events, 4);
-  std::vector<std::string> rows = split(out, '\n');
+  std::vector<std::string> rows = rowsOf(b, 4);
   for (size_t i = 0; i < 4; i++) {
     ASSERT_STR(split(rows[i], '\t')[kColTool], "t1");
     ASSERT_STR(split(rows[i], '\t')[kColDecision], "allow");
