@@ -420,9 +420,8 @@ constexpr uint16_t kInherited[] = {
     SARK_AUDF_POLICY_REVISION,
 };
 
-// Size of a fixed-width field, 0 for a variable one (kEmpty for none).
-constexpr size_t kEmpty = SIZE_MAX;
-constexpr size_t fixedWidth(uint16_t tag) {
+// Size of a fixed-width field, -1 for a variable one.
+constexpr int fixedWidth(uint16_t tag) {
   switch (tag) {
   case SARK_AUDF_ID:
     return 16;
@@ -433,9 +432,9 @@ constexpr size_t fixedWidth(uint16_t tag) {
   case SARK_AUDF_LATENCY_US:
     return 4;
   case SARK_AUDF_SAME_AS_PREVIOUS:
-    return kEmpty;
-  default:
     return 0;
+  default:
+    return -1;
   }
 }
 
@@ -458,10 +457,10 @@ bool readEvent(const uint8_t* p, size_t len, const EventFields* prev, EventField
     if (t.tag == 0 || t.tag > kMaxTag) {
       continue; // a newer field
     }
-    const size_t width = fixedWidth(t.tag);
-    if (width != 0 && t.len != (width == kEmpty ? 0 : width)) {
+    const int width = fixedWidth(t.tag);
+    if (width >= 0 && t.len != static_cast<uint32_t>(width)) {
       what = std::string(kFieldNames[t.tag]) + " is " + std::to_string(t.len) +
-             " bytes, not " + std::to_string(width == kEmpty ? 0 : width);
+             " bytes, not " + std::to_string(width);
       return false;
     }
     if (t.len > kAuditMaxStringBytes) {
@@ -618,20 +617,20 @@ bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out, uint3
   sark_tlv_t t;
   int rc;
   std::string what;
-  EventFields odd{}, even{}; // this event's fields and the one's before it
+  EventFields prev{};
   while ((rc = sark_tlv_next(payload, len, &off, &t)) == SARK_PROTO_OK) {
     if (t.tag != SARK_AUD_EVENT) {
       continue; // a newer kind of entry
     }
     n++;
-    EventFields& fields = (n % 2) ? odd : even;
-    fields = EventFields{};
-    if (!readEvent(t.value, t.len, n == 1 ? nullptr : ((n % 2) ? &even : &odd), fields, what)) {
+    EventFields fields{};
+    if (!readEvent(t.value, t.len, n == 1 ? nullptr : &prev, fields, what)) {
       out.resize(start);
       err = "AUDIT_BATCH event " + std::to_string(n) + ": " + what;
       return false;
     }
     appendRow(out, fields);
+    prev = fields;
   }
   if (rc != SARK_PROTO_END) {
     out.resize(start);

@@ -463,6 +463,33 @@ ngx_http_sark_copy_strings(ngx_pool_t *pool, sark_jwt_str_t *src, size_t n,
     ((s)->len ? ngx_cpymem(p, (s)->data, (s)->len) : (p))
 
 
+/* a slot's block of at least `size` bytes, kept for its next use */
+
+static u_char *
+ngx_http_sark_slot_block(u_char **block, size_t *cap, size_t size)
+{
+    u_char  *p;
+
+    if (*block && *cap >= size) {
+        return *block;
+    }
+
+    p = ngx_alloc(size, ngx_cycle->log);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (*block) {
+        ngx_free(*block);
+    }
+
+    *block = p;
+    *cap = size;
+
+    return p;
+}
+
+
 ngx_http_sark_token_memo_t *
 ngx_http_sark_token_memo(ngx_http_sark_identity_t *id, void *loc,
     ngx_uint_t rev, ngx_str_t *body)
@@ -503,21 +530,10 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
 
     size = m->key.text.len + m->audit_query.len + m->body.len;
 
-    if (t->memo_block == NULL || t->memo_size < size) {
-        p = ngx_alloc(size, ngx_cycle->log);
-        if (p == NULL) {
-            return NULL;
-        }
-
-        if (t->memo_block) {
-            ngx_free(t->memo_block);
-        }
-
-        t->memo_block = p;
-        t->memo_size = size;
+    p = ngx_http_sark_slot_block(&t->memo_block, &t->memo_size, size);
+    if (p == NULL) {
+        return NULL;
     }
-
-    p = t->memo_block;
 
     t->memo = *m;
     ngx_memzero(&t->memo.answer, sizeof(ngx_http_sark_answer_memo_t));
@@ -529,10 +545,7 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     p = ngx_cpymem(p, m->audit_query.data, m->audit_query.len);
 
     t->memo.body.data = p;
-
-    if (m->body.len) {
-        ngx_memcpy(p, m->body.data, m->body.len);
-    }
+    (void) ngx_http_sark_copy(p, &m->body);
 
     t->memo_rev = rev;
     t->memo_loc = loc;
@@ -562,21 +575,10 @@ ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
     size = a->reason.len + a->filtered_parameters.len + a->head.len
            + a->tail.len;
 
-    if (t->answer_block == NULL || t->answer_size < size) {
-        p = ngx_alloc(size, ngx_cycle->log);
-        if (p == NULL) {
-            return;
-        }
-
-        if (t->answer_block) {
-            ngx_free(t->answer_block);
-        }
-
-        t->answer_block = p;
-        t->answer_size = size;
+    p = ngx_http_sark_slot_block(&t->answer_block, &t->answer_size, size);
+    if (p == NULL) {
+        return;
     }
-
-    p = t->answer_block;
 
     t->memo.answer = *a;
 
