@@ -537,6 +537,7 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
 
     t->memo = *m;
     ngx_memzero(&t->memo.answer, sizeof(ngx_http_sark_answer_memo_t));
+    ngx_memzero(&t->memo.recall, sizeof(ngx_http_sark_cache_recall_t));
 
     t->memo.key.text.data = p;
     p = ngx_cpymem(p, m->key.text.data, m->key.text.len);

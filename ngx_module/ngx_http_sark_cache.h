@@ -19,6 +19,16 @@
  * are kept in the zone (a small ring) and checked against entries that
  * were evaluated before the pattern was issued; "authz:*" and ring
  * overflow raise a floor instead.
+ *
+ * A worker may serve a hit it had a moment ago again without the zone's
+ * mutex (ngx_http_sark_cache_recall_t): only while the entry provably has
+ * not changed.  Every entry carries a stamp, unique in the zone, set when
+ * it is stored and zeroed before it is deleted (expiry, eviction,
+ * replacement); every invalidation bumps the zone's epoch.  The same stamp
+ * and the same epoch, read around the reading of the entry, mean the same
+ * entry, still alive, and no invalidation since the locked lookup that
+ * found it.  Its expiry is checked each time; once a second the hit goes
+ * through the mutex again, which keeps its place in the LRU queue.
  */
 
 #define NGX_HTTP_SARK_DIGEST_LEN        16
@@ -48,6 +58,9 @@ typedef struct {
     ngx_atomic_t                 misses;
     ngx_atomic_t                 evictions;
 
+    ngx_atomic_t                 epoch;         /* bumped by invalidations */
+    uint64_t                     stamps;        /* the last stamp given */
+
     size_t                       revision_len;
     u_char                       revision[NGX_HTTP_SARK_REVISION_MAX];
 
@@ -71,6 +84,15 @@ typedef struct {
 } ngx_http_sark_key_t;
 
 
+/* a hit to recall: where it was found, and what proves it unchanged */
+typedef struct {
+    void                        *node;          /* NULL: none */
+    uint64_t                     stamp;
+    ngx_atomic_uint_t            epoch;
+    uint64_t                     locked_at;     /* ms, the locked lookup */
+} ngx_http_sark_cache_recall_t;
+
+
 /* what a hit gives back, copied out of the zone into the request pool */
 typedef struct {
     ngx_uint_t                   decision;
@@ -87,7 +109,7 @@ ngx_http_sark_cache_t *ngx_http_sark_cache_add(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache,
     ngx_pool_t *pool, ngx_http_sark_key_t *key, ngx_uint_t want_params,
-    ngx_http_sark_cached_t *out);
+    ngx_http_sark_cached_t *out, ngx_http_sark_cache_recall_t *recall);
 void ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     ngx_http_sark_key_t *key, ngx_http_sark_cached_t *in, ngx_log_t *log);
 

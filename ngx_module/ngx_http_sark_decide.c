@@ -190,7 +190,8 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     if (ctx->keyed && smcf->cache) {
         rc = ngx_http_sark_cache_lookup(smcf->cache, r->pool, &ctx->key,
-                                        ctx->want_params, &hit);
+                                        ctx->want_params, &hit,
+                                        ctx->memo ? &ctx->memo->recall : NULL);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }

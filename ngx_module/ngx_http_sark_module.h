@@ -142,6 +142,7 @@ typedef struct {
                                                    empty when enforcing */
     ngx_http_sark_spans_t        spans;
     ngx_http_sark_answer_memo_t  answer;        /* head.len 0: none yet */
+    ngx_http_sark_cache_recall_t recall;        /* the key's last L1 hit */
 } ngx_http_sark_token_memo_t;
 
 

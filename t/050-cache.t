@@ -18,8 +18,8 @@ repeat_each(1);
 
 # Each block checks its status, body and error log (3), except the
 # must_die block (2) and the full-zone block (5); the init sections hold
-# 60 further tests.
-plan tests => repeat_each() * (blocks() * 3 - 1 + 2) + 60;
+# 63 further tests.
+plan tests => repeat_each() * (blocks() * 3 - 1 + 2) + 63;
 
 our $N = nonce();
 
@@ -457,5 +457,38 @@ main::ready();
 main::bearer('redis-back')
 --- error_code: 200
 --- response_body_like: ^\{"allow":true,.*"cache":"L2"\}\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: an entry served again and again from L1 (mostly without the zone's lock) still ends at its expiry
+# A denial, cached for CACHE_NEGATIVE_TTL (5 s), asked every 50 ms until 5.5 s
+# after it was decided: answers from that entry keep coming up to its expiry,
+# and none is sent after it.
+--- init
+main::ready();
+my $t0 = Time::HiRes::time();
+my $r = authorize($main::GET_REPO, token => main::tok('expiry'));
+my $t1 = Time::HiRes::time();
+decision_is($r, {allow => 0, cache => 'MISS'}, 'denied, MISS');
+my $first = $r->{json}{metadata}{evaluated_at} // 'none';
+my ($near, @late) = (0);
+while ((my $at = Time::HiRes::time()) < $t1 + 5.5) {
+    my $j = authorize($main::GET_REPO, token => main::tok('expiry'))->{json} || {};
+    my $old = ($j->{metadata}{cache} // '') eq 'L1'
+              && ($j->{metadata}{evaluated_at} // '') eq $first;
+    $near++ if $old && $at > $t0 + 4.5;
+    push @late, sprintf('%.3f s', $at - $t1) if $old && $at > $t1 + 5.02;
+    Time::HiRes::sleep(0.05);
+}
+cmp_ok($near, '>=', 3, 'the entry answers from L1 until shortly before it expires');
+is("@late", '', 'no answer from the entry after it expired');
+--- request eval
+"POST $main::API\n$main::GET_REPO"
+--- more_headers eval
+main::bearer('expiry')
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,.*"cache":"(L1|MISS)"\}\}$
 --- no_error_log
 [error]
