@@ -111,9 +111,9 @@ typedef struct {
 
 static void ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
     ngx_http_sark_audit_event_t *ev);
-static u_char *ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
-    ngx_http_sark_audit_batch_t *b, u_char *start, u_char *last,
-    ngx_http_sark_audit_event_t *ev);
+static ngx_uint_t ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b, ngx_http_sark_audit_event_t *ev,
+    size_t len);
 static ngx_http_sark_audit_batch_t *ngx_http_sark_audit_batch(
     ngx_http_sark_audit_t *a, size_t size);
 static void ngx_http_sark_audit_release(ngx_http_sark_audit_t *a,
@@ -461,16 +461,28 @@ ngx_http_sark_audit_query_size(ngx_http_sark_audit_event_t *ev)
 }
 
 
+/* the fields a SAME_AS_PREVIOUS stands for: event_type to policy_revision */
+
+static size_t
+ngx_http_sark_audit_block_size(ngx_http_sark_audit_event_t *ev)
+{
+    return ngx_http_sark_audit_query_size(ev)
+           + ngx_http_sark_audit_str_size(ev->decision)
+           + ngx_http_sark_audit_str_size(ev->reason)
+           + ngx_http_sark_audit_str_size(ev->policy_revision);
+}
+
+
+/* the event written in full (same == 0), or with SAME_AS_PREVIOUS */
+
 size_t
-ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev)
+ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev,
+    ngx_uint_t same)
 {
     size_t  n;
 
     n = 2 * SARK_PROTO_TLV_HDR_LEN + 16 + 8
-        + ngx_http_sark_audit_query_size(ev)
-        + ngx_http_sark_audit_str_size(ev->decision)
-        + ngx_http_sark_audit_str_size(ev->reason)
-        + ngx_http_sark_audit_str_size(ev->policy_revision)
+        + (same ? SARK_PROTO_TLV_HDR_LEN : ngx_http_sark_audit_block_size(ev))
         + ngx_http_sark_audit_str_size(ev->request_id)
         + ngx_http_sark_audit_str_size(ev->client_ip)
         + ngx_http_sark_audit_str_size(ev->metadata);
@@ -528,10 +540,15 @@ ngx_http_sark_audit_query_write(u_char *p, ngx_http_sark_audit_event_t *ev)
 }
 
 
-/* writes exactly ngx_http_sark_audit_event_size(ev) bytes at p */
+/*
+ * Writes exactly ngx_http_sark_audit_event_size(ev, same) bytes at p: with
+ * same, one empty SAME_AS_PREVIOUS instead of event_type to policy_revision
+ * (the block ngx_http_sark_audit_same() compares).
+ */
 
 u_char *
-ngx_http_sark_audit_event_write(u_char *p, ngx_http_sark_audit_event_t *ev)
+ngx_http_sark_audit_event_write(u_char *p, ngx_http_sark_audit_event_t *ev,
+    ngx_uint_t same)
 {
     u_char  *start, v[8];
 
@@ -543,13 +560,16 @@ ngx_http_sark_audit_event_write(u_char *p, ngx_http_sark_audit_event_t *ev)
     sark_put_u64(v, ev->timestamp);
     p = ngx_http_sark_audit_tlv(p, SARK_AUDF_TIMESTAMP, v, 8);
 
-    /* the fields a SAME_AS_PREVIOUS stands for, in one run */
+    if (same) {
+        p = ngx_http_sark_audit_tlv(p, SARK_AUDF_SAME_AS_PREVIOUS, NULL, 0);
 
-    p = ngx_http_sark_audit_query_write(p, ev);
-    ngx_http_sark_audit_put(p, SARK_AUDF_DECISION, ev->decision);
-    ngx_http_sark_audit_put(p, SARK_AUDF_REASON, ev->reason);
-    ngx_http_sark_audit_put(p, SARK_AUDF_POLICY_REVISION,
-                            ev->policy_revision);
+    } else {
+        p = ngx_http_sark_audit_query_write(p, ev);
+        ngx_http_sark_audit_put(p, SARK_AUDF_DECISION, ev->decision);
+        ngx_http_sark_audit_put(p, SARK_AUDF_REASON, ev->reason);
+        ngx_http_sark_audit_put(p, SARK_AUDF_POLICY_REVISION,
+                                ev->policy_revision);
+    }
 
     if (ev->has_cache_layer) {
         v[0] = (u_char) ev->cache_layer;
@@ -634,11 +654,15 @@ static void
 ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
     ngx_http_sark_audit_event_t *ev)
 {
-    size_t                        size;
+    u_char                       *start;
+    size_t                        size, len;
+    ngx_uint_t                    same;
     ngx_msec_int_t                left;
     ngx_http_sark_audit_batch_t  *b;
 
-    size = ngx_http_sark_audit_event_size(ev);
+    /* room for the event in full: a new batch has nothing to refer to */
+
+    size = ngx_http_sark_audit_event_size(ev, 0);
 
     if (size > a->event_max) {
         ngx_log_error(NGX_LOG_ERR, a->log, 0,
@@ -667,8 +691,19 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
         a->current = b;
     }
 
-    b->last = ngx_http_sark_audit_same(a, b, b->last,
-                  ngx_http_sark_audit_event_write(b->last, ev), ev);
+    len = ngx_http_sark_audit_block_size(ev);
+    same = ngx_http_sark_audit_same(a, b, ev, len);
+
+    start = b->last;
+    b->last = ngx_http_sark_audit_event_write(start, ev, same);
+
+    if (!same) {
+        /* after the event's own TLV header, its id and its timestamp */
+        a->prev = start + 3 * SARK_PROTO_TLV_HDR_LEN + 16 + 8;
+        a->prev_len = len;
+        a->prev_seq = b->seq;
+    }
+
     b->events++;
     a->pending++;
 
@@ -705,50 +740,83 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
 
 
 /*
- * The event just written at `start` (up to `last`) in batch b: when the
- * fields SAME_AS_PREVIOUS stands for (event_type to policy_revision) are,
- * byte for byte, those of the event before it in the batch, they are
- * replaced by that one empty field.  A decision asked again and again
- * (L1 hits of one subject, tool and policy) then ships about a third of
- * the bytes.  Returns the event's end.
+ * Whether the fields SAME_AS_PREVIOUS stands for (event_type to
+ * policy_revision, `len` bytes encoded) of ev are, byte for byte, those of
+ * the last event written in full in batch b.  A decision asked again and
+ * again (L1 hits of one subject, tool and policy) then ships about a third
+ * of the bytes, and the fields are compared, not written.
  */
 
-static u_char *
-ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
-    ngx_http_sark_audit_batch_t *b, u_char *start, u_char *last,
-    ngx_http_sark_audit_event_t *ev)
+static ngx_inline ngx_uint_t
+ngx_http_sark_audit_same_tlv(u_char **pp, uint16_t tag, ngx_str_t *s)
 {
-    u_char  *block, *p;
-    size_t   len;
+    u_char  *p;
 
-    /* after the event's own TLV header, its id and its timestamp */
-
-    block = start + 3 * SARK_PROTO_TLV_HDR_LEN + 16 + 8;
-
-    len = ngx_http_sark_audit_query_size(ev)
-          + ngx_http_sark_audit_str_size(ev->decision)
-          + ngx_http_sark_audit_str_size(ev->reason)
-          + ngx_http_sark_audit_str_size(ev->policy_revision);
-
-    if (a->prev == NULL || a->prev_seq != b->seq || a->prev_len != len
-        || ngx_memcmp(a->prev, block, len) != 0)
-    {
-        a->prev = block;
-        a->prev_len = len;
-        a->prev_seq = b->seq;
-        return last;
+    if (s->data == NULL) {
+        return 1;
     }
 
-    p = block;
-    sark_put_u16(p, SARK_AUDF_SAME_AS_PREVIOUS);
-    sark_put_u32(p + 2, 0);
-    p += SARK_PROTO_TLV_HDR_LEN;
+    p = *pp;
 
-    p = ngx_movemem(p, block + len, last - (block + len));
+    if (sark_get_u16(p) != tag || sark_get_u32(p + 2) != s->len
+        || ngx_memcmp(p + SARK_PROTO_TLV_HDR_LEN, s->data, s->len) != 0)
+    {
+        return 0;
+    }
 
-    sark_put_u32(start + 2, (uint32_t) (p - start - SARK_PROTO_TLV_HDR_LEN));
+    *pp = p + SARK_PROTO_TLV_HDR_LEN + s->len;
 
-    return p;
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
+    ngx_http_sark_audit_batch_t *b, ngx_http_sark_audit_event_t *ev,
+    size_t len)
+{
+    u_char  *p;
+
+    /*
+     * the lengths of the whole and of each field are compared before its
+     * bytes: no comparison reads beyond the previous block
+     */
+
+    if (a->prev == NULL || a->prev_seq != b->seq || a->prev_len != len) {
+        return 0;
+    }
+
+    p = a->prev;
+
+    if (ev->query.len) {
+        if (ngx_memcmp(p, ev->query.data, ev->query.len) != 0) {
+            return 0;
+        }
+
+        p += ev->query.len;
+
+    } else if (!ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_EVENT_TYPE,
+                                             &ev->event_type)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_USER_ID,
+                                                &ev->user_id)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_AGENT_ID,
+                                                &ev->agent_id)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_SERVER_NAME,
+                                                &ev->server_name)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_TOOL_NAME,
+                                                &ev->tool_name)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_ACTION,
+                                                &ev->action)
+               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_SENSITIVITY,
+                                                &ev->sensitivity))
+    {
+        return 0;
+    }
+
+    return ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_DECISION, &ev->decision)
+           && ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_REASON, &ev->reason)
+           && ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_POLICY_REVISION,
+                                           &ev->policy_revision);
 }
 
 

@@ -155,7 +155,7 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
 
     ev.id = ctx->audit_raw;
 
-    size = ngx_http_sark_audit_event_size(&ev);
+    size = ngx_http_sark_audit_event_size(&ev, 0);
 
     if (size > SARK_PROTO_MAX_PAYLOAD) {
         ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -168,7 +168,7 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_http_sark_audit_event_write(frame + SARK_PROTO_HDR_LEN, &ev);
+    p = ngx_http_sark_audit_event_write(frame + SARK_PROTO_HDR_LEN, &ev, 0);
 
     ngx_memzero(&h, sizeof(sark_frame_hdr_t));
     h.type = SARK_MSG_AUDIT_BATCH;

@@ -360,9 +360,10 @@ void ngx_http_sark_audit_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_audit_query(ngx_pool_t *pool,
     ngx_http_sark_ctx_t *ctx, ngx_str_t *out);
-size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev);
+size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev,
+    ngx_uint_t same);
 u_char *ngx_http_sark_audit_event_write(u_char *p,
-    ngx_http_sark_audit_event_t *ev);
+    ngx_http_sark_audit_event_t *ev, ngx_uint_t same);
 uint64_t ngx_http_sark_audit_now_us(void);
 ngx_int_t ngx_http_sark_audit_ack(u_char *payload, size_t len,
     ngx_uint_t *status, uint32_t *events, ngx_str_t *message);
