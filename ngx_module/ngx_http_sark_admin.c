@@ -205,8 +205,7 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     h.length = (uint32_t) (off - SARK_PROTO_HDR_LEN);
     sark_frame_hdr_encode(frame, &h);
 
-    rc = ngx_http_sark_sarkd_call(&ctx->call, frame, off,
-                                  slcf->decision_timeout);
+    rc = ngx_http_sark_ctx_call(ctx, frame, off, slcf->decision_timeout);
 
     if (rc == NGX_OK) {
         return NGX_DONE;

@@ -107,7 +107,7 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
     last = p + h->value.len;
 
     if (h->value.len < 6
-        || (ngx_strncmp(p, "Bearer", 6) != 0
+        || (ngx_memcmp(p, "Bearer", 6) != 0
             && ngx_strncasecmp(p, (u_char *) "Bearer", 6) != 0)
         || (h->value.len > 6 && p[6] != ' '))
     {

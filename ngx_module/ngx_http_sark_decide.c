@@ -56,10 +56,7 @@ ngx_http_sark_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    if (ngx_http_sark_init_ctx(r, ctx) != NGX_OK) {
-        return NULL;
-    }
-
+    ngx_http_sark_init_ctx(r, ctx);
     ngx_http_set_ctx(r, ctx, ngx_http_sark_module);
 
     return ctx;
@@ -68,26 +65,42 @@ ngx_http_sark_create_ctx(ngx_http_request_t *r)
 
 /* a zeroed ctx becomes usable for one decision of request r */
 
-ngx_int_t
+void
 ngx_http_sark_init_ctx(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    ngx_pool_cleanup_t  *cln;
-
     ctx->request = r;
     ctx->call.data = ctx;
     ctx->call.handler = ngx_http_sark_answer;
     ctx->call.timer.log = r->connection->log;
     ctx->started = ngx_current_msec;
+}
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
+
+/*
+ * A call to sarkd for ctx (ngx_http_sark_sarkd_call()).  The first one
+ * gives the request's pool a cleanup that cancels the call: an answer must
+ * not reach a request that is gone.  A decision from L1 makes no call and
+ * so registers nothing.
+ */
+
+ngx_int_t
+ngx_http_sark_ctx_call(ngx_http_sark_ctx_t *ctx, u_char *frame, size_t len,
+    ngx_msec_t timeout)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (!ctx->cancelable) {
+        cln = ngx_pool_cleanup_add(ctx->request->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_sark_ctx_cleanup;
+        cln->data = ctx;
+        ctx->cancelable = 1;
     }
 
-    cln->handler = ngx_http_sark_ctx_cleanup;
-    cln->data = ctx;
-
-    return NGX_OK;
+    return ngx_http_sark_sarkd_call(&ctx->call, frame, len, timeout);
 }
 
 
@@ -222,8 +235,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    rc = ngx_http_sark_sarkd_call(&ctx->call, frame, len,
-                                  slcf->decision_timeout);
+    rc = ngx_http_sark_ctx_call(ctx, frame, len, slcf->decision_timeout);
 
     switch (rc) {
 

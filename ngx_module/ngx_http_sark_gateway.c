@@ -176,8 +176,8 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
     h.length = (uint32_t) (p - frame - SARK_PROTO_HDR_LEN);
     sark_frame_hdr_encode(frame, &h);
 
-    rc = ngx_http_sark_sarkd_call(&ctx->call, frame, p - frame,
-                                  slcf->decision_timeout);
+    rc = ngx_http_sark_ctx_call(ctx, frame, p - frame,
+                                slcf->decision_timeout);
 
     switch (rc) {
 

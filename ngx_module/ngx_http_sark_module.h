@@ -209,6 +209,7 @@ struct ngx_http_sark_ctx_s {
     unsigned                     decided:1;
     unsigned                     want_params:1;
     unsigned                     has_audit_id:1;
+    unsigned                     cancelable:1;  /* cleanup registered */
 };
 
 
@@ -296,7 +297,9 @@ ngx_int_t ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_http_sark_ctx_t *ngx_http_sark_create_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_init_ctx(ngx_http_request_t *r,
+ngx_int_t ngx_http_sark_ctx_call(ngx_http_sark_ctx_t *ctx, u_char *frame,
+    size_t len, ngx_msec_t timeout);
+void ngx_http_sark_init_ctx(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_set_revision(ngx_str_t *revision);
 void ngx_http_sark_load_revision(ngx_cycle_t *cycle);

@@ -335,8 +335,10 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 /*
  * Audit ids are RFC 9562 UUIDv7: 48-bit Unix ms, then 74 random bits from a
- * per-worker xoshiro256** generator seeded from the OpenSSL CSPRNG.  Ids
- * need to be unique and time-ordered (audit rows index well), not secret.
+ * per-worker xoshiro256** generator seeded from the OpenSSL CSPRNG (in the
+ * worker, at first use).  Ids need to be unique and time-ordered (audit
+ * rows index well), not secret.  $request_id takes its 16 bytes from the
+ * same generator.
  */
 
 static uint64_t  ngx_http_sark_rng[4];
@@ -346,6 +348,25 @@ static uint64_t
 ngx_http_sark_rotl(uint64_t x, int k)
 {
     return (x << k) | (x >> (64 - k));
+}
+
+
+static ngx_int_t
+ngx_http_sark_random_seed(void)
+{
+    if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
+         | ngx_http_sark_rng[2] | ngx_http_sark_rng[3]) != 0)
+    {
+        return NGX_OK;
+    }
+
+    if (RAND_bytes((u_char *) ngx_http_sark_rng, sizeof(ngx_http_sark_rng))
+        != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -376,14 +397,8 @@ ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
     uint64_t     ms, r1, r2;
     ngx_time_t  *tp;
 
-    if ((ngx_http_sark_rng[0] | ngx_http_sark_rng[1]
-         | ngx_http_sark_rng[2] | ngx_http_sark_rng[3]) == 0)
-    {
-        if (RAND_bytes((u_char *) ngx_http_sark_rng,
-                       sizeof(ngx_http_sark_rng)) != 1)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_sark_random_seed() != NGX_OK) {
+        return NGX_ERROR;
     }
 
     b = ctx->audit_raw;
@@ -411,21 +426,12 @@ ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
 
 
 /*
- * $request_id, made as nginx makes it (16 bytes from RAND_bytes(), in
- * hex) when the module is the first to ask, but from a per-worker buffer
- * refilled 64k at a time: every decision asks for it (its audit event, the
- * request to sarkd, error envelopes), and one RAND_bytes() call per
- * request costs more instructions than the rest of an L1 hit; a call
- * finds the generator's code and state cold, whatever it is asked for.
- * The value is stored as the variable's, so logs and answers show the
- * same string.
+ * $request_id, 16 random bytes in hex as nginx makes it, when the module
+ * is the first to ask: every decision asks for it (its audit event, the
+ * request to sarkd, error envelopes), and nginx's RAND_bytes() call per
+ * request costs more instructions than the rest of an L1 hit.  The value
+ * is stored as the variable's, so logs and answers show the same string.
  */
-
-#define NGX_HTTP_SARK_RANDOM_POOL  65536
-
-static u_char  ngx_http_sark_random_pool[NGX_HTTP_SARK_RANDOM_POOL];
-static size_t  ngx_http_sark_random_left;
-
 
 /*
  * 16 bytes as 32 lowercase hex digits.  With SSE2 (every x86-64) all at
@@ -476,6 +482,7 @@ ngx_http_variable_value_t *
 ngx_http_sark_request_id_value(ngx_http_request_t *r)
 {
     u_char                     *p;
+    uint64_t                    raw[2];
     ngx_http_variable_value_t  *vv;
     ngx_http_sark_main_conf_t  *smcf;
 
@@ -487,14 +494,8 @@ ngx_http_sark_request_id_value(ngx_http_request_t *r)
         return vv;
     }
 
-    if (ngx_http_sark_random_left < 16) {
-        if (RAND_bytes(ngx_http_sark_random_pool,
-                       NGX_HTTP_SARK_RANDOM_POOL) != 1)
-        {
-            return ngx_http_get_indexed_variable(r, smcf->request_id_index);
-        }
-
-        ngx_http_sark_random_left = NGX_HTTP_SARK_RANDOM_POOL;
+    if (ngx_http_sark_random_seed() != NGX_OK) {
+        return ngx_http_get_indexed_variable(r, smcf->request_id_index);
     }
 
     p = ngx_pnalloc(r->pool, 32);
@@ -502,10 +503,10 @@ ngx_http_sark_request_id_value(ngx_http_request_t *r)
         return NULL;
     }
 
-    ngx_http_sark_random_left -= 16;
+    raw[0] = ngx_http_sark_random();
+    raw[1] = ngx_http_sark_random();
 
-    ngx_http_sark_hex16(p,
-                        ngx_http_sark_random_pool + ngx_http_sark_random_left);
+    ngx_http_sark_hex16(p, (u_char *) raw);
 
     vv->len = 32;
     vv->valid = 1;

@@ -165,10 +165,7 @@ ngx_http_sark_warm_one(ngx_http_request_t *r, ngx_http_sark_warm_t *w,
         return NGX_ERROR;
     }
 
-    if (ngx_http_sark_init_ctx(r, item) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
+    ngx_http_sark_init_ctx(r, item);
     item->done = ngx_http_sark_warm_item_done;
     item->data = w;
 
