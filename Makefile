@@ -183,7 +183,8 @@ policy-test:
 ## t: run the integration suites in t/ against real nginx, sarkd and OPA
 t: all
 	@$(TEST_ENV) scripts/stack stop >/dev/null 2>&1 || true
-	@$(TEST_ENV) scripts/stack start postgres opa redis sarkd
+	@$(TEST_ENV) scripts/stack start postgres opa redis sarkd \
+	    || { $(TEST_ENV) scripts/stack stop >/dev/null 2>&1; exit 1; }
 	@set -a; . conf/dev.env; set +a; \
 	    $(TEST_ENV) TEST_NGINX_SERVER_PORT=$(TEST_NGINX_PORT) \
 	    TEST_NGINX_SARKD_SOCKET=$(TEST_RUN)/sarkd.sock \
