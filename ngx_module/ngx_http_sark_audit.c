@@ -111,6 +111,7 @@ typedef struct {
 
 static void ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
     ngx_http_sark_audit_event_t *ev);
+static size_t ngx_http_sark_audit_rest_size(ngx_http_sark_audit_event_t *ev);
 static ngx_uint_t ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
     ngx_http_sark_audit_batch_t *b, ngx_http_sark_audit_event_t *ev,
     size_t len);
@@ -479,10 +480,20 @@ size_t
 ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev,
     ngx_uint_t same)
 {
+    return ngx_http_sark_audit_rest_size(ev)
+           + (same ? SARK_PROTO_TLV_HDR_LEN
+                   : ngx_http_sark_audit_block_size(ev));
+}
+
+
+/* all of the event but that block, its SARK_AUD_EVENT header included */
+
+static size_t
+ngx_http_sark_audit_rest_size(ngx_http_sark_audit_event_t *ev)
+{
     size_t  n;
 
     n = 2 * SARK_PROTO_TLV_HDR_LEN + 16 + 8
-        + (same ? SARK_PROTO_TLV_HDR_LEN : ngx_http_sark_audit_block_size(ev))
         + ngx_http_sark_audit_str_size(ev->request_id)
         + ngx_http_sark_audit_str_size(ev->client_ip)
         + ngx_http_sark_audit_str_size(ev->metadata);
@@ -662,7 +673,8 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
 
     /* room for the event in full: a new batch has nothing to refer to */
 
-    size = ngx_http_sark_audit_event_size(ev, 0);
+    len = ngx_http_sark_audit_block_size(ev);
+    size = ngx_http_sark_audit_rest_size(ev) + len;
 
     if (size > a->event_max) {
         ngx_log_error(NGX_LOG_ERR, a->log, 0,
@@ -691,7 +703,6 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
         a->current = b;
     }
 
-    len = ngx_http_sark_audit_block_size(ev);
     same = ngx_http_sark_audit_same(a, b, ev, len);
 
     start = b->last;

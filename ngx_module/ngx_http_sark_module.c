@@ -33,12 +33,10 @@ static ngx_int_t ngx_http_sark_add_key(ngx_conf_t *cf,
 static void ngx_http_sark_key_cleanup(void *data);
 static char *ngx_http_sark_check_depth(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post,
+static char *ngx_http_sark_check_msec(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_sark_check_audit_batch(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_http_sark_check_audit_ack_timeout(ngx_conf_t *cf,
-    void *post, void *data);
 static char *ngx_http_sark_check_gateway_key(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
@@ -57,12 +55,25 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
 
 static ngx_conf_post_handler_pt  ngx_http_sark_depth_post =
     ngx_http_sark_check_depth;
-static ngx_conf_post_handler_pt  ngx_http_sark_audit_flush_post =
-    ngx_http_sark_check_audit_flush;
+
+
+/* a time directive's bounds, checked by ngx_http_sark_check_msec() */
+typedef struct {
+    ngx_conf_post_handler_pt     post_handler;
+    ngx_msec_t                   low;
+    ngx_msec_t                   high;
+    char                        *error;
+} ngx_http_sark_msec_bounds_t;
+
+static ngx_http_sark_msec_bounds_t  ngx_http_sark_audit_flush_bounds = {
+    ngx_http_sark_check_msec, 1, 10000, "must be between 1ms and 10s"
+};
+static ngx_http_sark_msec_bounds_t  ngx_http_sark_audit_ack_timeout_bounds = {
+    ngx_http_sark_check_msec, 1000, 3600000, "must be between 1s and 1h"
+};
+
 static ngx_conf_post_handler_pt  ngx_http_sark_audit_batch_post =
     ngx_http_sark_check_audit_batch;
-static ngx_conf_post_handler_pt  ngx_http_sark_audit_ack_timeout_post =
-    ngx_http_sark_check_audit_ack_timeout;
 static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
     ngx_http_sark_check_gateway_key;
 
@@ -174,7 +185,7 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sark_main_conf_t, audit_flush),
-      &ngx_http_sark_audit_flush_post },
+      &ngx_http_sark_audit_flush_bounds },
 
     { ngx_string("sark_audit_batch"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -188,7 +199,7 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_sark_main_conf_t, audit_ack_timeout),
-      &ngx_http_sark_audit_ack_timeout_post },
+      &ngx_http_sark_audit_ack_timeout_bounds },
 
     { ngx_string("sark_audit_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -738,25 +749,13 @@ ngx_http_sark_check_depth(ngx_conf_t *cf, void *post, void *data)
 
 
 static char *
-ngx_http_sark_check_audit_flush(ngx_conf_t *cf, void *post, void *data)
+ngx_http_sark_check_msec(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_msec_t  *mp = data;
+    ngx_http_sark_msec_bounds_t  *b = post;
+    ngx_msec_t                   *mp = data;
 
-    if (*mp < 1 || *mp > 10000) {
-        return "must be between 1ms and 10s";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_sark_check_audit_ack_timeout(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_msec_t  *mp = data;
-
-    if (*mp < 1000 || *mp > 3600000) {
-        return "must be between 1s and 1h";
+    if (*mp < b->low || *mp > b->high) {
+        return b->error;
     }
 
     return NGX_CONF_OK;
