@@ -19,6 +19,11 @@ constexpr uint64_t kMigrationRetryMs = 10 * 1000;
 // wait for the advisory lock held by another sarkd, or scan the table.
 constexpr uint32_t kSlowStatementMs = 120 * 1000;
 constexpr const char* kStage = "sark_audit_stage";
+// The summary view's refresh reads the whole table: the next one starts
+// AUDIT_SUMMARY_REFRESH_SECONDS after the last one ended, and at least this
+// many times its duration later, so that on a large table refreshes take at
+// most a fifth of the database's time instead of following each other.
+constexpr uint64_t kRefreshPauseFactor = 4;
 
 // How long a round trip may take beyond the server's statement_timeout
 // before the connection is taken for stalled.
@@ -328,7 +333,7 @@ void AuditStore::onMigrated() {
   // Partitions are checked at every start (the last run may be months ago).
   partitions_due_ = true;
   armPartitionsTimer();
-  armRefreshTimer();
+  armRefreshTimer(refresh_every_ms_);
   for (auto& s : slots_) {
     becameIdle(*s);
     if (closed_) {
@@ -450,18 +455,29 @@ void AuditStore::armPartitionsTimer() {
   });
 }
 
-void AuditStore::armRefreshTimer() {
+// Armed again only when the refresh it starts has ended (refreshEnded()).
+void AuditStore::armRefreshTimer(uint64_t delay_ms) {
   loop_.cancelTimer(refresh_timer_);
   refresh_timer_ = 0;
-  if (refresh_every_ms_ == 0) {
+  if (refresh_every_ms_ == 0 || closed_) {
     return; // AUDIT_SUMMARY_REFRESH_SECONDS=0: refreshed by the operator
   }
-  refresh_timer_ = loop_.addTimer(refresh_every_ms_, [this]() {
+  refresh_timer_ = loop_.addTimer(delay_ms, [this]() {
     refresh_timer_ = 0;
     refresh_due_ = true;
-    armRefreshTimer();
     dispatchMaintenance();
   });
+}
+
+void AuditStore::refreshEnded(uint64_t took_ms) {
+  uint64_t next_ms = std::max<uint64_t>(refresh_every_ms_, kRefreshPauseFactor * took_ms);
+  if (next_ms > refresh_every_ms_) {
+    LogLine(LogLevel::Warn, "audit hourly view refresh is slow; the next one waits longer")
+        .unum("ms", took_ms)
+        .unum("next_in_ms", next_ms)
+        .str("hint", "raise AUDIT_SUMMARY_REFRESH_SECONDS, or set it to 0 and refresh off-peak");
+  }
+  armRefreshTimer(next_ms);
 }
 
 void AuditStore::dispatchMaintenance() {
@@ -509,6 +525,9 @@ void AuditStore::onMaintenanceDone(Slot& s, Job job, uint64_t started_us,
   maintaining_ = false;
   s.job = Job::None;
   const char* what = job == Job::Partitions ? "partitions" : "hourly_view";
+  if (job == Job::Refresh) {
+    refreshEnded(elapsedMs(started_us));
+  }
   if (committed(o)) {
     if (job == Job::Partitions) {
       long long created = -1;

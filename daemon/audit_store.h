@@ -119,7 +119,8 @@ private:
   bool endTransaction(Slot& s);
 
   void armPartitionsTimer();
-  void armRefreshTimer();
+  void armRefreshTimer(uint64_t delay_ms);
+  void refreshEnded(uint64_t took_ms);
   void dispatchMaintenance();
   // Starts a due maintenance task on `s`; false when none was started.
   bool runMaintenance(Slot& s);

@@ -25,7 +25,7 @@ use Time::HiRes ();
 
 repeat_each(1);
 
-plan tests => repeat_each() * 59;
+plan tests => repeat_each() * 66;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -441,3 +441,49 @@ main::ids_are(\@rows, \@ids, 'the three events are rows, each once');
 --- error_code: 200
 --- error_log eval
 qr/no acknowledgement for an audit batch of \d+ events; it will be sent again/
+
+
+
+=== TEST 14: the hourly summary is refreshed on its own; a slow refresh puts the next one off by four times its duration, with a warning, instead of starting it at once
+--- init
+my $log = "$main::Run/sarkd.log";
+my $mark = "refresh-$main::N";
+my $seen = () = main::lines_of($log);
+{
+    local $ENV{AUDIT_SUMMARY_REFRESH_SECONDS} = 1;
+    local $ENV{LOG_LEVEL} = 'debug';
+    stack('restart', 'sarkd');
+}
+my $since = sub { my @l = main::lines_of($log); @l[$seen .. $#l] };
+my $refreshes = sub { scalar grep { /"msg":"audit hourly view refreshed"/ } $since->() };
+
+pg_query(qq{INSERT INTO gateway_audit_events (id, event_type, decision, server_name, "timestamp")
+            VALUES (gen_random_uuid(), 'authorization', 'allow', '$mark', now())});
+ok(poll_until(10, sub { pg_value(qq{SELECT count(*) FROM gateway_audit_hourly WHERE server_name = '$mark'}) == 1 }),
+   'the new event is in the summary without a manual refresh');
+
+# the refresh reads the events: while they are locked for 3 s, the next
+# refresh waits (and so would writes, of which there are none meanwhile)
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    eval { pg_query('BEGIN; LOCK TABLE gateway_audit_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT') };
+    print STDERR $@ if $@;
+    POSIX::_exit($@ ? 1 : 0);
+}
+my $slow;
+poll_until(15, sub { ($slow) = grep { /audit hourly view refresh is slow/ } $since->(); $slow });
+waitpid $pid, 0;
+is($?, 0, 'the events were locked for 3 s');
+ok($slow, 'a warning says the refresh was slow');
+my ($ms) = ($slow // '') =~ /"ms":(\d+)/;
+my ($next) = ($slow // '') =~ /"next_in_ms":(\d+)/;
+$ms //= 0;
+$next //= 0;
+ok($ms >= 1000 && $next >= 4 * $ms, "the next refresh is put off by four times the slow one ($ms ms -> $next ms)");
+my $before = $refreshes->();
+Time::HiRes::sleep(3);
+is($refreshes->(), $before, 'no refresh starts in the 3 s after it, with AUDIT_SUMMARY_REFRESH_SECONDS=1');
+ok(poll_until($next / 1000 + 5, sub { $refreshes->() > $before }), 'refreshes go on afterwards');
+
+stack('restart', 'sarkd');
+--- error_code: 200
