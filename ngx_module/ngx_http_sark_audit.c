@@ -388,10 +388,15 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ev.id = ctx->audit_raw;
     ev.timestamp = ngx_http_sark_audit_now_us();
 
+    /*
+     * the query's fields encoded: the memo's, or encoded here (when that
+     * fails they are written one by one, and not compared)
+     */
+
     if (ctx->memo) {
         ev.query = ctx->memo->audit_query;
 
-    } else {
+    } else if (ngx_http_sark_audit_query(r->pool, ctx, &ev.query) != NGX_OK) {
         ngx_http_sark_audit_query_fields(&ev, ctx);
     }
 
@@ -755,7 +760,9 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
  * policy_revision, `len` bytes encoded) of ev are, byte for byte, those of
  * the last event written in full in batch b.  A decision asked again and
  * again (L1 hits of one subject, tool and policy) then ships about a third
- * of the bytes, and the fields are compared, not written.
+ * of the bytes, and the fields are compared, not written.  The query's
+ * fields are compared encoded (ev->query); an event without them encoded
+ * is written in full.
  */
 
 static ngx_inline ngx_uint_t
@@ -799,30 +806,13 @@ ngx_http_sark_audit_same(ngx_http_sark_audit_t *a,
 
     p = a->prev;
 
-    if (ev->query.len) {
-        if (ngx_memcmp(p, ev->query.data, ev->query.len) != 0) {
-            return 0;
-        }
-
-        p += ev->query.len;
-
-    } else if (!ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_EVENT_TYPE,
-                                             &ev->event_type)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_USER_ID,
-                                                &ev->user_id)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_AGENT_ID,
-                                                &ev->agent_id)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_SERVER_NAME,
-                                                &ev->server_name)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_TOOL_NAME,
-                                                &ev->tool_name)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_ACTION,
-                                                &ev->action)
-               || !ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_SENSITIVITY,
-                                                &ev->sensitivity))
+    if (ev->query.len == 0
+        || ngx_memcmp(p, ev->query.data, ev->query.len) != 0)
     {
         return 0;
     }
+
+    p += ev->query.len;
 
     return ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_DECISION, &ev->decision)
            && ngx_http_sark_audit_same_tlv(&p, SARK_AUDF_REASON, &ev->reason)
