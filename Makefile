@@ -211,10 +211,20 @@ test: setup
 asan:
 	@$(MAKE) --no-print-directory BUILD=asan all $(addprefix build/asan/unit/,$(UNITS))
 
-## valgrind: run the unit tests under valgrind
-valgrind: $(UNIT_BINS)
+## valgrind: the unit tests, then the integration suites with sarkd, under valgrind
+VG_SARKD_LOGS = $(TEST_RUN)/valgrind
+valgrind: $(UNIT_BINS) all
 	@set -e; for u in $(UNIT_BINS); do \
 	    CK_FORK=no valgrind -q --error-exitcode=1 --leak-check=full $$u; done
+	@rm -rf $(VG_SARKD_LOGS) && mkdir -p $(VG_SARKD_LOGS)
+	@$(MAKE) --no-print-directory t SARKD_WRAPPER="valgrind -q \
+	    --leak-check=full --show-leak-kinds=definite \
+	    --errors-for-leak-kinds=definite \
+	    --log-file=$(VG_SARKD_LOGS)/sarkd.%p.log"
+	@n=$$(ls $(VG_SARKD_LOGS) | wc -l); bad=$$(find $(VG_SARKD_LOGS) -type f -size +0); \
+	    if [ -n "$$bad" ]; then cat $$bad; echo "valgrind found errors in sarkd: $$bad"; exit 1; fi; \
+	    if [ "$$n" -eq 0 ]; then echo "sarkd never ran under valgrind"; exit 1; fi; \
+	    echo "valgrind: $$n sarkd runs, no errors, no leaks"
 
 ## run: start the dev stack (OPA, sarkd, nginx on 127.0.0.1:8000)
 run: setup
