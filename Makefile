@@ -246,11 +246,17 @@ bench-ir: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-ir
 
-## bench: throughput benchmarks (DESIGN.md §10): module vs baseline, one table
-.PHONY: bench
+## bench: the benchmarks of DESIGN.md §10: throughput ratios, then open-loop latency
+.PHONY: bench bench-latency
 bench: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench
+	@$(MAKE) --no-print-directory bench-latency
+
+## bench-latency: open-loop latency of L2 hits and OPA misses (vegeta)
+bench-latency: all
+	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
+	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-latency
 
 PREFIX      ?= /usr/local
 NGX_MODDIR  ?= /usr/lib/nginx/modules
