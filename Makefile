@@ -247,16 +247,16 @@ bench-ir: all
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-ir
 
 ## bench: the benchmarks of DESIGN.md §10: throughput ratios, then open-loop latency
-.PHONY: bench bench-latency
+.PHONY: bench bench-stack
 bench: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench
-	@$(MAKE) --no-print-directory bench-latency
+	@$(MAKE) --no-print-directory bench-stack
 
-## bench-latency: open-loop latency of L2 hits and OPA misses (vegeta)
-bench-latency: all
+## bench-stack: open-loop latency of L2 hits and OPA misses (vegeta)
+bench-stack: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
-	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-latency
+	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-stack
 
 PREFIX      ?= /usr/local
 NGX_MODDIR  ?= /usr/lib/nginx/modules
