@@ -253,7 +253,7 @@ bench: all
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench
 	@$(MAKE) --no-print-directory bench-stack
 
-## bench-stack: open-loop latency of L2 hits and OPA misses (vegeta)
+## bench-stack: whole-stack scenarios: L2 and miss latency (open loop), the 95 % hits mix
 bench-stack: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-stack
