@@ -8,8 +8,7 @@
 --                    parameters are {"schema": "hot-0"} ... "hot-(N-1)"
 --   BENCH_MIX_TAG    part of every fresh question, unique to the run
 --
--- At the end it prints one machine-readable line:
---   BENCH requests=N duration_us=N connect=N read=N write=N status=N timeout=N p50_us=N p99_us=N
+-- At the end it prints one machine-readable line (scripts/bench-result.lua).
 
 local next_id = 0
 
@@ -44,10 +43,5 @@ function request()
     return wrk.format(nil, nil, nil, prefix .. schema .. suffix)
 end
 
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p99_us=%d\n",
-        summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-        latency:percentile(50), latency:percentile(99)))
-end
+-- the result line (BENCH ...), from the file next to this one
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "bench-result.lua")

@@ -5,9 +5,7 @@
 --   BENCH_TOKEN      Bearer token sent in Authorization (none when empty)
 --   BENCH_BODY_FILE  request body, sent as application/json (none when empty)
 --
--- At the end it prints one machine-readable line:
---   BENCH requests=N duration_us=N connect=N read=N write=N status=N timeout=N p50_us=N p99_us=N
--- where status counts answers with a status of 400 or more.
+-- At the end it prints one machine-readable line (scripts/bench-result.lua).
 
 wrk.method = os.getenv("BENCH_METHOD") or "GET"
 
@@ -24,10 +22,5 @@ if body_file and body_file ~= "" then
     wrk.headers["Content-Type"] = "application/json"
 end
 
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p99_us=%d\n",
-        summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-        latency:percentile(50), latency:percentile(99)))
-end
+-- the result line (BENCH ...), from the file next to this one
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "bench-result.lua")
