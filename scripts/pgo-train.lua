@@ -1,11 +1,12 @@
 -- wrk script used by scripts/pgo-train: the request mix the profile-guided
--- build of the module is trained on.  Of every 20 requests:
---   10  enforced location, L1 hit (9 with token A, 1 with token B)
---    1  enforced location whose server and tool come from the URI
---    1  enforced location the policy denies (a cached denial)
---    5  decision API, one of 10 repeated questions (L1 hits once warm)
+-- build of the module is trained on, mostly L1 hits as in production.  Of
+-- every 100 requests:
+--   60  enforced location, L1 hit (54 with token A, 6 with token B)
+--    4  enforced location whose server and tool come from the URI
+--    3  enforced location the policy denies (a cached denial)
+--   29  decision API, one of 10 repeated questions (L1 hits once warm)
 --    1  decision API, a question never asked before (a miss to OPA)
---    1  decision API, a question the policy denies
+--    2  decision API, a question the policy denies
 --    1  enforced location with a forged token (401)
 --
 -- Environment: TRAIN_TOKEN_A, TRAIN_TOKEN_B (Bearer tokens of two users).
@@ -45,20 +46,20 @@ end
 
 function request()
     n = n + 1
-    local k = n % 20
-    if k < 9 then
+    local k = n % 100
+    if k < 54 then
         return get("/enforced", a)
-    elseif k == 9 then
+    elseif k < 60 then
         return get("/enforced", b)
-    elseif k == 10 then
+    elseif k < 64 then
         return get("/tools/postgres-mcp/list_tables", a)
-    elseif k == 11 then
+    elseif k < 67 then
         return get("/enforced-deny", a)
-    elseif k < 17 then
+    elseif k < 96 then
         return post(a, api("list_tables", '{"schema":"s' .. (n % 10) .. '"}'))
-    elseif k == 17 then
+    elseif k == 96 then
         return post(a, api("list_tables", '{"schema":"t' .. id .. '-' .. n .. '"}'))
-    elseif k == 18 then
+    elseif k < 99 then
         return post(a, api("execute_mutation", '{"sql":"UPDATE t SET x = 1"}'))
     end
     return get("/enforced", forged)
