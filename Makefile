@@ -147,7 +147,8 @@ $(MODULE_SO): $(NGX_BLD)/Makefile $(MODULE_SRCS)
 # would not match the next configure's, so they go.
 ifeq ($(BUILD)$(PGO_STAGE),pgo)
 $(B)/.ngx-flags: $(PGO_PROFILE)/trained
-$(PGO_PROFILE)/trained: $(MODULE_SRCS) scripts/pgo-train scripts/pgo-train.lua $(SARKD)
+$(PGO_PROFILE)/trained: $(MODULE_SRCS) scripts/pgo-train scripts/pgo-train.lua \
+                       scripts/single-nginx.sh $(SARKD)
 	@rm -rf $(PGO_PROFILE)
 	@$(MAKE) --no-print-directory BUILD=pgo PGO_STAGE=train $(B)/train/ngx_http_sark_module.so
 	@echo "  TRAIN     $(B)/train/ngx_http_sark_module.so"
