@@ -7,9 +7,18 @@
 /*
  * Enforcement on ordinary locations (`sark_authz on`): the access phase
  * authenticates the caller, decides (L1, else sarkd) and lets the request
- * go on to its content handler, or answers 401/403/503 with the JSON
- * envelope.  While sarkd is asked the phase returns NGX_AGAIN and resumes
- * through ngx_http_core_run_phases() when the answer is in.
+ * go on to its content handler, or refuses it with 401/403/503 and the
+ * JSON envelope.  While sarkd is asked the phase returns NGX_AGAIN and
+ * resumes through ngx_http_core_run_phases() when the answer is in.
+ *
+ * A refusal is final: it is sent and the request finalized from the access
+ * phase itself, so no later phase (try_files, mirror), no other access
+ * module (satisfy any), no error_page and no post_action turns it into
+ * content or an upstream request.  A precontent handler checks that a
+ * request reaching content at an enforced location was allowed here: the
+ * access phase does not run for subrequests, and under satisfy any an
+ * access module that runs before this one may grant a request it never
+ * saw; both are refused.
  */
 
 
@@ -27,7 +36,9 @@ static ngx_int_t ngx_http_sark_access_result(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_access_done(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_refusal_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sark_refuse(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err);
+static ngx_int_t ngx_http_sark_precontent_handler(ngx_http_request_t *r);
 
 
 ngx_int_t
@@ -44,6 +55,13 @@ ngx_http_sark_access_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_sark_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_sark_precontent_handler;
 
     return NGX_OK;
 }
@@ -203,6 +221,7 @@ ngx_http_sark_access_result(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     if (ctx->error.status == 0) {
 
         if (d->decision == SARK_DECISION_ALLOW) {
+            ctx->allowed = 1;
             return NGX_OK;
         }
 
@@ -211,11 +230,7 @@ ngx_http_sark_access_result(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         ctx->error.message = d->reason;
     }
 
-    /* answered by a content handler so the body is our JSON envelope */
-
-    r->content_handler = ngx_http_sark_refusal_handler;
-
-    return NGX_OK;
+    return ngx_http_sark_refuse(r, &ctx->error);
 }
 
 
@@ -234,19 +249,81 @@ ngx_http_sark_access_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
-static ngx_int_t
-ngx_http_sark_refusal_handler(ngx_http_request_t *r)
-{
-    ngx_int_t             rc;
-    ngx_http_sark_ctx_t  *ctx;
+/*
+ * Sends the refusal and finalizes the request; NGX_DONE tells the phase
+ * engine to run nothing more.  A refusal that cannot be sent closes the
+ * connection: handing nginx an error status instead would let error_page
+ * redirect the request.
+ */
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+static ngx_int_t
+ngx_http_sark_refuse(ngx_http_request_t *r, ngx_http_sark_error_t *err)
+{
+    ngx_int_t                  rc;
+    ngx_http_core_loc_conf_t  *clcf;
 
     rc = ngx_http_discard_request_body(r);
 
-    if (rc != NGX_OK) {
-        return rc;
+    if (rc == NGX_OK) {
+        rc = ngx_http_sark_send_error(r, err);
     }
 
-    return ngx_http_sark_send_error(r, &ctx->error);
+    if (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = NGX_ERROR;
+    }
+
+    /*
+     * post_action would send the refused request to its location once the
+     * answer is out; nginx skips it for a request already in one that may
+     * not redirect any more
+     */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->post_action.data) {
+        r->post_action = 1;
+        r->uri_changes = 0;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_sark_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_error_t      err;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (!slcf->authz) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    if (ctx && ctx->allowed) {
+        return NGX_DECLINED;
+    }
+
+    if (r != r->main) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sark: refused a subrequest to an enforced location: "
+                      "subrequests skip the access phase");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "sark: refused a request that reached content without "
+                      "a decision: another access module granted it before "
+                      "sark_authz could decide (satisfy any?)");
+    }
+
+    ngx_http_sark_error_set(&err, NGX_HTTP_FORBIDDEN, "AZ-003",
+                            "request was not authorized");
+
+    return ngx_http_sark_refuse(r, &err);
 }

@@ -132,42 +132,37 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     pattern = &ctx->key.text;
 
-    ngx_str_set(pattern, "authz:*");
+    /* an explicit pattern only: an empty body never flushes everything */
 
     if (ngx_http_sark_admin_body(r, &body, &ctx->error) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (body.len) {
-        msg[0] = '\0';
+    msg[0] = '\0';
+    root = NULL;
 
-        if (sark_json_parse(body.data, body.len, slcf->json_max_depth,
-                            ngx_http_sark_json_alloc, r->pool, &root,
-                            msg, sizeof(msg))
-            != 0)
-        {
-            ngx_http_sark_error_fmt(r->pool, &ctx->error,
-                                    NGX_HTTP_BAD_REQUEST, "GW-100", "%s",
-                                    msg[0] ? msg : "invalid JSON");
-            return NGX_DECLINED;
-        }
-
-        v = sark_json_get(root, "pattern");
-
-        if (root->type != SARK_JSON_OBJECT
-            || (v != NULL && v->type != SARK_JSON_STRING))
-        {
-            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_BAD_REQUEST,
-                                    "GW-100", "expected {\"pattern\": "
-                                    "\"authz:...\"}");
-            return NGX_DECLINED;
-        }
-
-        if (v != NULL) {
-            pattern->data = (u_char *) v->str;
-            pattern->len = v->len;
-        }
+    if (body.len
+        && sark_json_parse(body.data, body.len, slcf->json_max_depth,
+                           ngx_http_sark_json_alloc, r->pool, &root,
+                           msg, sizeof(msg))
+           != 0)
+    {
+        ngx_http_sark_error_fmt(r->pool, &ctx->error, NGX_HTTP_BAD_REQUEST,
+                                "GW-100", "%s", msg[0] ? msg : "invalid JSON");
+        return NGX_DECLINED;
     }
+
+    v = (root && root->type == SARK_JSON_OBJECT)
+        ? sark_json_get(root, "pattern") : NULL;
+
+    if (v == NULL || v->type != SARK_JSON_STRING) {
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "expected {\"pattern\": \"authz:...\"}");
+        return NGX_DECLINED;
+    }
+
+    pattern->data = (u_char *) v->str;
+    pattern->len = v->len;
 
     if (pattern->len < 6 || pattern->len > NGX_HTTP_SARK_PATTERN_MAX
         || ngx_strncmp(pattern->data, "authz:", 6) != 0)
@@ -185,7 +180,8 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "sark: cache invalidation \"%V\" by \"%V\"",
-                  pattern, &ctx->identity.sub);
+                  ngx_http_sark_log_safe(r->pool, pattern),
+                  ngx_http_sark_log_safe(r->pool, &ctx->identity.sub));
 
     len = SARK_PROTO_HDR_LEN + sark_tlv_size(pattern->len) + sark_tlv_size(8);
 
@@ -224,41 +220,22 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 }
 
 
-/* the admin endpoints' small bodies: in one memory buffer; blank = empty */
+/* the admin endpoints' bodies (ngx_http_sark_read_body()); blank = empty */
 
 ngx_int_t
 ngx_http_sark_admin_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err)
 {
-    u_char               *start, *p, *last;
+    u_char               *p, *last;
     ngx_http_sark_ctx_t  *ctx;
 
     ngx_str_null(body);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
 
-    if (ctx && ctx->preread.len) {
-        start = ctx->preread.data;
-        last = start + ctx->preread.len;
+    last = ctx->body.data + ctx->body.len;
 
-    } else {
-        if (r->request_body == NULL || r->request_body->bufs == NULL) {
-            return NGX_OK;
-        }
-
-        if (r->request_body->bufs->next != NULL
-            || r->request_body->bufs->buf->in_file)
-        {
-            ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "GW-413", "request body is too large");
-            return NGX_DECLINED;
-        }
-
-        start = r->request_body->bufs->buf->pos;
-        last = r->request_body->bufs->buf->last;
-    }
-
-    for (p = start;
+    for (p = ctx->body.data;
          p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
          p++)
     {
@@ -266,8 +243,7 @@ ngx_http_sark_admin_body(ngx_http_request_t *r, ngx_str_t *body,
     }
 
     if (p < last) {
-        body->data = start;
-        body->len = last - start;
+        *body = ctx->body;
     }
 
     return NGX_OK;

@@ -90,9 +90,9 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
 
 /*
  * The common start of every sark_api endpoint: POST only, a caller that
- * `caller` accepts, a body within sark_max_body_size, read into memory,
- * then ngx_http_sark_body_handler().  Refusals discard the body and answer
- * with the envelope at once.
+ * `caller` accepts, a body within sark_max_body_size, read into ctx->body
+ * (ngx_http_sark_body.c), then ngx_http_sark_body_handler().  Refusals
+ * discard the body and answer with the envelope at once.
  */
 
 ngx_int_t
@@ -128,41 +128,8 @@ ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
         goto reject;
     }
 
-    /*
-     * A body that came whole with the headers (the common case for these
-     * small JSON requests over HTTP/1.x) is used where it is, in the
-     * header buffer, and consumed as nginx discards a body: the bytes stay
-     * there until the request is over.  The request is counted as
-     * ngx_http_read_client_request_body() counts it.
-     */
-
-    if (r == r->main
-        && r->http_version < NGX_HTTP_VERSION_20
-        && !r->headers_in.chunked
-        && r->headers_in.content_length_n > 0
-        && r->headers_in.expect == NULL
-        && r->header_in->last - r->header_in->pos
-           >= r->headers_in.content_length_n)
-    {
-        ctx->preread.data = r->header_in->pos;
-        ctx->preread.len = (size_t) r->headers_in.content_length_n;
-
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        r->main->count++;
-
-        ngx_http_sark_body_handler(r);
-
-        return NGX_DONE;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_sark_body_handler);
+    rc = ngx_http_sark_read_body(r, ctx, slcf->max_body_size,
+                                 ngx_http_sark_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -370,29 +337,17 @@ ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
 }
 
 
-/* the request body, in one piece, not empty and not too large */
+/* the request body, read whole by ngx_http_sark_read_body(), not empty */
 
 ngx_int_t
 ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_sark_error_t *err)
 {
-    ngx_int_t                  rc;
-    ngx_http_sark_loc_conf_t  *slcf;
+    ngx_http_sark_ctx_t  *ctx;
 
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_read_body(r, body, err);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (body->len > slcf->max_body_size) {
-        ngx_http_sark_error_fmt(r->pool, err,
-                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
-                                "request body is larger than %uz bytes",
-                                slcf->max_body_size);
-        return NGX_DECLINED;
-    }
+    *body = ctx->body;
 
     if (body->len == 0) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
@@ -425,89 +380,6 @@ ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
                                 "%s", msg[0] ? msg : "invalid JSON");
         return NGX_DECLINED;
     }
-
-    return NGX_OK;
-}
-
-
-/* the whole request body in one piece of memory */
-
-ngx_int_t
-ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_sark_error_t *err)
-{
-    u_char               *p;
-    off_t                 len;
-    ssize_t               n;
-    ngx_buf_t            *b;
-    ngx_chain_t          *cl;
-    ngx_http_sark_ctx_t  *ctx;
-
-    ngx_str_null(body);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    if (ctx && ctx->preread.len) {
-        *body = ctx->preread;
-        return NGX_OK;
-    }
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL && !cl->buf->in_file) {
-        body->data = cl->buf->pos;
-        body->len = cl->buf->last - cl->buf->pos;
-        return NGX_OK;
-    }
-
-    if (len > (off_t) NGX_MAX_SIZE_T_VALUE / 2) {
-        ngx_http_sark_error_set(err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                "GW-413", "request body is too large");
-        return NGX_DECLINED;
-    }
-
-    body->data = ngx_pnalloc(r->pool, (size_t) len);
-    if (body->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = body->data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (b->in_file) {
-            n = ngx_read_file(b->file, p, (size_t) (b->file_last
-                                                    - b->file_pos),
-                              b->file_pos);
-            if (n == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            p += n;
-            continue;
-        }
-
-        if (b->last > b->pos) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        }
-    }
-
-    body->len = p - body->data;
 
     return NGX_OK;
 }

@@ -92,7 +92,6 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
     sark_jwt_opts_t     opts;
     ngx_table_elt_t    *h;
     sark_jwt_claims_t   claims;
-    const sark_json_t  *type;
 
     h = r->headers_in.authorization;
 
@@ -176,19 +175,6 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
                       "sark: token verification failed: %s", msg);
         ngx_memzero(err, sizeof(ngx_http_sark_error_t));
         return NGX_ERROR;
-    }
-
-    if (rc == SARK_JWT_OK) {
-        type = sark_json_get(claims.payload, "type");
-
-        if (type != NULL && type->type == SARK_JSON_STRING
-            && ngx_strcmp(type->str, "refresh") == 0)
-        {
-            rc = SARK_JWT_BAD_CLAIMS;
-            ngx_cpystrn((u_char *) msg,
-                        (u_char *) "refresh tokens are not accepted",
-                        sizeof(msg));
-        }
     }
 
     if (rc != SARK_JWT_OK) {

@@ -798,6 +798,12 @@ ngx_http_sark_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_sark_postconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_sark_body_init(cf) != NGX_OK
+        || ngx_http_sark_error_page_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_sark_access_init(cf);
 }
 

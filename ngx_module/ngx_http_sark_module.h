@@ -186,9 +186,10 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_token_memo_t  *memo;          /* the token's memo of this
                                                    question, the same while
                                                    deciding from L1 */
-    ngx_str_t                    preread;       /* the whole request body,
-                                                   read with the headers */
-    ngx_str_t                    body;          /* the decision API's, and */
+    ngx_str_t                    body;          /* the request body (the
+                                                   sark_api endpoints'), */
+    size_t                       body_cap;      /* room at body.data */
+    size_t                       body_max;
     ngx_http_sark_spans_t       *spans;         /* where its query is, when
                                                    it may be remembered */
     u_char                       audit_raw[16]; /* UUIDv7, formatted when
@@ -204,12 +205,22 @@ struct ngx_http_sark_ctx_s {
 
     void                        *data;          /* the endpoint's own */
 
+    ngx_str_t                    page;          /* the envelope that
+                                                   replaces nginx's own
+                                                   error page */
+
     unsigned                     keyed:1;       /* key computed */
     unsigned                     waiting:1;
     unsigned                     decided:1;
     unsigned                     want_params:1;
     unsigned                     has_audit_id:1;
     unsigned                     cancelable:1;  /* cleanup registered */
+    unsigned                     reading_body:1;
+    unsigned                     body_too_large:1;
+    unsigned                     allowed:1;     /* by sark_authz, at this
+                                                   location */
+    unsigned                     error_page:1;  /* nginx's own error page
+                                                   becomes the envelope */
 };
 
 
@@ -270,8 +281,6 @@ ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_caller_pt caller);
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_sark_error_t *err);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 #define NGX_HTTP_SARK_FIELD_REQUIRED  0x1
@@ -308,6 +317,15 @@ void ngx_http_sark_apply_invalidation(ngx_str_t *pattern,
 ngx_int_t ngx_http_sark_recall_query(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx,
     ngx_str_t *body);
+
+/* ngx_http_sark_body.c */
+ngx_int_t ngx_http_sark_body_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, size_t max,
+    ngx_http_client_body_handler_pt post_handler);
+
+/* ngx_http_sark_error_page.c */
+ngx_int_t ngx_http_sark_error_page_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_access.c */
 ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
@@ -395,6 +413,9 @@ void ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_error_envelope(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err, ngx_str_t *body);
+ngx_str_t *ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s);
 ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,

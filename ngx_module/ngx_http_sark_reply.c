@@ -115,13 +115,68 @@ ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-ngx_int_t
-ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
+/*
+ * What a client sent, made safe for the error log: control characters,
+ * DEL, bytes above 0x7e, '"' and '\\' become \xHH, so a value cannot
+ * start a line of its own or end the quotes around it.
+ */
+
+ngx_str_t *
+ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s)
 {
-    u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  body, value, *rid, code;
-    ngx_http_sark_loc_conf_t  *slcf;
+    u_char      c, *p;
+    size_t      i, n;
+    ngx_str_t  *out;
+
+    static ngx_str_t   unprintable = ngx_string("(unprintable)");
+    static const char  hex[] = "0123456789abcdef";
+
+    for (i = 0, n = 0; i < s->len; i++) {
+        c = s->data[i];
+        n += (c < 0x20 || c > 0x7e || c == '"' || c == '\\') ? 4 : 1;
+    }
+
+    if (n == s->len) {
+        return s;
+    }
+
+    out = ngx_palloc(pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(pool, n);
+
+    if (out == NULL || p == NULL) {
+        return &unprintable;
+    }
+
+    out->data = p;
+    out->len = n;
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    return out;
+}
+
+
+/* {"error": {"code", "message", "request_id"}} for err */
+
+ngx_int_t
+ngx_http_sark_error_envelope(ngx_http_request_t *r, ngx_http_sark_error_t *err,
+    ngx_str_t *body)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t  *rid, code;
 
     code.data = (u_char *) err->code;
     code.len = ngx_strlen(err->code);
@@ -135,10 +190,10 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    body.data = p;
+    body->data = p;
 
     p = ngx_http_sark_cpylit(p, "{\"error\":{\"code\":");
     p = ngx_http_sark_put_string(p, &code);
@@ -148,7 +203,23 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
     p = ngx_http_sark_put_string(p, rid);
     p = ngx_http_sark_cpylit(p, "}}\n");
 
-    body.len = p - body.data;
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  body, value;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    if (ngx_http_sark_error_envelope(r, err, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (err->retry_after) {
         value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);

@@ -530,6 +530,18 @@ sark_jwt_claim_strs(sark_jwt_pool_t *pool, const sark_json_t *pl,
 }
 
 
+/* the claims that name a token's kind, and the value of an access token */
+static const struct {
+    const char  *claim;
+    const char  *access;
+} sark_jwt_kinds[] = {
+    { "type", "access" },
+    { "token_type", "access" },
+    { "token_use", "access" },
+    { "typ", "Bearer" }
+};
+
+
 #define sark_jwt_type_error(name)                                            \
     do {                                                                      \
         snprintf(msg, sizeof(msg), "claim \"%s\" has the wrong type", name);  \
@@ -557,7 +569,7 @@ sark_jwt_claims(sark_jwt_pool_t *pool, const sark_json_t *pl,
     sark_jwt_str_t     *dst[5];
     long long           leeway;
     size_t              i;
-    char                msg[64];
+    char                msg[128];
     int                 rc, has_exp, has_nbf, has_iat, has_iss, has_sub,
                         present, found;
 
@@ -674,6 +686,33 @@ sark_jwt_claims(sark_jwt_pool_t *pool, const sark_json_t *pl,
                              &c->ncapabilities, &present);
     if (rc != 0) {
         sark_jwt_strs_error(rc, "capabilities");
+    }
+
+    /*
+     * Only access tokens are accepted, positively: each claim issuers use
+     * to say what kind of token it is must, when present, be a string that
+     * says "access token" ("type": "access", "token_type": "access",
+     * Cognito's "token_use": "access", Keycloak's "typ": "Bearer"); a
+     * refresh, ID or any other token is refused, whatever its case.
+     */
+
+    for (i = 0; i < sizeof(sark_jwt_kinds) / sizeof(sark_jwt_kinds[0]); i++) {
+        e = sark_json_get(pl, sark_jwt_kinds[i].claim);
+
+        if (e == NULL) {
+            continue;
+        }
+
+        if (e->type != SARK_JSON_STRING) {
+            sark_jwt_type_error(sark_jwt_kinds[i].claim);
+        }
+
+        if (!sark_jwt_ieq(e->str, e->len, sark_jwt_kinds[i].access)) {
+            snprintf(msg, sizeof(msg), "claim \"%s\" is not \"%s\": only "
+                     "access tokens are accepted", sark_jwt_kinds[i].claim,
+                     sark_jwt_kinds[i].access);
+            return sark_jwt_fail(err, err_len, SARK_JWT_BAD_CLAIMS, msg);
+        }
     }
 
     /* then the values */

@@ -335,4 +335,26 @@ POST /authorize
 --- more_headers eval
 "Authorization: Bearer " . jwt(type => 'refresh')
 --- error_code: 401
---- response_body_like: "code":"AU-002","message":"refresh tokens are not accepted"
+--- response_body_like: "code":"AU-002","message":"claim \\"type\\" is not \\"access\\": only access tokens are accepted"
+
+
+
+=== TEST 22: nor in another case
+--- request
+POST /authorize
+{"action":"gateway:server:list"}
+--- more_headers eval
+"Authorization: Bearer " . jwt(type => 'Refresh')
+--- error_code: 401
+--- response_body_like: "code":"AU-002","message":"claim \\"type\\" is not \\"access\\"
+
+
+
+=== TEST 23: nor named by another claim (token_type, Keycloak's typ)
+--- request
+POST /authorize
+{"action":"gateway:server:list"}
+--- more_headers eval
+"Authorization: Bearer " . jwt(type => undef, token_type => 'refresh', typ => 'Refresh')
+--- error_code: 401
+--- response_body_like: "code":"AU-002","message":"claim \\"token_type\\" is not \\"access\\"

@@ -5,7 +5,7 @@ use Test::Sark;
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 2 + 1);
+plan tests => repeat_each() * (blocks() * 2 + 3);
 
 our $token = jwt(roles => ['admin']);
 
@@ -184,3 +184,60 @@ Allow: POST
 "POST /authorize\n" . '{"action":"gateway:server:access","server_name":"' . ("s" x 300) . '"}'
 --- error_code: 400
 --- response_body_like: "code":"GW-100","message":"field \\"server_name\\" is longer than 256 bytes"
+
+
+
+=== TEST 19: a chunked body is not read past the limit: refused there, without waiting for the rest
+--- raw_request eval
+"POST /authorize HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+. "Authorization: Bearer $main::token\r\nTransfer-Encoding: chunked\r\n\r\n"
+. sprintf("%x\r\n%s\r\n", 5000, "z" x 5000)
+--- timeout: 3
+--- error_code: 413
+--- response_body_like: "code":"GW-413","message":"request body is larger than 4096 bytes"
+
+
+
+=== TEST 20: nginx's own 413 (client_max_body_size below sark_max_body_size) is the JSON envelope too
+--- config
+    location = /authorize { client_max_body_size 1k; sark_api authorize; }
+--- request eval
+"POST /authorize\n" . '{"action":"gateway:server:list","context":{"pad":"' . ("x" x 2000) . '"}}'
+--- error_code: 413
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"code":"GW-413","message":"request body too large","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 21: an upstream nginx cannot reach, behind an enforced location, is a JSON 502
+--- config
+    location = /enforced {
+        sark_authz on;
+        sark_authz_action gateway:server:access;
+        sark_authz_server github-mcp;
+        proxy_pass http://127.0.0.1:1;
+    }
+--- request
+GET /enforced
+--- error_code: 502
+--- response_headers
+Content-Type: application/json
+--- response_body_like: ^\{"error":\{"code":"GW-502","message":"upstream failed","request_id":"[0-9a-f]{32}"\}\}$
+
+
+
+=== TEST 22: what the upstream answers itself, errors included, passes unchanged
+--- config
+    location = /enforced {
+        sark_authz on;
+        sark_authz_action gateway:server:access;
+        sark_authz_server github-mcp;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/upstream-404;
+    }
+    location = /upstream-404 { return 404 "upstream says no\n"; }
+--- request
+GET /enforced
+--- error_code: 404
+--- response_body
+upstream says no

@@ -16,9 +16,9 @@ use File::Path ();
 
 repeat_each(1);
 
-# Tests per block, in order: 3 3 3 3 4 5 3 3 4 3 3 3 3 3 (46); the init
-# sections hold 30 more.
-plan tests => repeat_each() * 46 + 30;
+# Tests per block, in order: 3 3 3 3 4 5 3 3 4 3 3 3 3 3 3 4 (53); the init
+# sections hold 33 more.
+plan tests => repeat_each() * 53 + 33;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -36,7 +36,7 @@ our $QUERY = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
 
 sub user { jwt(sub => "u-$N-$_[0]", email => 'a@example.com', roles => ['analyst']) }
 
-our %tok = map { $_ => user($_) } qw(A B C H);
+our %tok = map { $_ => user($_) } qw(A B C H E);
 our $admin = jwt(sub => "u-$N-admin", roles => ['admin']);
 
 sub ready {
@@ -335,3 +335,34 @@ $main::host2_started = 0;
 --- response_body_like: ^\{"allow":true,
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: an empty body is refused, not taken for authz:*: cached entries stay
+--- init
+main::cached($main::LIST_TABLES, 'E');
+my $r = http_request('POST', '/api/v1/cache/invalidate', body => '',
+                     headers => { 'X-Admin-Key' => $main::ADMIN_KEY });
+is($r->{status}, 400, 'an empty body: 400');
+decision_is(authorize($main::LIST_TABLES, token => $main::tok{E}),
+            {allow => 1, cache => 'L1'}, 'the cached entry is still served from L1');
+--- request
+POST /api/v1/cache/invalidate
+{"other":"authz:*"}
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"code":"GW-100","message":"expected \{\\"pattern\\": \\"authz:...\\"\}",
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: the pattern and the caller are logged escaped: a newline cannot start a log line of its own
+--- request eval
+"POST /api/v1/cache/invalidate\n" . '{"pattern":"authz:x\n2026/12/06 00:00:00 [error] forged"}'
+--- more_headers eval
+"Authorization: Bearer " . jwt(sub => "adm\n[error] forged-sub", roles => ['admin'])
+--- error_code: 200
+--- error_log eval
+[qr/sark: cache invalidation "authz:x\\x0a2026\/12\/06 00:00:00 \[error\] forged" by "adm\\x0a\[error\] forged-sub"/]
+--- no_error_log eval
+[qr/^2026\/12\/06 00:00:00 \[error\] forged/, qr/^\[error\] forged-sub/]

@@ -117,3 +117,17 @@ POST /api/v1/admin/cache/warm
 "Authorization: Bearer " . jwt(roles => ['admin'])
 --- error_code: 200
 --- response_body_like: ^\{"status":"warmed","decisions":1,"already_cached":[01],"allowed":1,"denied":0,"errors":0\}
+
+
+
+=== TEST 9: a body larger than nginx's read buffers (900 users, over 30 KB) is read whole
+--- request eval
+"POST /api/v1/admin/cache/warm\n"
+. '{"patterns":[{"action":"gateway:tool:invoke","server":"postgres-mcp","tool":"list_tables","users":['
+. join(',', map { qq{"w-$main::N-bulk-user-number-$_"} } 1 .. 900) . ']}]}'
+--- more_headers eval
+"X-Admin-Key: $main::ADMIN_KEY"
+--- timeout: 30
+--- error_code: 200
+--- response_body
+{"status":"warmed","decisions":900,"already_cached":0,"allowed":0,"denied":900,"errors":0}

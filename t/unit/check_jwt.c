@@ -1446,6 +1446,57 @@ START_TEST(test_sub)
 END_TEST
 
 
+/* only access tokens: every claim naming the kind must say "access" */
+START_TEST(test_token_kind)
+{
+    static const char *const  refused[] = {
+        "\"type\":\"refresh\"", "\"type\":\"Refresh\"", "\"type\":\"id\"",
+        "\"type\":\"\"", "\"type\":\"access \"", "\"token_type\":\"refresh\"",
+        "\"token_type\":\"Refresh\"", "\"token_use\":\"id\"",
+        "\"typ\":\"Refresh\"", "\"typ\":\"ID\"",
+        "\"type\":\"access\",\"token_type\":\"refresh\""
+    };
+    static const char *const  wrong_type[] = {
+        "\"type\":1", "\"type\":null", "\"token_type\":[\"access\"]",
+        "\"typ\":{}"
+    };
+    static const char *const  accepted[] = {
+        "\"type\":\"access\"", "\"type\":\"ACCESS\"",
+        "\"token_type\":\"access\"", "\"token_use\":\"access\"",
+        "\"typ\":\"Bearer\"", "\"typ\":\"bearer\"",
+        "\"type\":\"access\",\"typ\":\"Bearer\",\"token_use\":\"access\""
+    };
+    char    pl[256];
+    size_t  i;
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(pl, sizeof(pl), "{\"sub\":\"u\",\"exp\":1700000600,%s}",
+                 refused[i]);
+        expect_pl(pl, SARK_JWT_BAD_CLAIMS);
+        ck_assert_msg(strstr(err, "only access tokens are accepted") != NULL,
+                      "%s: %s", refused[i], err);
+    }
+
+    for (i = 0; i < sizeof(wrong_type) / sizeof(wrong_type[0]); i++) {
+        snprintf(pl, sizeof(pl), "{\"sub\":\"u\",\"exp\":1700000600,%s}",
+                 wrong_type[i]);
+        expect_pl(pl, SARK_JWT_BAD_CLAIMS);
+        ck_assert_msg(strstr(err, "has the wrong type") != NULL,
+                      "%s: %s", wrong_type[i], err);
+    }
+
+    for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        snprintf(pl, sizeof(pl), "{\"sub\":\"u\",\"exp\":1700000600,%s}",
+                 accepted[i]);
+        expect_pl(pl, SARK_JWT_OK);
+    }
+
+    /* no kind at all: an access token */
+    expect_pl("{\"sub\":\"u\",\"exp\":1700000600}", SARK_JWT_OK);
+}
+END_TEST
+
+
 START_TEST(test_roles)
 {
     expect_pl("{\"sub\":\"u\",\"exp\":1700000600,\"roles\":[\"a\",\"b\","
@@ -1763,6 +1814,7 @@ jwt_suite(void)
     tcase_add_test(tc, test_iss);
     tcase_add_test(tc, test_aud);
     tcase_add_test(tc, test_sub);
+    tcase_add_test(tc, test_token_kind);
     tcase_add_test(tc, test_roles);
     tcase_add_test(tc, test_teams);
     tcase_add_test(tc, test_agent_claims);
