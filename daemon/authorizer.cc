@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "cache_key.h"
 #include "clock.h"
 #include "opa_answer.h"
 
@@ -9,7 +10,6 @@ namespace sark {
 namespace {
 
 constexpr size_t kMaxLoggedRequestId = 128;
-constexpr size_t kMaxCacheKey = 4096;
 
 } // namespace
 
@@ -17,30 +17,20 @@ Authorizer::Authorizer(const Config& cfg, OpaClient& opa, PolicyRevision& revisi
                        ModuleServer& server, L2Cache& l2, RecentInvalidations& recent)
     : cfg_(cfg), opa_(opa), revision_(revision), server_(server), l2_(l2), recent_(recent) {}
 
-bool Authorizer::cacheKeyUsable(const AuthzRequest& req, uint64_t& not_after) {
-  not_after = 0;
-  if (!req.has(SARK_REQ_CACHE_KEY) || req.cache_key.empty()) {
-    return false;
+uint64_t Authorizer::notAfter(const AuthzRequest& req) {
+  if (!req.has(SARK_REQ_NOT_AFTER)) {
+    return 0;
   }
-  const char* problem = nullptr;
-  if (req.cache_key.size() > kMaxCacheKey || !req.cache_key.starts_with("authz:")) {
-    problem = "cache key must start with \"authz:\" and be at most 4096 bytes";
-  } else if (req.has(SARK_REQ_NOT_AFTER)) {
-    if (req.not_after.size() != 8) {
-      problem = "NOT_AFTER is not a u64";
-    } else {
-      not_after = sark_get_u64(reinterpret_cast<const uint8_t*>(req.not_after.data()));
-    }
-  }
-  if (problem != nullptr) {
+  if (req.not_after.size() != 8) {
     uint64_t suppressed = 0;
     if (bad_key_log_.allow(monotonicUs(), suppressed)) {
-      LogLine(LogLevel::Warn, "request not cached").str("error", problem).unum("suppressed",
-                                                                               suppressed);
+      LogLine(LogLevel::Warn, "request not cached")
+          .str("error", "NOT_AFTER is not a u64")
+          .unum("suppressed", suppressed);
     }
-    return false;
+    return 1; // in the past: nothing of it may be cached
   }
-  return true;
+  return sark_get_u64(reinterpret_cast<const uint8_t*>(req.not_after.data()));
 }
 
 bool Authorizer::onAuthzRequest(uint64_t conn_id, uint32_t req_id, const uint8_t* payload,
@@ -55,36 +45,33 @@ bool Authorizer::onAuthzRequest(uint64_t conn_id, uint32_t req_id, const uint8_t
 
   auto f = std::make_unique<Flight>();
   std::string deny_reason;
-  if (!buildOpaInput(req, f->sensitivity, f->body, deny_reason)) {
+  if (!buildOpaInput(req, f->sensitivity, f->input, deny_reason)) {
     pending_++;
     AnswerMeta meta{revision_.current(), wallMs(), SARK_CACHE_MISS, 0};
     answerOne(w, Decision::deny(std::move(deny_reason)), meta, nullptr, 0);
     return true;
   }
-
-  bool keyed = cacheKeyUsable(req, w.not_after);
+  w.not_after = notAfter(req);
   pending_++;
-  if (keyed) {
-    auto it = by_key_.find(std::string(req.cache_key));
-    if (it != by_key_.end()) {
-      stats_.coalesced++;
-      flights_.at(it->second)->waiters.push_back(std::move(w));
-      return true;
-    }
-    f->key.assign(req.cache_key);
+
+  auto it = by_input_.find(f->input);
+  if (it != by_input_.end()) {
+    stats_.coalesced++;
+    flights_.at(it->second)->waiters.push_back(std::move(w));
+    return true;
+  }
+  if (revision_.known()) {
+    f->key_revision = revision_.current();
+    f->key = cacheKey(req, f->key_revision);
   }
   f->id = next_flight_id_++;
   f->waiters.push_back(std::move(w));
   uint64_t id = f->id;
   Flight& flight = *f;
+  by_input_.emplace(flight.input, id);
   flights_.emplace(id, std::move(f));
-  if (!keyed) {
-    startOpa(id);
-    return true;
-  }
-  by_key_.emplace(flight.key, id);
   flight.l2_us = monotonicUs();
-  bool looking = revision_.known() &&
+  bool looking = !flight.key.empty() &&
                  l2_.lookup(flight.key, [this, id](const CachedDecision* hit) {
                    onL2Result(id, hit);
                  });
@@ -114,11 +101,9 @@ void Authorizer::onL2Result(uint64_t flight_id, const CachedDecision* hit) {
 
 void Authorizer::startOpa(uint64_t flight_id) {
   Flight& f = *flights_.at(flight_id);
-  f.revision = revision_.current();
-  f.revision_known = revision_.known();
   f.evaluated_at = wallMs();
   stats_.evaluations++;
-  bool queued = opa_.evaluate(std::move(f.body), [this, flight_id](const OpaResult& r) {
+  bool queued = opa_.evaluate(f.input, [this, flight_id](const OpaResult& r) {
     onOpaResult(flight_id, r);
   });
   if (!queued) {
@@ -128,7 +113,7 @@ void Authorizer::startOpa(uint64_t flight_id) {
           .unum("max_inflight", cfg_.max_inflight)
           .unum("suppressed", suppressed);
     }
-    AnswerMeta meta{f.revision, f.evaluated_at, SARK_CACHE_MISS, 0};
+    AnswerMeta meta{revision_.current(), f.evaluated_at, SARK_CACHE_MISS, 0};
     complete(f, Decision::outage("GW-503", "sarkd overloaded", 1), meta, nullptr);
   }
 }
@@ -140,7 +125,11 @@ void Authorizer::onOpaResult(uint64_t flight_id, const OpaResult& r) {
   }
   Flight& f = *it->second;
   uint32_t sensitivity_ttl = cfg_.ttlFor(f.sensitivity);
-  Decision d = mapOpaAnswer(r, sensitivity_ttl, cfg_.opa_timeout_ms);
+  std::string evaluated_under;
+  Decision d = mapOpaAnswer(r, sensitivity_ttl, cfg_.opa_timeout_ms, evaluated_under);
+  if (d.decision != SARK_DECISION_OUTAGE) {
+    revision_.noticed(evaluated_under);
+  }
   bool fail_open = false;
   if (d.decision == SARK_DECISION_OUTAGE && !r.aborted) {
     fail_open = !cfg_.opa_fail_closed &&
@@ -162,11 +151,15 @@ void Authorizer::onOpaResult(uint64_t flight_id, const OpaResult& r) {
     }
   }
 
+  // Cached only under a key of the revision that made the decision.
   uint64_t now = wallMs();
   uint64_t expires = 0;
-  bool cacheable = !f.key.empty() && !fail_open && f.revision_known &&
-                   f.revision == revision_.current() &&
+  bool cacheable = !f.key.empty() && !fail_open && d.decision != SARK_DECISION_OUTAGE &&
+                   evaluated_under == f.key_revision &&
                    !recent_.invalidates(f.key, f.evaluated_at, now);
+  if (d.decision == SARK_DECISION_OUTAGE || fail_open) {
+    evaluated_under = revision_.current();
+  }
   if (cacheable) {
     expires = cacheExpiry(d, f.evaluated_at, f.waiters.front().not_after,
                           cfg_.cache_negative_ttl, sensitivity_ttl);
@@ -182,12 +175,12 @@ void Authorizer::onOpaResult(uint64_t flight_id, const OpaResult& r) {
     v.reason = d.reason;
     v.filtered_params = d.filtered_params;
     v.cache_ttl = d.cache_ttl;
-    v.policy_revision = f.revision;
+    v.policy_revision = evaluated_under;
     v.evaluated_at = f.evaluated_at;
     v.expires_at = expires;
     l2_.store(f.key, v);
   }
-  AnswerMeta meta{f.revision, f.evaluated_at, SARK_CACHE_MISS, expires};
+  AnswerMeta meta{evaluated_under, f.evaluated_at, SARK_CACHE_MISS, expires};
   complete(f, d, meta, &r);
 }
 
@@ -196,9 +189,7 @@ void Authorizer::complete(Flight& f, const Decision& d, const AnswerMeta& meta,
   for (const Requester& w : f.waiters) {
     answerOne(w, d, meta, r, f.l2_us);
   }
-  if (!f.key.empty()) {
-    by_key_.erase(f.key);
-  }
+  by_input_.erase(f.input);
   flights_.erase(f.id); // destroys f
 }
 
@@ -208,6 +199,7 @@ void Authorizer::logOutage(const Decision& d, const OpaResult& r) {
     LogLine(LogLevel::Warn, "OPA outage")
         .str("error_code", d.error_code)
         .str("error", d.reason)
+        .str("detail", d.detail)
         .str("opa", r.server)
         .unum("suppressed", suppressed);
   }

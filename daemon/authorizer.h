@@ -1,15 +1,21 @@
 #pragma once
 
-// The decision path for one AUTHZ_REQ: decode, build the OPA input, then
-//   - with a cache key (SARK_REQ_CACHE_KEY): join the evaluation already
-//     running for that key, if any (coalescing: one OPA call for all
-//     concurrent requests of a key, from any connection); else look the
-//     key up in L2, and on a miss ask OPA and store the answer in L2;
-//   - without one: ask OPA.
-// Answers carry SARK_RESP_EXPIRES_AT when the module may cache them:
-// never past the requester's token expiry (SARK_REQ_NOT_AFTER), never for
-// outages, fail-open answers or invalid requests, never when the policy
-// revision changed during the evaluation or an invalidation covers it.
+// The decision path for one AUTHZ_REQ: decode and check it, build the OPA
+// input, then
+//   - join the evaluation already running for the very same input, if any
+//     (coalescing: one OPA call for all concurrent requests whose whole
+//     policy input is identical, gateway_metadata included, from any
+//     connection);
+//   - else, when the policy revision is known, compute the request's cache
+//     key (cache_key.h: from the decoded request, never taken from the
+//     client), look it up in L2, and on a miss ask OPA and store its answer
+//     in L2 under that key.
+// Every answer is stamped with the revision OPA reported with it, in the
+// same evaluation (policy_revision.h); it is cached only under a key of
+// that very revision.  Answers carry SARK_RESP_EXPIRES_AT when the module
+// may cache them: never past the requester's token expiry
+// (SARK_REQ_NOT_AFTER), never for outages, fail-open answers, invalid
+// requests or a cache_ttl of 0, never when an invalidation covers it.
 
 #include <cstdint>
 #include <memory>
@@ -63,20 +69,19 @@ private:
     uint64_t not_after; // Unix ms, 0 = no token expiry
     std::string request_id;
   };
-  // One evaluation, shared by every requester of its cache key.
+  // One evaluation, shared by every requester of the same policy input.
   struct Flight {
     uint64_t id{0};
-    std::string key; // empty = not cacheable, not shared
-    std::string body;
+    std::string input;        // the OPA request body; by_input_'s key
+    std::string key;          // the L2 key; empty = not cacheable
+    std::string key_revision; // the revision `key` is computed under
     Sensitivity sensitivity{Sensitivity::Medium};
     std::vector<Requester> waiters;
-    std::string revision; // used for the OPA call
-    bool revision_known{false};
     uint64_t evaluated_at{0}; // Unix ms, when the OPA call started
     uint64_t l2_us{0};
   };
 
-  bool cacheKeyUsable(const AuthzRequest& req, uint64_t& not_after);
+  uint64_t notAfter(const AuthzRequest& req);
   void startOpa(uint64_t flight_id);
   void onL2Result(uint64_t flight_id, const CachedDecision* hit);
   void onOpaResult(uint64_t flight_id, const OpaResult& r);
@@ -95,7 +100,7 @@ private:
   size_t pending_{0};
   uint64_t next_flight_id_{1};
   std::unordered_map<uint64_t, std::unique_ptr<Flight>> flights_;
-  std::unordered_map<std::string, uint64_t> by_key_;
+  std::unordered_map<std::string, uint64_t> by_input_;
   Stats stats_;
   LogRateLimiter outage_log_{1000000};
   LogRateLimiter bad_key_log_{10 * 1000000};

@@ -121,7 +121,8 @@ uint64_t cacheExpiry(const Decision& d, uint64_t now_ms, uint64_t not_after_ms,
     ttl_s = d.cache_ttl;
     break;
   case SARK_DECISION_DENY:
-    ttl_s = std::min(negative_ttl_s, sensitivity_ttl_s);
+    // the policy's cache_ttl (0: never cached), capped by the negative TTL
+    ttl_s = std::min(d.cache_ttl, std::min(negative_ttl_s, sensitivity_ttl_s));
     break;
   default:
     return 0;

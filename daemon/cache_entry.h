@@ -40,7 +40,8 @@ bool decodeCachedDecision(std::string_view text, CachedDecision& out, std::strin
 // The moment a fresh answer stops being cacheable, in Unix ms, or 0 when
 // it must not be cached at all:
 //   allow  -> now + d.cache_ttl (already min(policy, sensitivity));
-//   deny   -> now + min(negative_ttl, sensitivity_ttl);
+//   deny   -> now + min(d.cache_ttl, negative_ttl, sensitivity_ttl): the
+//             policy's 0 means never, as for an allow;
 //   outage (and any ttl of 0) -> 0.
 // `not_after` (the token's exp, 0 = none) caps the result; a result not
 // after `now` is 0.

@@ -1,5 +1,7 @@
 #include "decision.h"
 
+#include <utility>
+
 #include "frame_builder.h"
 #include "json_util.h"
 
@@ -33,8 +35,6 @@ const char* requestFieldName(uint16_t tag) {
     return "request_id";
   case SARK_REQ_CLIENT_IP:
     return "client_ip";
-  case SARK_REQ_CACHE_KEY:
-    return "cache_key";
   case SARK_REQ_NOT_AFTER:
     return "not_after";
   default:
@@ -66,8 +66,6 @@ std::string_view* singleField(AuthzRequest& req, uint16_t tag) {
     return &req.request_id;
   case SARK_REQ_CLIENT_IP:
     return &req.client_ip;
-  case SARK_REQ_CACHE_KEY:
-    return &req.cache_key;
   case SARK_REQ_NOT_AFTER:
     return &req.not_after;
   default:
@@ -176,6 +174,23 @@ bool buildOpaInput(const AuthzRequest& req, Sensitivity& sensitivity, std::strin
   }
   if (!req.has(SARK_REQ_ACTION) || req.action.empty()) {
     deny_reason = "invalid request: missing action";
+    return false;
+  }
+  // The limits the module applies before it asks (docs/design.md).
+  const std::pair<uint16_t, std::string_view> names[] = {
+      {SARK_REQ_ACTION, req.action},
+      {SARK_REQ_SERVER_NAME, req.server_name},
+      {SARK_REQ_TOOL_NAME, req.tool_name}};
+  for (const auto& [tag, value] : names) {
+    if (value.size() > SARK_PROTO_MAX_NAME) {
+      deny_reason = std::string("invalid request: ") + requestFieldName(tag) + " is longer than " +
+                    std::to_string(SARK_PROTO_MAX_NAME) + " bytes";
+      return false;
+    }
+  }
+  if (req.roles.size() > SARK_PROTO_MAX_ROLES || req.teams.size() > SARK_PROTO_MAX_ROLES) {
+    deny_reason = "invalid request: more than " + std::to_string(SARK_PROTO_MAX_ROLES) +
+                  " roles or teams";
     return false;
   }
   sensitivity = Sensitivity::Medium;

@@ -26,7 +26,6 @@ struct AuthzRequest {
   std::string_view gateway_metadata;
   std::string_view request_id;
   std::string_view client_ip;
-  std::string_view cache_key; // the L2 key the module computed; empty = do not cache
   std::string_view not_after; // raw 8-byte big-endian Unix ms (the token's exp)
   std::vector<std::string_view> roles;
   std::vector<std::string_view> teams;
@@ -55,6 +54,7 @@ struct Decision {
   std::string filtered_params; // JSON object text; empty = none
   uint32_t cache_ttl{0};
   std::string error_code; // outage only, e.g. "OPA-001"
+  std::string detail;     // outage only: what failed, for the log, never sent
   uint32_t retry_after{0}; // outage only, seconds
 
   static Decision deny(std::string reason) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "json_util.h"
+#include "policy_revision.h"
 
 namespace sark {
 namespace {
@@ -26,9 +27,10 @@ bool parseJson(const std::string& body, Document& doc) {
   return !doc.HasParseError();
 }
 
-// "policy evaluation failed: HTTP <code>[: <opa code>: <opa message>]"
+// "policy evaluation failed" for the client; the log gets
+// "HTTP <code>[: <opa code>: <opa message>]", which may name policy files.
 Decision httpFailure(const OpaResult& r) {
-  std::string reason = "policy evaluation failed: HTTP " + std::to_string(r.http_status);
+  std::string reason = "HTTP " + std::to_string(r.http_status);
   Document doc;
   if (parseJson(r.body, doc) && doc.IsObject()) {
     std::string detail;
@@ -63,7 +65,9 @@ Decision httpFailure(const OpaResult& r) {
   } else if (r.http_status == 200) {
     reason += ": response is not a JSON object";
   }
-  return Decision::outage("OPA-002", std::move(reason), kRetryOther);
+  Decision d = Decision::outage("OPA-002", "policy evaluation failed", kRetryOther);
+  d.detail = std::move(reason);
+  return d;
 }
 
 uint32_t policyTtl(const Value& result, bool allow) {
@@ -80,7 +84,9 @@ uint32_t policyTtl(const Value& result, bool allow) {
 
 } // namespace
 
-Decision mapOpaAnswer(const OpaResult& r, uint32_t sensitivity_ttl, uint32_t timeout_ms) {
+Decision mapOpaAnswer(const OpaResult& r, uint32_t sensitivity_ttl, uint32_t timeout_ms,
+                      std::string& revision) {
+  revision.clear();
   if (r.aborted) {
     return Decision::outage("GW-503", "sarkd shutting down", kRetryTimeout);
   }
@@ -94,8 +100,9 @@ Decision mapOpaAnswer(const OpaResult& r, uint32_t sensitivity_ttl, uint32_t tim
                             kRetryOther);
   }
   if (r.curl_code != CURLE_OK) {
-    return Decision::outage("OPA-001", "policy engine unreachable: " + r.error_text,
-                            kRetryUnreachable);
+    Decision d = Decision::outage("OPA-001", "policy engine unreachable", kRetryUnreachable);
+    d.detail = r.error_text;
+    return d;
   }
   if (r.http_status != 200) {
     return httpFailure(r);
@@ -105,6 +112,7 @@ Decision mapOpaAnswer(const OpaResult& r, uint32_t sensitivity_ttl, uint32_t tim
   if (!parseJson(r.body, doc) || !doc.IsObject()) {
     return httpFailure(r);
   }
+  revision = revisionFromProvenance(doc);
   auto result_it = doc.FindMember("result");
   if (result_it == doc.MemberEnd()) {
     return Decision::deny("Denied: policy returned no decision (undefined)");

@@ -6,6 +6,7 @@
 // an outage).
 
 #include <cstdint>
+#include <string>
 
 #include "decision.h"
 #include "opa_client.h"
@@ -13,7 +14,10 @@
 namespace sark {
 
 // `sensitivity_ttl` caps the policy's cache_ttl; `timeout_ms` is quoted
-// in the timeout reason.
-Decision mapOpaAnswer(const OpaResult& result, uint32_t sensitivity_ttl, uint32_t timeout_ms);
+// in the timeout reason.  `revision` receives the revision OPA reported
+// with the answer, in the same evaluation (revisionFromProvenance()):
+// empty when it reported none.
+Decision mapOpaAnswer(const OpaResult& result, uint32_t sensitivity_ttl, uint32_t timeout_ms,
+                      std::string& revision);
 
 } // namespace sark

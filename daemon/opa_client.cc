@@ -49,7 +49,8 @@ bool OpaClient::init(std::string& err) {
   for (const std::string& base : cfg_.opa_urls) {
     Host h;
     h.base = base;
-    h.eval_url = base + "/v1/data/sark/gateway";
+    // provenance: the revision that made each answer, in the answer
+    h.eval_url = base + "/v1/data/sark/gateway?provenance=true";
     hosts_.push_back(std::move(h));
   }
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");

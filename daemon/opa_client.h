@@ -47,8 +47,9 @@ public:
 
   bool init(std::string& err);
 
-  // POSTs `body` to {OPA}/v1/data/sark/gateway.  Returns false (and never
-  // calls `done`) when every server is busy and the FIFO is full.
+  // POSTs `body` to {OPA}/v1/data/sark/gateway?provenance=true.  Returns
+  // false (and never calls `done`) when every server is busy and the FIFO
+  // is full.
   bool evaluate(std::string body, OpaCallback done);
 
   // GETs {OPA}{path} (control plane: not queued).  `done` is always called.

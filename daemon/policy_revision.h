@@ -1,8 +1,23 @@
 #pragma once
 
-// Tracks the revision of the policies OPA has loaded: polls
-// GET /v1/policies every OPA_REVISION_POLL_MS and hashes them.  The
-// revision goes into every answer (and, later, every cache key).
+// The policy revision: which policies and data OPA decided with.
+//
+// A decision's revision always comes with the decision itself: sarkd asks
+// OPA for its provenance in the same evaluation (`?provenance=true`), and
+// the revisions of the bundles OPA loaded say exactly which policies and
+// data produced the answer (a bundle owns its roots: nothing else can
+// change them).  That revision stamps the answer, its audit row and its
+// cache keys (docs/design.md, "Policy revision").
+//
+// PolicyRevision only follows the revision OPA serves now, so that the
+// workers key their L1 with it and cached decisions of another revision
+// are not used: it asks OPA for its provenance every OPA_REVISION_POLL_MS,
+// and at once when an answer carries a revision it does not know.  When
+// OPA reports no bundle revision (policies pushed one by one, or a bundle
+// without a revision), no decision can say what made it: the revision is
+// empty, nothing is cached, and a warning says why.
+
+#include <rapidjson/document.h>
 
 #include <cstdint>
 #include <functional>
@@ -15,10 +30,12 @@
 
 namespace sark {
 
-// First 16 hex chars of SHA-256 over id+raw of every policy, sorted by id,
-// from a /v1/policies response body.  False when the body is not the
-// expected shape.
-bool computePolicyRevision(std::string_view body, std::string& revision, std::string& err);
+// The revision in an OPA answer's "provenance": a single bundle's own
+// revision when it is short and plain (letters, digits, ".-_:+@/", at most
+// 64), else the first 16 hex digits of SHA-256 over every bundle's name and
+// revision, sorted by name.  Empty when there is no bundle, or a bundle has
+// no revision.
+std::string revisionFromProvenance(const rapidjson::Value& answer);
 
 class PolicyRevision {
 public:
@@ -30,29 +47,37 @@ public:
   void start();
   void stop();
 
+  // The revision OPA serves, as last asked; empty when it reports none.
   const std::string& current() const { return revision_; }
-  // False until the first successful poll ("unknown").
-  bool known() const { return known_; }
-  // Called after every change of the revision (the first one included).
+  // Whether current() names a revision decisions can be cached under.
+  bool known() const { return !revision_.empty(); }
+  // Whether OPA has answered at least once (current() means something).
+  bool settled() const { return settled_; }
+  // An answer showed `seen`: ask OPA again now if it is not current().
+  void noticed(std::string_view seen);
+  // Called after every change of current(), to "" included.
   void setChangeListener(std::function<void(const std::string&)> listener) {
     on_change_ = std::move(listener);
   }
 
 private:
   void poll();
-  void onPolicies(const OpaResult& r);
-  void scheduleNext();
+  void onProbe(const OpaResult& r);
+  void scheduleNext(uint32_t delay_ms);
 
   EventLoop& loop_;
   OpaClient& opa_;
   uint32_t poll_ms_;
-  std::string revision_{"unknown"};
-  bool known_{false};
+  std::string revision_;
+  bool settled_{false};
   std::function<void(const std::string&)> on_change_;
   EventLoop::TimerId timer_{0};
   bool in_flight_{false};
+  bool again_{false}; // noticed() while a probe was in flight
   bool stopped_{true};
+  uint64_t last_probe_us_{0};
   LogRateLimiter failure_log_{10 * 1000000};
+  LogRateLimiter none_log_{600ull * 1000000};
 };
 
 } // namespace sark

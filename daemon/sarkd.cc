@@ -198,7 +198,8 @@ int Sarkd::run() {
 }
 
 void Sarkd::onModuleConnected(uint64_t conn_id) {
-  if (revision_.known()) {
+  // "" too: the worker must not key its L1 while OPA reports no revision
+  if (revision_.settled()) {
     std::string frame;
     encodeRevision(frame, revision_.current());
     server_.sendFrame(conn_id, frame);

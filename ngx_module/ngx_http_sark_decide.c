@@ -42,8 +42,6 @@ static ngx_str_t   ngx_http_sark_revision;
 static ngx_uint_t  ngx_http_sark_revision_gen;  /* bumped on each change */
 
 
-static ngx_str_t  ngx_http_sark_default_sensitivity = ngx_string("medium");
-static ngx_str_t  ngx_http_sark_empty_object = ngx_string("{}");
 
 
 ngx_http_sark_ctx_t *
@@ -379,12 +377,12 @@ ngx_http_sark_recall_query(ngx_http_request_t *r,
 
 
 /*
- * The key covers everything the policy sees except gateway_metadata
- * (request ids, source addresses): revision, subject, email, roles, teams,
- * action, server, tool, sensitivity, parameters and context.  Every field
- * is length-prefixed, so no two inputs encode alike; the digest is SHA-256
- * of that encoding.  A per-worker memo maps encodings seen before to their
- * digest and key text, so a repeated decision costs a hash and a compare.
+ * The key (shared/sark_key.h: sarkd computes the same one for L2) covers
+ * everything the policy sees except gateway_metadata, each field with its
+ * presence: a string is present when its data is not NULL, as it is sent
+ * to sarkd.  A per-worker memo maps encodings seen before to their digest
+ * and key text, so a repeated decision costs a hash and a compare instead
+ * of a SHA-256.
  */
 
 #define NGX_HTTP_SARK_MEMO_SLOTS    4096
@@ -403,13 +401,12 @@ typedef struct {
 static ngx_http_sark_memo_t  *ngx_http_sark_memo;
 
 
-static u_char *
-ngx_http_sark_enc_str(u_char *p, ngx_str_t *s)
+static void
+ngx_http_sark_key_field(sark_key_field_t *f, ngx_str_t *s)
 {
-    sark_put_u32(p, (uint32_t) s->len);
-
-    /* absent fields are { 0, NULL }: never hand NULL to memcpy */
-    return s->len ? ngx_cpymem(p + 4, s->data, s->len) : p + 4;
+    f->data = s->data;
+    f->len = s->data ? s->len : 0;
+    f->present = (s->data != NULL);
 }
 
 
@@ -418,36 +415,53 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                    *enc, *p, md_value[EVP_MAX_MD_SIZE];
     u_char                     stack_enc[NGX_HTTP_SARK_MEMO_MAX_ENC];
-    size_t                     len, text_len;
+    size_t                     len;
     uint32_t                   hash;
-    ngx_str_t                  sens, params, context;
     ngx_uint_t                 i;
     unsigned int               md_len;
+    sark_key_input_t           in;
+    sark_key_field_t           roles[NGX_HTTP_SARK_MAX_ROLES];
+    sark_key_field_t           teams[NGX_HTTP_SARK_MAX_ROLES];
     ngx_http_sark_memo_t      *m;
     ngx_http_sark_query_t     *q;
     ngx_http_sark_identity_t  *id;
 
-    static ngx_str_t  version = ngx_string("sark-key-1");
-
     q = &ctx->query;
     id = &ctx->identity;
 
-    sens = q->sensitivity.len ? q->sensitivity
-                              : ngx_http_sark_default_sensitivity;
-    params = q->parameters.len ? q->parameters : ngx_http_sark_empty_object;
-    context = q->context.len ? q->context : ngx_http_sark_empty_object;
+    if (id->nroles > NGX_HTTP_SARK_MAX_ROLES
+        || id->nteams > NGX_HTTP_SARK_MAX_ROLES)
+    {
+        /* refused by authentication already; never keyed */
+        return NGX_OK;
+    }
 
-    len = 4 * 13 + version.len + ngx_http_sark_revision.len + id->sub.len
-          + id->email.len + q->action.len + q->server_name.len
-          + q->tool_name.len + sens.len + params.len + context.len;
+    ngx_http_sark_key_field(&in.f[SARK_KEY_REVISION], &ngx_http_sark_revision);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_USER_ID], &id->sub);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_EMAIL], &id->email);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_ACTION], &q->action);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_SERVER], &q->server_name);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_TOOL], &q->tool_name);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_SENSITIVITY], &q->sensitivity);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_PARAMETERS], &q->parameters);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_CONTEXT], &q->context);
 
     for (i = 0; i < id->nroles; i++) {
-        len += 4 + id->roles[i].len;
+        ngx_http_sark_key_field(&roles[i], &id->roles[i]);
+        roles[i].present = 1;
     }
 
     for (i = 0; i < id->nteams; i++) {
-        len += 4 + id->teams[i].len;
+        ngx_http_sark_key_field(&teams[i], &id->teams[i]);
+        teams[i].present = 1;
     }
+
+    in.roles = roles;
+    in.nroles = id->nroles;
+    in.teams = teams;
+    in.nteams = id->nteams;
+
+    len = sark_key_encoded_len(&in);
 
     if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {
         enc = stack_enc;
@@ -459,33 +473,7 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         }
     }
 
-    p = ngx_http_sark_enc_str(enc, &version);
-    p = ngx_http_sark_enc_str(p, &ngx_http_sark_revision);
-    p = ngx_http_sark_enc_str(p, &id->sub);
-    p = ngx_http_sark_enc_str(p, &id->email);
-
-    sark_put_u32(p, (uint32_t) id->nroles);
-    p += 4;
-
-    for (i = 0; i < id->nroles; i++) {
-        p = ngx_http_sark_enc_str(p, &id->roles[i]);
-    }
-
-    sark_put_u32(p, (uint32_t) id->nteams);
-    p += 4;
-
-    for (i = 0; i < id->nteams; i++) {
-        p = ngx_http_sark_enc_str(p, &id->teams[i]);
-    }
-
-    p = ngx_http_sark_enc_str(p, &q->action);
-    p = ngx_http_sark_enc_str(p, &q->server_name);
-    p = ngx_http_sark_enc_str(p, &q->tool_name);
-    p = ngx_http_sark_enc_str(p, &sens);
-    p = ngx_http_sark_enc_str(p, &params);
-    p = ngx_http_sark_enc_str(p, &context);
-
-    len = p - enc;
+    len = sark_key_encode(enc, &in) - enc;
 
     hash = (uint32_t) ngx_http_sark_hash(enc, len);
     m = NULL;
@@ -526,18 +514,12 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
 
-    text_len = sizeof("authz:::::::") - 1 + id->sub.len + q->action.len
-               + q->server_name.len + q->tool_name.len + sens.len
-               + 2 * NGX_HTTP_SARK_DIGEST_LEN;
-
-    ctx->key.text.data = ngx_pnalloc(r->pool, text_len);
+    ctx->key.text.data = ngx_pnalloc(r->pool, sark_key_text_len(&in));
     if (ctx->key.text.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(ctx->key.text.data, "authz:%V:%V:%V:%V:%V:", &id->sub,
-                    &q->action, &q->server_name, &q->tool_name, &sens);
-    p = ngx_hex_dump(p, ctx->key.digest, NGX_HTTP_SARK_DIGEST_LEN);
+    p = (u_char *) sark_key_text((char *) ctx->key.text.data, &in, md_value);
 
     ctx->key.text.len = p - ctx->key.text.data;
     ctx->keyed = 1;
@@ -580,7 +562,7 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 {
     u_char                     *frame;
     size_t                      len, off;
-    ngx_str_t                   request_id, addr, key;
+    ngx_str_t                   request_id, addr;
     ngx_uint_t                  i;
     sark_frame_hdr_t            h;
     ngx_http_sark_query_t      *q;
@@ -601,12 +583,6 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 
     addr = r->connection->addr_text;
 
-    ngx_str_null(&key);
-
-    if (ctx->keyed) {
-        key = ctx->key.text;
-    }
-
     len = SARK_PROTO_HDR_LEN
           + ngx_http_sark_tlv_len(q->action)
           + ngx_http_sark_tlv_len(q->server_name)
@@ -619,7 +595,6 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
           + ngx_http_sark_tlv_len(id->email)
           + ngx_http_sark_tlv_len(request_id)
           + ngx_http_sark_tlv_len(addr)
-          + ngx_http_sark_tlv_len(key)
           + sark_tlv_size(8);
 
     for (i = 0; i < id->nroles; i++) {
@@ -652,7 +627,6 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_put(SARK_REQ_USER_EMAIL, id->email);
     ngx_http_sark_put(SARK_REQ_REQUEST_ID, request_id);
     ngx_http_sark_put(SARK_REQ_CLIENT_IP, addr);
-    ngx_http_sark_put(SARK_REQ_CACHE_KEY, key);
 
     if (sark_tlv_put_u64(frame, len, &off, SARK_REQ_NOT_AFTER,
                          (uint64_t) id->exp * 1000)

@@ -15,6 +15,7 @@
 #include "sark_json.h"
 #include "sark_jwt.h"
 #include "sark_proto.h"
+#include "sark_key.h"
 #include "ngx_http_sark_sarkd.h"
 #include "ngx_http_sark_cache.h"
 

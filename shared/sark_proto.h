@@ -8,7 +8,7 @@
  *   0      2        3     4       6          8     12       16
  *   +------+--------+-----+-------+----------+-----+--------+---------+
  *   |magic |version |type | flags | reserved | id  | length | payload |
- *   | "SK" |   1    |     |       |    0     |     |        |  (TLV)  |
+ *   | "SK" |   2    |     |       |    0     |     |        |  (TLV)  |
  *   +------+--------+-----+-------+----------+-----+--------+---------+
  *
  * The payload is a sequence of TLV fields: tag (u16), len (u32), value.
@@ -36,6 +36,11 @@ extern "C" {
 #define SARK_PROTO_HDR_LEN        16
 #define SARK_PROTO_TLV_HDR_LEN    6
 #define SARK_PROTO_MAX_PAYLOAD    (4u * 1024 * 1024)
+
+/* limits both sides apply to a decision request (docs/design.md) */
+#define SARK_PROTO_MAX_NAME       256   /* action, server, tool */
+#define SARK_PROTO_MAX_ROLES      64    /* roles, and teams */
+#define SARK_PROTO_MAX_REVISION   64    /* a policy revision */
 
 
 /* frame types */
@@ -84,9 +89,9 @@ extern "C" {
 #define SARK_REQ_GATEWAY_METADATA 11  /* JSON object text, validated */
 #define SARK_REQ_REQUEST_ID       12  /* string */
 #define SARK_REQ_CLIENT_IP        13  /* string */
-#define SARK_REQ_CACHE_KEY        14  /* string: the L2 key, computed by the
-                                         module (DESIGN 6); absent = do not
-                                         cache */
+                                      /* 14: retired (a key the module
+                                         computed); sarkd computes the key
+                                         itself (sark_key.h) */
 #define SARK_REQ_NOT_AFTER        15  /* u64, Unix ms: the token's exp; no
                                          cache entry may outlive it */
 

@@ -11,7 +11,7 @@ use lib 't/lib';
 use Test::Sark;
 use Time::HiRes ();
 use Test::Sark::Util qw(nonce authorize raw_request concurrent_requests
-    decision_is poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
+    decision_is poll_until l1_ready l2_ready opa_evals opa_bundle
     redis_keys);
 
 repeat_each(1);
@@ -70,10 +70,10 @@ sub same_decision {
     Test::More::is($f[1], $f[0], $name);
 }
 
-our $restore;       # [policy id, original Rego] while the policy is modified
+our $restore;       # set while OPA serves a modified policy
 
 END {
-    opa_put_policy(@$restore) if $restore;
+    opa_bundle() if $restore;
 }
 
 add_block_preprocessor(sub {
@@ -183,16 +183,15 @@ my $cached = authorize($main::LIST_TABLES, token => $tok);
 decision_is($cached, {allow => 1, cache => 'L1'}, 'and cached in L1');
 my $rev0 = $cached->{json}{metadata}{policy_revision} // '';
 
-my $pol = opa_policies();
-my ($id) = grep { m{(^|/)policies/gateway\.rego$} } sort keys %$pol;
-ok($id, "OPA has policies/gateway.rego loaded ($id)");
-$main::restore = [$id, $pol->{$id}];
-opa_put_policy($id, $pol->{$id} . <<'_REGO_');
+$main::restore = 1;
+my $rev1 = opa_bundle('test_deny_rule.rego' => <<'_REGO_');
+package sark.gateway
 
 deny contains "list_tables is disabled by the test policy" if {
 	input.tool_name == "list_tables"
 }
 _REGO_
+isnt($rev1, $rev0, "OPA serves the modified policy as a new revision ($rev1)");
 
 my @seen;
 poll_until(5, sub {
@@ -215,7 +214,7 @@ my @after = map { authorize($main::LIST_TABLES, token => $tok) } 1 .. 5;
 ok(!grep({ $_->{status} != 200 || $_->{json}{allow} } @after),
    'after the revision changed the old allow is never served again');
 
-opa_put_policy(@$main::restore);
+opa_bundle();
 undef $main::restore;
 ok(poll_until(5, sub {
         my $r = authorize($main::LIST_TABLES, token => $tok);
@@ -315,7 +314,7 @@ main::bearer('full')
 
 
 
-=== TEST 8: a denial is cached (an L1 hit with allow:false)
+=== TEST 8: a denial whose cache_ttl is 0 is never cached: CACHE_NEGATIVE_TTL does not override the policy
 --- init
 main::ready();
 my $e = opa_evals();
@@ -325,14 +324,14 @@ decision_is($r, {allow => 0, cache => 'MISS'}, 'analyst get_repo: denied, MISS')
 is($r->{json}{cache_ttl}, 0, 'the policy says cache_ttl 0 for the denial');
 $e = opa_evals();
 decision_is(authorize($main::GET_REPO, token => main::tok('deny')),
-            {allow => 0, cache => 'L1'}, 'repeated: L1');
-is(opa_evals() - $e, 0, 'the cached denial does not reach OPA');
+            {allow => 0, cache => 'MISS'}, 'repeated: decided again');
+is(opa_evals() - $e, 1, 'the denial reached OPA again');
 --- request eval
 "POST $main::API\n$main::GET_REPO"
 --- more_headers eval
 main::bearer('deny')
 --- error_code: 200
---- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":0,"metadata":\{[^}]*"cache":"L1"\}\}$
+--- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":0,"metadata":\{[^}]*"cache":"MISS"\}\}$
 --- no_error_log
 [error]
 
@@ -369,7 +368,7 @@ decision_is(authorize($main::LIST_TABLES, token => main::tok('outage')),
 --- more_headers eval
 main::bearer('outage')
 --- error_code: 503
---- response_body_like: ^\{"error":\{"code":"OPA-001","message":"policy engine unreachable: [^"]+","request_id":"[0-9a-f]{32}"\}\}$
+--- response_body_like: ^\{"error":\{"code":"OPA-001","message":"policy engine unreachable","request_id":"[0-9a-f]{32}"\}\}$
 --- no_error_log
 [error]
 

@@ -5,7 +5,7 @@
 # location or another policy revision.
 use lib 't/lib';
 use Test::Sark;
-use Test::Sark::Util qw(nonce http_request poll_until l1_ready opa_policies opa_put_policy
+use Test::Sark::Util qw(nonce http_request poll_until l1_ready opa_bundle
     stack audit_rows_for);
 
 repeat_each(1);
@@ -21,10 +21,10 @@ stack('start', 'postgres');
 our $developer = jwt(sub => "u-$N-dev", email => 'd@example.com', roles => ['developer']);
 our $analyst = jwt(sub => "u-$N-analyst", email => 'a@example.com', roles => ['analyst']);
 
-our $restore;       # [policy id, original Rego] while the policy is modified
+our $restore;       # set while OPA serves a modified policy
 
 END {
-    opa_put_policy(@$restore) if $restore;
+    opa_bundle() if $restore;
 }
 
 # get(PATH, TOKEN): [status, $sark_cache, $sark_user]
@@ -102,10 +102,9 @@ GET /fixed/get_repo
 my $r = main::get('/fixed/list_tables', $main::analyst);
 is_deeply([@$r[0, 1]], [200, 'L1'], 'list_tables allowed for the analyst, from L1');
 
-my $pol = opa_policies();
-my ($id) = grep { m{(^|/)policies/gateway\.rego$} } sort keys %$pol;
-$main::restore = [$id, $pol->{$id}];
-opa_put_policy($id, $pol->{$id} . <<'_REGO_');
+$main::restore = 1;
+opa_bundle('test_deny_rule.rego' => <<'_REGO_');
+package sark.gateway
 
 deny contains "list_tables is disabled by the test policy" if {
 	input.tool_name == "list_tables"
@@ -119,7 +118,7 @@ like($last->[1], qr/^(MISS|L2)$/, 'the first 403 is a fresh decision');
 my @after = map { main::get('/fixed/list_tables', $main::analyst)->[0] } 1 .. 5;
 is_deeply(\@after, [(403) x 5], 'the old allow is never served again');
 
-opa_put_policy(@$main::restore);
+opa_bundle();
 undef $main::restore;
 ok(poll_until(5, sub { main::get('/fixed/list_tables', $main::analyst)->[0] == 200 }),
    'the original policy restored: allowed again');

@@ -170,9 +170,14 @@ START_TEST(test_expiry_allow) {
 }
 END_TEST
 
-START_TEST(test_expiry_deny_uses_negative_ttl) {
-  Decision d = decision(SARK_DECISION_DENY, 0);
+START_TEST(test_expiry_deny_honours_policy_ttl) {
+  // the policy's cache_ttl 0 means never, for a denial too
+  ck_assert_uint_eq(sark::cacheExpiry(decision(SARK_DECISION_DENY, 0), kNow, 0, 5, 180), 0);
+  // a positive one is capped by CACHE_NEGATIVE_TTL and the sensitivity TTL
+  Decision d = decision(SARK_DECISION_DENY, 60);
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, 0, 5, 180), kNow + 5000);
+  ck_assert_uint_eq(sark::cacheExpiry(decision(SARK_DECISION_DENY, 3), kNow, 0, 5, 180),
+                    kNow + 3000);
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, 0, 0, 180), 0);     // CACHE_NEGATIVE_TTL=0
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, 0, 120, 30), kNow + 30000); // sensitivity cap
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, 0, 5, 0), 0);
@@ -192,7 +197,7 @@ START_TEST(test_expiry_capped_by_token) {
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, kNow + 600000, 5, 180), kNow + 60000);
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, kNow, 5, 180), 0);     // expires now
   ck_assert_uint_eq(sark::cacheExpiry(d, kNow, kNow - 1, 5, 180), 0); // already expired
-  Decision deny = decision(SARK_DECISION_DENY, 0);
+  Decision deny = decision(SARK_DECISION_DENY, 60);
   ck_assert_uint_eq(sark::cacheExpiry(deny, kNow, kNow + 2000, 5, 180), kNow + 2000);
 }
 END_TEST
@@ -358,7 +363,7 @@ static Suite* cacheSuite() {
 
   TCase* ttl = tcase_create("Ttl");
   tcase_add_test(ttl, test_expiry_allow);
-  tcase_add_test(ttl, test_expiry_deny_uses_negative_ttl);
+  tcase_add_test(ttl, test_expiry_deny_honours_policy_ttl);
   tcase_add_test(ttl, test_expiry_outage_never);
   tcase_add_test(ttl, test_expiry_capped_by_token);
   tcase_add_test(ttl, test_cap_expiry);

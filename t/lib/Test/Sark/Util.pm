@@ -9,6 +9,7 @@ use warnings;
 use Exporter 'import';
 use Cwd ();
 use File::Basename ();
+use File::Path ();
 use Digest::SHA ();
 use JSON::PP ();
 use MIME::Base64 ();
@@ -16,7 +17,7 @@ use MIME::Base64 ();
 our @EXPORT = qw(jwt stack);
 our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
     nonce http_request authorize raw_request raw_exchange split_responses concurrent_requests decision_is
-    poll_until l1_ready l2_ready opa_evals opa_policies opa_put_policy
+    poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
     redis_cli redis_keys pg_query pg_value audit_rows_for);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
@@ -261,13 +262,15 @@ sub split_responses {
 # nginx (port => P), sends all of BYTES but the last byte on each, then the
 # last byte on all of them in one go, so the N requests reach nginx in the
 # same instant; reads every answer (timeout => S [10]).  Returns the list
-# of responses shaped as http_request's.
+# of responses shaped as http_request's.  BYTES may be a reference to a
+# list of N requests, one per connection.
 sub concurrent_requests {
     my ($n, $bytes, %opt) = @_;
     require IO::Socket::INET;
     require IO::Select;
     require Time::HiRes;
     my $port = $opt{port} // $ENV{TEST_NGINX_SERVER_PORT} // 18000;
+    my @reqs = ref $bytes ? @$bytes : ($bytes) x $n;
     my @socks;
     for (1 .. $n) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
@@ -276,12 +279,11 @@ sub concurrent_requests {
         binmode $s;
         push @socks, $s;
     }
-    my $head = substr $bytes, 0, -1;
-    my $last = substr $bytes, -1;
-    for my $s (@socks) {
-        syswrite($s, $head) == length $head or die "concurrent_requests: short write\n";
+    for my $i (0 .. $#socks) {
+        my $head = substr $reqs[$i], 0, -1;
+        syswrite($socks[$i], $head) == length $head or die "concurrent_requests: short write\n";
     }
-    syswrite $_, $last for @socks;
+    syswrite $socks[$_], substr($reqs[$_], -1) for 0 .. $#socks;
 
     my %buf = map { $_ => '' } 0 .. $#socks;
     my %open = map { fileno($socks[$_]) => $_ } 0 .. $#socks;
@@ -433,24 +435,41 @@ sub opa_evals {
     }
 }
 
-# opa_policies(): { id => raw Rego } of the policies OPA has loaded (the ids
-# are the file paths it was started with)
-sub opa_policies {
-    my $r = http_request('GET', opa_url() . '/v1/policies', timeout => 5);
-    die "opa_policies: $r->{status} $r->{body}\n" unless $r->{status} == 200 && $r->{json};
-    return { map { $_->{id} => $_->{raw} } @{ $r->{json}{result} } };
+# opa_revision(): the policy revision OPA serves now (its bundle's), or ''
+sub opa_revision {
+    my $r = http_request('GET', opa_url() . '/v1/data/sark_revision_probe?provenance=true',
+                         timeout => 5);
+    my $bundles = $r->{json} && $r->{json}{provenance} && $r->{json}{provenance}{bundles};
+    return '' unless ref $bundles eq 'HASH' && keys %$bundles == 1;
+    my ($b) = values %$bundles;
+    return $b->{revision} // '';
 }
 
-# opa_put_policy(ID, REGO): replaces (or adds) policy ID in OPA; dies when
-# OPA refuses it
-sub opa_put_policy {
-    my ($id, $rego) = @_;
-    (my $path = $id) =~ s{([^A-Za-z0-9._~/-])}{sprintf '%%%02X', ord $1}ge;
-    $path =~ s{^/+}{};
-    my $r = http_request('PUT', opa_url() . "/v1/policies/$path", body => $rego,
-                         headers => { 'Content-Type' => 'text/plain' }, timeout => 10);
-    die "opa_put_policy $id: $r->{status} $r->{body}\n" unless $r->{status} == 200;
-    return 1;
+# opa_bundle(PATH => CONTENT, ...): OPA serves policies/ with these files
+# (paths inside the bundle) added or replaced, or removed where CONTENT is
+# undef, as a new bundle (scripts/stack bundle); waits until OPA serves it
+# and returns its revision.  opa_bundle() serves policies/ as they are.
+sub opa_bundle {
+    my %files = @_;
+    my $run = $ENV{SARK_RUN_DIR} // "$Root/run/test";
+    my $dir = "$run/opa/test-src";
+    system('rm', '-rf', $dir) == 0 or die "opa_bundle: cannot remove $dir\n";
+    system('cp', '-r', "$Root/policies", $dir) == 0 or die "opa_bundle: cannot copy policies\n";
+    while (my ($path, $content) = each %files) {
+        if (defined $content) {
+            File::Path::make_path(File::Basename::dirname("$dir/$path"));
+            open my $fh, '>', "$dir/$path" or die "opa_bundle: $dir/$path: $!\n";
+            print $fh $content;
+            close $fh;
+        } else {
+            unlink "$dir/$path" or die "opa_bundle: $dir/$path: $!\n";
+        }
+    }
+    (my $rev = stack('bundle', $dir)) =~ s/\s+\z//;
+    $rev =~ s/.*\n//s;
+    poll_until(10, sub { opa_revision() eq $rev })
+        or die "opa_bundle: OPA did not load revision $rev within 10 s\n";
+    return $rev;
 }
 
 # ------------------------------------------------------------ Redis
