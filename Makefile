@@ -49,7 +49,7 @@ SARKD       := $(B)/sarkd
 NGX_BLD     := $(B)/ngx
 
 MODULE_SRCS := $(wildcard ngx_module/*.c) $(wildcard ngx_module/*.h) \
-               ngx_module/config shared/sark_proto.h
+               ngx_module/config $(wildcard shared/*.h)
 
 # The module is compiled by nginx's own build with Debian's flags, and calls
 # from it go straight through the GOT, not PLT stubs (-fno-plt), and to its
@@ -77,13 +77,13 @@ UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared -It/unit \
                -Ingx_module $(SAN) \
                $(shell pkg-config --cflags check 2>/dev/null)
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
-UNITS       := check_proto check_json check_jwt \
+UNITS       := check_proto check_key check_json check_jwt \
                check_sarkd_glob check_sarkd_cache check_sarkd_config \
-               check_sarkd_audit_rows check_sarkd_spool
+               check_sarkd_audit_rows check_sarkd_spool check_sarkd_provenance
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
-SARKD_DEPS  := $(wildcard daemon/*.h) shared/sark_proto.h $(B)/.flags
+SARKD_DEPS  := $(wildcard daemon/*.h) $(wildcard shared/*.h) $(B)/.flags
 SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/json_util.cc daemon/glob.cc \
                daemon/recent_invalidations.cc daemon/circuit_breaker.cc
 
@@ -173,6 +173,10 @@ $(B)/unit/check_proto: t/unit/check_proto.c shared/sark_proto.h $(B)/.flags
 	@mkdir -p $(B)/unit
 	@$(CC) $(UNIT_CFLAGS) $< -o $@ $(UNIT_LIBS)
 
+$(B)/unit/check_key: t/unit/check_key.c shared/sark_key.h $(B)/.flags
+	@mkdir -p $(B)/unit
+	@$(CC) $(UNIT_CFLAGS) $< -o $@ $(UNIT_LIBS)
+
 $(B)/unit/check_json: t/unit/check_json.c t/unit/test_arena.h ngx_module/sark_json.c \
                       ngx_module/sark_json.h $(B)/.flags
 	@mkdir -p $(B)/unit
@@ -215,6 +219,12 @@ $(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
 	    daemon/log.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
+                                  $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
+	    -o $@ $(UNIT_LIBS)
 
 ## unit: build and run the Check unit tests
 unit: $(UNIT_BINS)

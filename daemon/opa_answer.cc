@@ -6,7 +6,7 @@
 #include <string>
 
 #include "json_util.h"
-#include "policy_revision.h"
+#include "provenance.h"
 
 namespace sark {
 namespace {

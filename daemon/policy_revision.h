@@ -17,8 +17,6 @@
 // without a revision), no decision can say what made it: the revision is
 // empty, nothing is cached, and a warning says why.
 
-#include <rapidjson/document.h>
-
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,15 +25,9 @@
 #include "event_loop.h"
 #include "log.h"
 #include "opa_client.h"
+#include "provenance.h"
 
 namespace sark {
-
-// The revision in an OPA answer's "provenance": a single bundle's own
-// revision when it is short and plain (letters, digits, ".-_:+@/", at most
-// 64), else the first 16 hex digits of SHA-256 over every bundle's name and
-// revision, sorted by name.  Empty when there is no bundle, or a bundle has
-// no revision.
-std::string revisionFromProvenance(const rapidjson::Value& answer);
 
 class PolicyRevision {
 public:

@@ -199,12 +199,19 @@ ngx_http_sark_access_query(ngx_http_request_t *r,
         || q->action.len > NGX_HTTP_SARK_MAX_NAME
         || q->server_name.len > NGX_HTTP_SARK_MAX_NAME
         || q->tool_name.len > NGX_HTTP_SARK_MAX_NAME
-        || q->sensitivity.len > NGX_HTTP_SARK_MAX_NAME)
+        || (q->sensitivity.len
+            && !ngx_http_sark_valid_sensitivity(&q->sensitivity)))
     {
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "request does not name a valid action, "
-                                "server or tool");
+                                "server, tool or sensitivity");
         return NGX_DECLINED;
+    }
+
+    /* an empty value of a variable is no value */
+
+    if (q->sensitivity.len == 0) {
+        ngx_str_null(&q->sensitivity);
     }
 
     return NGX_OK;

@@ -481,8 +481,7 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (q->sensitivity.data
-        && !ngx_http_sark_one_of(&q->sensitivity, ngx_http_sark_sensitivities))
+    if (q->sensitivity.data && !ngx_http_sark_valid_sensitivity(&q->sensitivity))
     {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "invalid sensitivity_level \"%V\": expected "
@@ -652,6 +651,15 @@ ngx_http_sark_check_object(ngx_http_request_t *r, const sark_json_t *v,
     out->len = v->raw_len;
 
     return NGX_OK;
+}
+
+
+/* low, medium, high or critical */
+
+ngx_int_t
+ngx_http_sark_valid_sensitivity(ngx_str_t *s)
+{
+    return ngx_http_sark_one_of(s, ngx_http_sark_sensitivities);
 }
 
 

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "sark_proto.h"
+
 
 /*
  * L1 decision cache: one shared-memory zone for all workers, an rbtree on
@@ -32,7 +34,7 @@
  */
 
 #define NGX_HTTP_SARK_DIGEST_LEN        16
-#define NGX_HTTP_SARK_REVISION_MAX      64
+#define NGX_HTTP_SARK_REVISION_MAX      SARK_PROTO_MAX_REVISION
 #define NGX_HTTP_SARK_PATTERNS          32
 #define NGX_HTTP_SARK_PATTERN_MAX       256
 

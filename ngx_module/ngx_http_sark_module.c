@@ -526,13 +526,15 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             || (conf->authz_tool
                 && conf->authz_tool->value.len > NGX_HTTP_SARK_MAX_NAME)
             || (conf->authz_sensitivity
-                && conf->authz_sensitivity->value.len
-                   > NGX_HTTP_SARK_MAX_NAME)))
+                && !ngx_http_sark_valid_sensitivity(
+                        &conf->authz_sensitivity->value))))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sark_authz_action\" must not be empty, and "
-                           "no \"sark_authz_*\" value may be longer than "
-                           "%d bytes", NGX_HTTP_SARK_MAX_NAME);
+                           "\"sark_authz_action\" must not be empty, no "
+                           "\"sark_authz_*\" value may be longer than %d "
+                           "bytes, and \"sark_authz_sensitivity\" must be "
+                           "low, medium, high or critical",
+                           NGX_HTTP_SARK_MAX_NAME);
         return NGX_CONF_ERROR;
     }
 

@@ -26,8 +26,8 @@
 #define NGX_HTTP_SARK_API_WARM         3
 #define NGX_HTTP_SARK_API_AUDIT        4
 
-#define NGX_HTTP_SARK_MAX_ROLES        64
-#define NGX_HTTP_SARK_MAX_NAME         256
+#define NGX_HTTP_SARK_MAX_ROLES        SARK_PROTO_MAX_ROLES
+#define NGX_HTTP_SARK_MAX_NAME         SARK_PROTO_MAX_NAME
 
 
 typedef struct {
@@ -284,6 +284,7 @@ ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
+ngx_int_t ngx_http_sark_valid_sensitivity(ngx_str_t *s);
 #define NGX_HTTP_SARK_FIELD_REQUIRED  0x1
 #define NGX_HTTP_SARK_FIELD_NONEMPTY  0x2
 #define NGX_HTTP_SARK_FIELD_NULLABLE  0x4

@@ -9,9 +9,9 @@ use Test::Sark::Util qw(nonce authorize http_request decision_is l1_ready opa_ev
 
 repeat_each(1);
 
-# Tests per block, in order: 10 5 7 5 10 5 5 3 3 3 5 4 2 (67); the init
-# sections hold 3 more.
-plan tests => repeat_each() * 67 + 3;
+# Tests per block, in order: 10 5 7 5 10 5 5 3 3 3 5 4 2 2 2 (71); the
+# init sections hold 3 more.
+plan tests => repeat_each() * 71 + 3;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -246,3 +246,34 @@ X-Sark-Cache: MISS
 --- must_die
 --- error_log
 "sark_authz" requires "sark_authz_action"
+
+
+
+=== TEST 14: a sensitivity a variable makes from the request must be one of the four levels
+--- config
+    location = /sens {
+        sark_authz             on;
+        sark_authz_action      gateway:tool:invoke;
+        sark_authz_server      github-mcp;
+        sark_authz_tool        get_repo;
+        sark_authz_sensitivity $arg_s;
+        empty_gif;
+    }
+--- request
+GET /sens?s=extreme
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"code":"GW-100","message":"request does not name a valid action, server, tool or sensitivity",
+
+
+
+=== TEST 15: nginx -t refuses a fixed sensitivity that is not a level
+--- config
+    location = /x {
+        sark_authz on;
+        sark_authz_action gateway:tool:invoke;
+        sark_authz_sensitivity extreme;
+        empty_gif;
+    }
+--- must_die
+--- error_log
+"sark_authz_sensitivity" must be low, medium, high or critical
