@@ -7,7 +7,8 @@
 # The document holds exactly these fields:
 #   allow                bool, default false
 #   reason               string, always exactly one value
-#   filtered_parameters  object (parameters with secrets removed where needed)
+#   filtered_parameters  object: parameters without secret values, at any
+#                        depth, unless policy data exempts the tool
 #   cache_ttl            60 on allow, 0 on deny
 #   deny                 set of messages; any message overrides an allow
 #
@@ -48,12 +49,16 @@ cache_ttl := 60 if allow
 
 else := 0
 
-filtered_parameters := object.remove(input.parameters, {"password", "secret", "api_key"}) if {
+# Secret values (sark.lib.gateway: keys containing a secret word, at any
+# depth) are removed for every tool and every caller, unless policy data
+# exempts the tool; a patch that cannot be applied yields {}, never the
+# parameters as given.
+filtered_parameters := lib.parameters_without_secrets if {
 	is_object(input.parameters)
-	input.server_name == "postgres-mcp"
-	input.tool_name == "execute_query"
+	not lib.secrets_exempt
 } else := input.parameters if {
 	is_object(input.parameters)
+	lib.secrets_exempt
 } else := {}
 
 # Non-admins never run destructive SQL.

@@ -62,3 +62,76 @@ tool_invoke_on(server) if {
 input_text(key) := input[key] if {
 	is_string(input[key])
 } else := "unknown"
+
+# --- secrets in parameters ---
+#
+# A parameter is secret when its key, lower-cased and with everything but
+# letters and digits removed, contains a secret word (normalized the same
+# way): "PASSWORD", "db_password", "X-Api-Key", "apiKey", "client_secret",
+# "access_token" and "credentials" all are. Keys are matched at any depth,
+# through objects and arrays; a secret value is removed whole, whatever it
+# holds.
+
+# Secret words that always apply: data can add words, never remove these.
+builtin_secret_words := {
+	"password", "passwd", "pwd", "passphrase", "secret", "token",
+	"api_key", "authorization", "credential", "private_key", "cookie",
+}
+
+secret_words contains word_letters(word) if some word in builtin_secret_words
+
+# More words from policy data: data.sark.secrets.words, an array of
+# strings (other values are ignored; a word with no letter or digit too).
+secret_words contains w if {
+	is_array(data.sark.secrets.words)
+	some word in data.sark.secrets.words
+	is_string(word)
+	w := word_letters(word)
+	w != ""
+}
+
+word_letters(name) := regex.replace(lower(name), `[^a-z0-9]`, "")
+
+secret_key(key) if {
+	is_string(key)
+	letters := word_letters(key)
+	some word in secret_words
+	contains(letters, word)
+}
+
+# Paths (arrays of keys and indices) of the values of input.parameters
+# held under a secret key.
+secret_paths contains path if {
+	walk(input.parameters, [path, _])
+	secret_key(path[count(path) - 1])
+}
+
+# Only the outermost of nested secret paths: removing a value removes what
+# it holds, and a patch may not remove a path twice.
+outer_secret_paths contains path if {
+	some path in secret_paths
+	not under_secret_path(path)
+}
+
+under_secret_path(path) if {
+	some i, _ in path
+	i > 0
+	array.slice(path, 0, i) in secret_paths
+}
+
+# input.parameters without its secret values; undefined unless it is an
+# object.
+parameters_without_secrets := json.patch(
+	input.parameters,
+	[{"op": "remove", "path": path} | some path in outer_secret_paths],
+) if is_object(input.parameters)
+
+# A grant in policy data lets a tool receive secret values:
+# data.sark.secrets.exempt is {"<server_name>": ["<tool_name>", ...]}, names
+# compared exactly.
+secrets_exempt if {
+	tools := data.sark.secrets.exempt[input.server_name]
+	is_array(tools)
+	is_string(input.tool_name)
+	input.tool_name in tools
+}

@@ -233,32 +233,111 @@ test_unknown_role if {
 	denied_allow(decide(sql("select 1", ["Admin", "viewer"])))
 }
 
-# --- parameters ---
+# --- parameters: secrets ---
+
+filtered(server, tool, params, roles) := decide(request(server, tool, params, roles)).filtered_parameters
 
 test_secrets_stripped if {
 	params := {"query": "select 1", "password": "p", "secret": "s", "api_key": "k", "limit": 5}
 	d := decide(request("postgres-mcp", "execute_query", params, ["analyst"]))
+	allowed(d, analyst_reason)
 	d.filtered_parameters == {"query": "select 1", "limit": 5}
 }
 
 test_secrets_stripped_for_admin if {
 	d := decide(request("postgres-mcp", "execute_query", {"query": "x", "password": "p"}, ["admin"]))
+	allowed(d, admin_reason)
 	d.filtered_parameters == {"query": "x"}
 }
 
-test_secrets_kept_for_other_tool if {
-	params := {"table": "t", "password": "p", "secret": "s", "api_key": "k"}
-	d := decide(request("postgres-mcp", "describe_table", params, ["analyst"]))
-	d.filtered_parameters == params
+test_secret_keys_any_case if {
+	params := {
+		"query": "select 1", "PASSWORD": "p", "Password": "p", "token": "t",
+		"TOKEN": "t", "Api_Key": "k", "APIKEY": "k", "Secret": "s",
+	}
+	filtered("postgres-mcp", "execute_query", params, ["analyst"]) == {"query": "select 1"}
 }
 
-test_secrets_kept_on_other_server if {
-	params := {"query": "select 1", "password": "p", "secret": "s", "api_key": "k"}
-	d := decide(request("github-mcp", "execute_query", params, ["admin"]))
-	d.filtered_parameters == params
+test_secret_compound_keys if {
+	every key in [
+		"db_password", "newPassword", "x-api-key", "X-API-KEY", "apiKey", "api.key",
+		"client_secret", "aws_secret_access_key", "access_token", "refreshToken",
+		"credentials", "Authorization", "proxy-authorization", "privateKey",
+		"private-key", "ssh_private_key", "passwd", "db_pwd", "passphrase",
+		"session_cookie", "pass word", "pass\u200bword",
+	] {
+		filtered("github-mcp", "get_repo", {"repo": "o/r", key: "v"}, ["developer"]) == {"repo": "o/r"}
+	}
 }
 
-test_filtered_parameters_on_deny if {
+test_secrets_stripped_in_nested_objects if {
+	params := {"a": {"password": "p", "host": "h", "b": {"c": {"Token": "t", "port": 5432}}}}
+	filtered("postgres-mcp", "execute_query", params, ["admin"]) == {"a": {"host": "h", "b": {"c": {"port": 5432}}}}
+}
+
+test_secrets_stripped_in_arrays if {
+	params := {"query": "select 1", "arr": [{"secret": "s", "id": 1}, {"id": 2}, "secret", 3]}
+	filtered("postgres-mcp", "execute_query", params, ["analyst"]) == {
+		"query": "select 1",
+		"arr": [{"id": 1}, {"id": 2}, "secret", 3],
+	}
+}
+
+test_secrets_stripped_in_arrays_of_arrays if {
+	params := {"m": [[{"token": "t", "v": 1}], [[{"Password": "p"}], []], [[[{"x": {"api_key": "k"}}]]]]}
+	filtered("other-mcp", "tool", params, ["admin"]) == {"m": [[{"v": 1}], [[{}], []], [[[{"x": {}}]]]]}
+}
+
+test_secret_value_removed_whole if {
+	params := {
+		"credentials": {"user": "u", "password": "p"},
+		"token": [{"secret": "s"}, "t"],
+		"db": {"auth": {"private_key": {"pem": "k"}}, "name": "d"},
+	}
+	filtered("other-mcp", "tool", params, ["admin"]) == {"db": {"auth": {}, "name": "d"}}
+}
+
+# Keys that are JSON Pointer syntax ("/", "~", "-", digits) are removed
+# like any other, and the objects holding them keep their other keys.
+test_secret_keys_under_pointer_like_keys if {
+	params := {
+		"a/b": {"token": "t", "k": 1}, "~0": {"secret": "s"}, "-": [{"password": "p"}],
+		"0": {"api_key": "k"}, "x": {"~1token": "t", "y/secret": "s", "z": 2},
+	}
+	filtered("other-mcp", "tool", params, ["admin"]) == {
+		"a/b": {"k": 1}, "~0": {}, "-": [{}], "0": {}, "x": {"z": 2},
+	}
+}
+
+test_non_secret_keys_kept_untouched if {
+	params := {
+		"query": "select 1",
+		"note": "the password is in the vault",
+		"tags": ["token", "secret", {"kind": "api_key"}],
+		"author": "a", "keyword": "k", "passenger": true, "monkey": null,
+		"nested": {"a": [1, 2.5, {"b": null, "c": [[]]}], "d": {}},
+		"limit": 10,
+	}
+	filtered("postgres-mcp", "execute_query", params, ["analyst"]) == params
+}
+
+test_secrets_stripped_for_every_tool if {
+	gh := {"repo": "o/r", "token": "ghp_x", "api_key": "k", "title": "t"}
+	filtered("github-mcp", "create_issue", gh, ["developer"]) == {"repo": "o/r", "title": "t"}
+	filtered("github-mcp", "close_issue", gh, ["admin"]) == {"repo": "o/r", "title": "t"}
+	pg := {"table": "t", "password": "p", "secret": "s"}
+	filtered("postgres-mcp", "describe_table", pg, ["analyst"]) == {"table": "t"}
+	filtered("github-mcp", "execute_query", {"query": "select 1", "password": "p"}, ["admin"]) == {"query": "select 1"}
+}
+
+test_secrets_stripped_for_every_action if {
+	inp := object.union(action_request("gateway:server:access", ["admin"]), {"parameters": {"token": "t", "a": 1}})
+	d := decide(inp)
+	allowed(d, admin_reason)
+	d.filtered_parameters == {"a": 1}
+}
+
+test_secrets_stripped_on_deny if {
 	d := decide(request("postgres-mcp", "execute_query", {"query": "update t", "secret": "s"}, []))
 	denied_allow(d)
 	d.filtered_parameters == {"query": "update t"}
@@ -268,6 +347,89 @@ test_parameters_absent if {
 	d := decide(object.remove(sql("select 1", ["admin"]), {"parameters"}))
 	d.filtered_parameters == {}
 	d.allow == true
+}
+
+exempt_vault := {"vault-mcp": ["read_secret", "rotate"]}
+
+vault_params := {"path": "kv/db", "token": "t", "nested": [{"password": "p"}]}
+
+test_exempt_tool_keeps_secrets if {
+	d := decide(request("vault-mcp", "read_secret", vault_params, ["admin"])) with data.sark.secrets.exempt as exempt_vault
+	allowed(d, admin_reason)
+	d.filtered_parameters == vault_params
+}
+
+test_exempt_is_per_server_and_tool if {
+	stripped := {"path": "kv/db", "nested": [{}]}
+	f1 := filtered("vault-mcp", "list", vault_params, ["admin"]) with data.sark.secrets.exempt as exempt_vault
+	f1 == stripped
+	f2 := filtered("other-mcp", "read_secret", vault_params, ["admin"]) with data.sark.secrets.exempt as exempt_vault
+	f2 == stripped
+	f3 := filtered("vault-mcp", "Read_Secret", vault_params, ["admin"]) with data.sark.secrets.exempt as exempt_vault
+	f3 == stripped
+}
+
+test_exempt_malformed_is_ignored if {
+	stripped := {"path": "kv/db", "nested": [{}]}
+	every exempt in [
+		{"vault-mcp": "read_secret"}, {"vault-mcp": {"read_secret": true}},
+		["vault-mcp"], "vault-mcp", null,
+	] {
+		f := filtered("vault-mcp", "read_secret", vault_params, ["admin"]) with data.sark.secrets.exempt as exempt
+		f == stripped
+	}
+}
+
+test_exempt_needs_tool_name if {
+	inp := object.remove(request("vault-mcp", "x", vault_params, ["admin"]), {"tool_name"})
+	d := decide(inp) with data.sark.secrets.exempt as {"vault-mcp": ["x"]}
+	d.filtered_parameters == {"path": "kv/db", "nested": [{}]}
+}
+
+# Without the data document the built-in words apply and nothing is exempt.
+test_builtin_words_without_data if {
+	params := {"query": "select 1", "Password": "p", "a": {"b": [{"x_api_key": "k"}]}, "n": 1}
+	f := filtered("postgres-mcp", "execute_query", params, ["analyst"]) with data.sark.secrets as {}
+	f == {"query": "select 1", "a": {"b": [{}]}, "n": 1}
+}
+
+test_data_words_add_to_builtin if {
+	params := {"SSN": "1", "user_ssn": "2", "password": "p", "name": "n"}
+	f := filtered("other-mcp", "tool", params, ["admin"]) with data.sark.secrets.words as ["ssn"]
+	f == {"name": "n"}
+}
+
+test_data_words_cannot_remove_builtin if {
+	f := filtered("other-mcp", "tool", {"token": "t", "a": 1}, ["admin"]) with data.sark.secrets.words as []
+	f == {"a": 1}
+}
+
+# Ill-typed words, and words without a letter or digit (which would match
+# every key), are ignored.
+test_data_words_malformed_ignored if {
+	params := {"a": 1, "b": {"c": 2}, "secret": "s"}
+	every words in ["ssn", {"w": "a"}, [1, null, "", "--", " _ ", ["a"]]] {
+		f := filtered("other-mcp", "tool", params, ["admin"]) with data.sark.secrets.words as words
+		f == {"a": 1, "b": {"c": 2}}
+	}
+}
+
+# policies/data.json lists every built-in word (so it shows the whole list)
+# and exempts nothing.
+test_shipped_data if {
+	every word in builtin_words {
+		word in data.sark.secrets.words
+	}
+	data.sark.secrets.exempt == {}
+}
+
+builtin_words := {
+	"password", "passwd", "pwd", "passphrase", "secret", "token",
+	"api_key", "authorization", "credential", "private_key", "cookie",
+}
+
+test_builtin_words_in_policy if {
+	data.sark.lib.gateway.builtin_secret_words == builtin_words
 }
 
 # --- missing fields and wrong types ---
