@@ -68,11 +68,32 @@ deny contains "Only admins can execute destructive SQL operations" if {
 	input.tool_name == "execute_mutation"
 }
 
-# Whole SQL words only: "deleted_at" is fine, "; DROP TABLE x" is not.
+# The SQL of parameters.query on postgres-mcp, for every non-admin and
+# every tool (sark.lib.gateway): whole words only ("deleted_at" is fine,
+# "; DROP TABLE x" is not), read anywhere in the query, comments and
+# string literals included.
 deny contains "DROP, DELETE, TRUNCATE queries require admin role" if {
 	not lib.is_admin
 	input.server_name == "postgres-mcp"
-	regex.match(`\b(drop|delete|truncate)\b`, lib.sql_query)
+	lib.sql_destructive
+}
+
+deny contains "Only admins can run SQL that changes data, schema, settings or privileges" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_writes
+}
+
+deny contains "Only admins can run more than one SQL statement per query" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_chained
+}
+
+deny contains "Only admins can use Unicode escapes (U&) in SQL" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_unicode_escape
 }
 
 deny contains "Only admins can close or delete GitHub issues" if {

@@ -18,7 +18,7 @@ granted contains "developer" if {
 analyst_tool if {
 	tool_invoke_on("postgres-mcp")
 	input.tool_name == "execute_query"
-	startswith(sql_query, "select")
+	select_query
 }
 
 analyst_tool if {
@@ -41,12 +41,6 @@ roles contains role if {
 	is_array(input.user.roles)
 	some role in input.user.roles
 	is_string(role)
-}
-
-# parameters.query, lower-cased, leading whitespace removed; undefined
-# unless it is a string.
-sql_query := lower(trim_left(input.parameters.query, " \t\r\n\f\u000b")) if {
-	is_string(input.parameters.query)
 }
 
 user_email := input.user.email if {
@@ -134,4 +128,84 @@ secrets_exempt if {
 	is_array(tools)
 	is_string(input.tool_name)
 	input.tool_name in tools
+}
+
+# --- SQL: parameters.query of postgres-mcp ---
+#
+# The word and ";" checks read the whole query, comments and string
+# literals included: what the database would ignore there is refused all
+# the same, so no comment, quoting, case or spacing can hide a word from
+# them. They are a guard for analysts, not a sandbox: a function defined in
+# the database may still write, so the database role of postgres-mcp should
+# be read-only.
+
+# parameters.query, lower-cased; undefined unless it is a string.
+sql_text := lower(input.parameters.query) if is_string(input.parameters.query)
+
+# The whitespace and comments the query starts with (PostgreSQL's: "--"
+# to the end of the line, "/* */").
+sql_lead := regex.find_n(`^(?:[ \t\n\r\f\v]+|--[^\n\r]*|(?s:/\*.*?\*/))*`, sql_text, 1)[0]
+
+# The query from its first token on.
+sql_statement := substring(sql_text, count(sql_lead), -1)
+
+# The query's first token is the word SELECT (so "WITH ... SELECT" is
+# not one).
+select_query if {
+	regex.match(`^select(?:[^a-z0-9_$]|$)`, sql_statement)
+	not nested_lead_comment
+}
+
+# PostgreSQL nests block comments: in "/* /* */ select */ notify x" the
+# comment ends after "select */". A leading comment that holds a "/*"
+# (also one made of a "/" and the "*" of its closing "*/", as in "/*/*/")
+# may end later than sql_lead ends it, so the query is not taken to start
+# with SELECT.
+nested_lead_comment if {
+	some comment in regex.find_n(`(?s)/\*.*?\*/`, sql_lead, -1)
+	contains(substring(comment, 2, -1), "/*")
+}
+
+# A ";" anywhere but as the query's last character (whitespace after it
+# aside): two statements, or one hidden in a comment or string literal.
+sql_chained if contains(regex.replace(sql_text, `;[ \t\n\r\f\v]*$`, ""), ";")
+
+sql_destructive if sql_has_word(sql_destructive_words)
+
+sql_writes if sql_has_word(sql_write_words)
+
+# U&'...' strings and U&"..." names can spell a word with escapes the
+# word check cannot read (U&"set\005fconfig" is set_config).
+sql_unicode_escape if regex.match(`u&["']`, sql_text)
+
+# A word of the set stands alone in the query: not preceded by a letter or
+# "_" and not followed by a letter, digit or "_" ("updated_at", "created_by"
+# and "is_set" hold none). A digit before it counts as a boundary: older
+# PostgreSQL reads "select 1into t" as "select 1 into t".
+sql_has_word(words) if {
+	pattern := sprintf(`(?:^|[^a-z_])(?:%s)(?:[^a-z0-9_]|$)`, [concat("|", words)])
+	regex.match(pattern, sql_text)
+}
+
+sql_destructive_words := {"drop", "delete", "truncate"}
+
+# Words that change data, schema, settings, privileges or the server, run
+# code, or (SELECT ... INTO) create a table; then built-in functions with
+# such effects.
+sql_write_words := {
+	"insert", "update", "merge", "upsert", "into", "copy",
+	"create", "alter", "comment", "security", "refresh", "import", "attach",
+	"detach", "reindex", "cluster", "vacuum", "analyze", "analyse",
+	"grant", "revoke", "reassign", "set", "reset", "lock",
+	"call", "execute", "exec", "do", "prepare", "load", "pragma",
+	"notify", "checkpoint",
+	"set_config", "nextval", "setval", "pg_notify",
+	"dblink", "dblink_exec", "dblink_send_query",
+	"lo_import", "lo_export", "lo_unlink", "lo_create", "lo_creat",
+	"lo_from_bytea", "lo_put", "lowrite", "lo_truncate",
+	"pg_read_file", "pg_read_binary_file", "pg_ls_dir", "pg_file_write",
+	"pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
+	"pg_rotate_logfile", "pg_switch_wal", "pg_create_restore_point", "pg_promote",
+	"pg_logical_emit_message", "pg_create_logical_replication_slot",
+	"pg_create_physical_replication_slot", "pg_drop_replication_slot",
 }
