@@ -60,19 +60,18 @@ input_text(key) := input[key] if {
 # --- secrets in parameters ---
 #
 # A parameter is secret when its key, lower-cased and with everything but
-# letters and digits removed, contains a secret word (normalized the same
-# way): "PASSWORD", "db_password", "X-Api-Key", "apiKey", "client_secret",
-# "access_token" and "credentials" all are. Keys are matched at any depth,
-# through objects and arrays; a secret value is removed whole, whatever it
-# holds.
+# the letters a-z and digits removed, contains a secret word (normalized
+# the same way): "PASSWORD", "db_password", "X-Api-Key", "apiKey",
+# "client_secret", "access_token" and "credentials" all are. Keys are
+# matched at any depth, through objects and arrays; a secret value is
+# removed whole, whatever it holds.
 
-# Secret words that always apply: data can add words, never remove these.
+# Secret words that always apply (normalized): data can add words, never
+# remove these.
 builtin_secret_words := {
 	"password", "passwd", "pwd", "passphrase", "secret", "token",
-	"api_key", "authorization", "credential", "private_key", "cookie",
+	"apikey", "authorization", "credential", "privatekey", "cookie",
 }
-
-secret_words contains word_letters(word) if some word in builtin_secret_words
 
 # More words from policy data: data.sark.secrets.words, an array of
 # strings (other values are ignored; a word with no letter or digit too).
@@ -80,17 +79,22 @@ secret_words contains w if {
 	is_array(data.sark.secrets.words)
 	some word in data.sark.secrets.words
 	is_string(word)
-	w := word_letters(word)
+	not word in builtin_secret_words
+	w := key_letters(word)
 	w != ""
 }
 
-word_letters(name) := regex.replace(lower(name), `[^a-z0-9]`, "")
+secret_words contains word if some word in builtin_secret_words
+
+key_letters(name) := regex.replace(lower(name), `[^a-z0-9]`, "")
+
+# Normalized words hold only a-z and 0-9: joined, they are a pattern that
+# matches a name holding any of them.
+secret_pattern := concat("|", secret_words)
 
 secret_key(key) if {
 	is_string(key)
-	letters := word_letters(key)
-	some word in secret_words
-	contains(letters, word)
+	regex.match(secret_pattern, key_letters(key))
 }
 
 # Paths (arrays of keys and indices) of the values of input.parameters
@@ -115,10 +119,15 @@ under_secret_path(path) if {
 
 # input.parameters without its secret values; undefined unless it is an
 # object.
-parameters_without_secrets := json.patch(
+parameters_without_secrets := input.parameters if {
+	is_object(input.parameters)
+	count(secret_paths) == 0
+} else := json.patch(
 	input.parameters,
 	[{"op": "remove", "path": path} | some path in outer_secret_paths],
-) if is_object(input.parameters)
+) if {
+	is_object(input.parameters)
+}
 
 # A grant in policy data lets a tool receive secret values:
 # data.sark.secrets.exempt is {"<server_name>": ["<tool_name>", ...]}, names
@@ -170,22 +179,23 @@ nested_lead_comment if {
 # aside): two statements, or one hidden in a comment or string literal.
 sql_chained if contains(regex.replace(sql_text, `;[ \t\n\r\f\v]*$`, ""), ";")
 
-sql_destructive if sql_has_word(sql_destructive_words)
+sql_destructive if count(sql_words & sql_destructive_words) > 0
 
-sql_writes if sql_has_word(sql_write_words)
+sql_writes if count(sql_words & sql_write_words) > 0
 
 # U&'...' strings and U&"..." names can spell a word with escapes the
 # word check cannot read (U&"set\005fconfig" is set_config).
 sql_unicode_escape if regex.match(`u&["']`, sql_text)
 
-# A word of the set stands alone in the query: not preceded by a letter or
-# "_" and not followed by a letter, digit or "_" ("updated_at", "created_by"
-# and "is_set" hold none). A digit before it counts as a boundary: older
-# PostgreSQL reads "select 1into t" as "select 1 into t".
-sql_has_word(words) if {
-	pattern := sprintf(`(?:^|[^a-z_])(?:%s)(?:[^a-z0-9_]|$)`, [concat("|", words)])
-	regex.match(pattern, sql_text)
-}
+# The words of the query that stand alone: runs of letters and "_" not
+# preceded by a letter or "_" and not followed by a letter, digit or "_"
+# ("updated_at", "created_by" and "is_set" are words of their own, holding
+# no UPDATE, CREATE or SET). A digit before a word is a boundary: older
+# PostgreSQL reads "select 1into t" as "select 1 into t". A run followed
+# by digits ("update1") is kept with them, so it is no word of the lists
+# below, none of which holds a digit. Any other character is a boundary,
+# "$" too: "$$update$$" holds UPDATE.
+sql_words contains word if some word in regex.find_n(`[a-z_]+[0-9]*`, sql_text, -1)
 
 sql_destructive_words := {"drop", "delete", "truncate"}
 

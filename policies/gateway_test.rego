@@ -588,7 +588,7 @@ test_shipped_data if {
 
 builtin_words := {
 	"password", "passwd", "pwd", "passphrase", "secret", "token",
-	"api_key", "authorization", "credential", "private_key", "cookie",
+	"apikey", "authorization", "credential", "privatekey", "cookie",
 }
 
 test_builtin_words_in_policy if {
