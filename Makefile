@@ -324,6 +324,8 @@ install: all
 	install -d $(DESTDIR)/etc/sark/policies
 	install -m 0644 $(filter-out %_test.rego,$(wildcard policies/*.rego)) \
 	    $(DESTDIR)/etc/sark/policies/
+	test -e $(DESTDIR)/etc/sark/policies/data.json || \
+	    install -m 0644 policies/data.json $(DESTDIR)/etc/sark/policies/data.json
 	test -e $(DESTDIR)/etc/sark/sarkd.env || \
 	    install -m 0640 conf/sarkd.env $(DESTDIR)/etc/sark/sarkd.env
 	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/sark-gateway/README.md

@@ -7,7 +7,8 @@
 # The document holds exactly these fields:
 #   allow                bool, default false
 #   reason               string, always exactly one value
-#   filtered_parameters  object (parameters with secrets removed where needed)
+#   filtered_parameters  object: parameters without secret values, at any
+#                        depth, unless policy data exempts the tool
 #   cache_ttl            60 on allow, 0 on deny
 #   deny                 set of messages; any message overrides an allow
 #
@@ -48,12 +49,16 @@ cache_ttl := 60 if allow
 
 else := 0
 
-filtered_parameters := object.remove(input.parameters, {"password", "secret", "api_key"}) if {
+# Secret values (sark.lib.gateway: keys containing a secret word, at any
+# depth) are removed for every tool and every caller, unless policy data
+# exempts the tool; a patch that cannot be applied yields {}, never the
+# parameters as given.
+filtered_parameters := lib.parameters_without_secrets if {
 	is_object(input.parameters)
-	input.server_name == "postgres-mcp"
-	input.tool_name == "execute_query"
+	not lib.secrets_exempt
 } else := input.parameters if {
 	is_object(input.parameters)
+	lib.secrets_exempt
 } else := {}
 
 # Non-admins never run destructive SQL.
@@ -63,11 +68,32 @@ deny contains "Only admins can execute destructive SQL operations" if {
 	input.tool_name == "execute_mutation"
 }
 
-# Whole SQL words only: "deleted_at" is fine, "; DROP TABLE x" is not.
+# The SQL of parameters.query on postgres-mcp, for every non-admin and
+# every tool (sark.lib.gateway): whole words only ("deleted_at" is fine,
+# "; DROP TABLE x" is not), read anywhere in the query, comments and
+# string literals included.
 deny contains "DROP, DELETE, TRUNCATE queries require admin role" if {
 	not lib.is_admin
 	input.server_name == "postgres-mcp"
-	regex.match(`\b(drop|delete|truncate)\b`, lib.sql_query)
+	lib.sql_destructive
+}
+
+deny contains "Only admins can run SQL that changes data, schema, settings or privileges" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_writes
+}
+
+deny contains "Only admins can run more than one SQL statement per query" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_chained
+}
+
+deny contains "Only admins can use Unicode escapes (U&) in SQL" if {
+	not lib.is_admin
+	input.server_name == "postgres-mcp"
+	lib.sql_unicode_escape
 }
 
 deny contains "Only admins can close or delete GitHub issues" if {

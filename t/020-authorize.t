@@ -70,7 +70,7 @@ main::bearer(roles => ['analyst'])
 
 
 
-=== TEST 4: a deny rule overrides an allow (select then drop)
+=== TEST 4: a deny rule overrides an allow (select then drop): every message, sorted
 --- request
 POST /api/v1/gateway/authorize
 {"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"execute_query",
@@ -78,7 +78,7 @@ POST /api/v1/gateway/authorize
 --- more_headers eval
 main::bearer(roles => ['analyst'])
 --- error_code: 200
---- response_body_like: ^\{"allow":false,"reason":"DROP, DELETE, TRUNCATE queries require admin role"
+--- response_body_like: ^\{"allow":false,"reason":"DROP, DELETE, TRUNCATE queries require admin role; Only admins can run more than one SQL statement per query","audit_id"
 
 
 
@@ -247,3 +247,52 @@ POST /api/v1/gateway/authorize
 main::bearer(roles => ['developer'])
 --- error_code: 200
 --- response_body_like: "filtered_parameters":\{"body":"line\\nbreak","title":"café \\"quoted\\" ☃"\}
+
+
+
+=== TEST 20: secrets are stripped from every tool, at any depth, in any case
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"github-mcp","tool_name":"create_issue",
+ "parameters":{"repo":"sark","Token":"ghp_x","headers":{"X-Api-Key":"k","Accept":"json"},
+  "items":[{"client_secret":"s","id":1},[{"PASSWORD":"p","title":"password reset"}]]}}
+--- more_headers eval
+main::bearer(roles => ['developer'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":true,"reason":"Allowed: developer a@example.com can access GitHub tools","filtered_parameters":\{"headers":\{"Accept":"json"\},"items":\[\{"id":1\},\[\{"title":"password reset"\}\]\],"repo":"sark"\},"audit_id"
+
+
+
+=== TEST 21: an analyst's query is one statement: a second one, even after a comment, is refused
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"execute_query",
+ "parameters":{"query":"SELECT/**/1;/**/UPDATE users SET role='admin'"}}
+--- more_headers eval
+main::bearer(roles => ['analyst'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,"reason":"Only admins can run SQL that changes data, schema, settings or privileges; Only admins can run more than one SQL statement per query","audit_id"
+
+
+
+=== TEST 22: an analyst's SELECT ... INTO (it creates a table) is refused
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"execute_query",
+ "parameters":{"query":"select *\ninto newtable\nfrom users"}}
+--- more_headers eval
+main::bearer(roles => ['analyst'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,"reason":"Only admins can run SQL that changes data, schema, settings or privileges","audit_id"
+
+
+
+=== TEST 23: columns that hold a keyword (updated_at, created_by) are no keyword; a leading comment and a final ";" are fine
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"execute_query",
+ "parameters":{"query":"/* report */ SELECT id, updated_at, created_by FROM users;"}}
+--- more_headers eval
+main::bearer(roles => ['analyst'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":true,"reason":"Allowed: analyst a@example.com can query database","filtered_parameters":\{"query":"/\* report \*/ SELECT id, updated_at, created_by FROM users;"\},
