@@ -9,7 +9,8 @@
 #   reason               string, always exactly one value
 #   filtered_parameters  object: parameters without secret values, at any
 #                        depth, unless policy data exempts the tool
-#   cache_ttl            60 on allow, 0 on deny
+#   cache_ttl            60 on allow; on deny data.sark.deny_cache_ttl
+#                        (5 in policies/data.json), else 0: never cached
 #   deny                 set of messages; any message overrides an allow
 #
 # Intermediate rules live in sark.lib.gateway (gateway_lib.rego), out of
@@ -47,7 +48,7 @@ reason := sprintf("Allowed: admin user %s can perform any action", [lib.user_ema
 
 cache_ttl := 60 if allow
 
-else := 0
+else := lib.deny_cache_ttl
 
 # Secret values (sark.lib.gateway: keys containing a secret word, at any
 # depth) are removed for every tool and every caller, unless policy data

@@ -36,6 +36,17 @@ developer_tool if {
 
 is_admin if "admin" in roles
 
+# How long a denial may be cached, in seconds: data.sark.deny_cache_ttl when
+# it is a whole number >= 0, else 0 (never cached).  sarkd caps it with
+# CACHE_NEGATIVE_TTL.  A few seconds keep a denied caller from flooding OPA
+# with the same question.
+deny_cache_ttl := t if {
+	t := data.sark.deny_cache_ttl
+	is_number(t)
+	t >= 0
+	t == floor(t)
+} else := 0
+
 # String roles of the user; empty unless user.roles is an array.
 roles contains role if {
 	is_array(input.user.roles)

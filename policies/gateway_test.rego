@@ -43,9 +43,10 @@ msg_chained := "Only admins can run more than one SQL statement per query"
 
 msg_unicode := "Only admins can use Unicode escapes (U&) in SQL"
 
+# denials are cached for data.sark.deny_cache_ttl (5 in policies/data.json)
 denied_allow(d) if {
 	d.allow == false
-	d.cache_ttl == 0
+	d.cache_ttl == 5
 }
 
 allowed(d, why) if {
@@ -53,6 +54,30 @@ allowed(d, why) if {
 	d.cache_ttl == 60
 	d.reason == why
 	count(d.deny) == 0
+}
+
+# --- how long a denial is cached ---
+
+test_deny_cache_ttl_from_data if {
+	d := gateway with input as {"action": "gateway:tool:invoke", "server_name": "github-mcp", "tool_name": "close_issue", "user": {"id": "u1", "roles": ["developer"]}}
+		with data.sark.deny_cache_ttl as 30
+	d.allow == false
+	d.cache_ttl == 30
+}
+
+test_deny_cache_ttl_zero_or_invalid_is_never if {
+	q := {"action": "gateway:tool:invoke", "server_name": "github-mcp", "tool_name": "close_issue", "user": {"id": "u1", "roles": ["developer"]}}
+	every ttl in [0, -1, 2.5, "5", null, true] {
+		d := gateway with input as q with data.sark.deny_cache_ttl as ttl
+		d.cache_ttl == 0
+	}
+}
+
+test_allow_cache_ttl_not_from_data if {
+	d := gateway with input as {"action": "gateway:tool:invoke", "server_name": "github-mcp", "tool_name": "get_repo", "user": {"id": "u1", "roles": ["developer"]}}
+		with data.sark.deny_cache_ttl as 1
+	d.allow == true
+	d.cache_ttl == 60
 }
 
 # --- admin ---

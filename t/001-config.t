@@ -123,7 +123,7 @@ qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
     }"
 --- must_die
 --- error_log
-"sark_authz_action" must not be empty, and no "sark_authz_*" value may be longer than 256 bytes
+"sark_authz_action" must not be empty, no "sark_authz_*" value may be longer than 256 bytes
 
 
 

@@ -64,7 +64,7 @@ POST /api/v1/gateway/authorize
 --- more_headers eval
 main::bearer(roles => ['analyst'])
 --- error_code: 200
---- response_body_like: ^\{"allow":false,"reason":"DROP, DELETE, TRUNCATE queries require admin role","audit_id":"[0-9a-f-]{36}","cache_ttl":0,"metadata":\{"policy_revision":"[0-9a-f]{16}",
+--- response_body_like: ^\{"allow":false,"reason":"DROP, DELETE, TRUNCATE queries require admin role","audit_id":"[0-9a-f-]{36}","cache_ttl":5,"metadata":\{"policy_revision":"[0-9a-f]{16}",
 --- no_error_log
 [error]
 
@@ -112,7 +112,7 @@ POST /api/v1/gateway/authorize
 --- more_headers eval
 main::bearer(roles => ['analyst'])
 --- error_code: 200
---- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":0,
+--- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":5,
 
 
 

@@ -19,7 +19,7 @@ repeat_each(1);
 # Each block checks its status, body and error log (3), except the
 # must_die block (2) and the full-zone block (5); the init sections hold
 # 63 further tests.
-plan tests => repeat_each() * (blocks() * 3 - 1 + 2) + 63;
+plan tests => repeat_each() * (blocks() * 3 - 1 + 2) + 67;
 
 our $N = nonce();
 
@@ -314,24 +314,24 @@ main::bearer('full')
 
 
 
-=== TEST 8: a denial whose cache_ttl is 0 is never cached: CACHE_NEGATIVE_TTL does not override the policy
+=== TEST 8: a denial is cached for the policy's cache_ttl (an L1 hit with allow:false)
 --- init
 main::ready();
 my $e = opa_evals();
 my $r = authorize($main::GET_REPO, token => main::tok('deny'));
 $main::deny_at = Time::HiRes::time();
 decision_is($r, {allow => 0, cache => 'MISS'}, 'analyst get_repo: denied, MISS');
-is($r->{json}{cache_ttl}, 0, 'the policy says cache_ttl 0 for the denial');
+is($r->{json}{cache_ttl}, 5, 'the policy says cache_ttl 5 for the denial (data.sark.deny_cache_ttl)');
 $e = opa_evals();
 decision_is(authorize($main::GET_REPO, token => main::tok('deny')),
-            {allow => 0, cache => 'MISS'}, 'repeated: decided again');
-is(opa_evals() - $e, 1, 'the denial reached OPA again');
+            {allow => 0, cache => 'L1'}, 'repeated: L1');
+is(opa_evals() - $e, 0, 'the cached denial does not reach OPA');
 --- request eval
 "POST $main::API\n$main::GET_REPO"
 --- more_headers eval
 main::bearer('deny')
 --- error_code: 200
---- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":0,"metadata":\{[^}]*"cache":"MISS"\}\}$
+--- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on github-mcp/get_repo","audit_id":"[^"]+","cache_ttl":5,"metadata":\{[^}]*"cache":"L1"\}\}$
 --- no_error_log
 [error]
 
@@ -348,6 +348,36 @@ Time::HiRes::sleep($left) if $left > 0;
 main::bearer('deny')
 --- error_code: 200
 --- response_body_like: ^\{"allow":false,.*"cache":"MISS"\}\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 9a: a denial whose cache_ttl is 0 is never cached: CACHE_NEGATIVE_TTL only caps a positive one
+--- init
+main::ready();
+$main::restore = 1;
+open my $fh, '<', "$ENV{TEST_NGINX_REPO}/policies/data.json" or die "policies/data.json: $!";
+my $data = do { local $/; <$fh> };
+$data =~ s/"deny_cache_ttl":\s*\d+/"deny_cache_ttl": 0/ or die 'no deny_cache_ttl in policies/data.json';
+opa_bundle('data.json' => $data);
+main::ready();
+my $r = authorize($main::GET_REPO, token => main::tok('deny-0'));
+decision_is($r, {allow => 0, cache => 'MISS'}, 'denied, MISS');
+is($r->{json}{cache_ttl}, 0, 'the policy says cache_ttl 0 for the denial');
+my $e = opa_evals();
+decision_is(authorize($main::GET_REPO, token => main::tok('deny-0')),
+            {allow => 0, cache => 'MISS'}, 'repeated: decided again, not from a cache');
+is(opa_evals() - $e, 1, 'the denial reached OPA again');
+opa_bundle();
+undef $main::restore;
+main::ready();
+--- request eval
+"POST $main::API\n$main::GET_REPO"
+--- more_headers eval
+main::bearer('deny-0b')
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,.*"cache_ttl":5,.*"cache":"MISS"\}\}$
 --- no_error_log
 [error]
 

@@ -17,8 +17,8 @@ repeat_each(1);
 no_shuffle();
 workers(2);
 
-# block 1: 9 in init + 3; block 2: 5 in init + 3
-plan tests => 9 + 3 + 5 + 3;
+# block 1: 10 in init + 3; block 2: 5 in init + 3
+plan tests => 10 + 3 + 5 + 3;
 
 our $N = nonce();
 our $USERS = 35;
@@ -46,8 +46,17 @@ deny contains "denied by the test data" if {
 }
 _REGO_
 
-# answers a user gets until the stop file appears, one line each:
-# "user allow revision cache"
+# The load: users ask list_tables with the current quarter second as a
+# parameter, so every quarter second brings fresh questions (misses) and
+# repeats them (hits).  One line per answer: "user slot allow revision".
+our $T0 = Time::HiRes::time();
+
+sub question {
+    my ($slot) = @_;
+    return '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+         . '"tool_name":"list_tables","parameters":{"slot":' . $slot . '}}';
+}
+
 sub load {
     my ($out, $stop, $seed) = @_;
     my $pid = fork // die "fork: $!";
@@ -57,22 +66,27 @@ sub load {
     my $i = $seed;
     until (-e $stop) {
         my $u = 1 + $i++ % $USERS;
-        my $r = authorize($LIST_TABLES, token => $TOKEN{$u}, timeout => 5);
+        my $slot = int((Time::HiRes::time() - $T0) * 4);
+        my $r = authorize(question($slot), token => $TOKEN{$u}, timeout => 5);
         my $j = $r->{json};
         next unless ref $j eq 'HASH' && exists $j->{allow};
-        printf $fh "%d %d %s %s\n", $u, $j->{allow} ? 1 : 0,
-            $j->{metadata}{policy_revision}, $j->{metadata}{cache};
+        printf $fh "%d %d %d %s\n", $u, $slot, $j->{allow} ? 1 : 0,
+            $j->{metadata}{policy_revision};
     }
     close $fh;
     POSIX::_exit(0);
 }
 
-# the revision the answers carry once the workers use it
+# OPA answers under revision REV; with cached => 1, the workers also key
+# their L1 with it (an allow asked twice is an L1 hit of that revision)
 sub served {
-    my ($rev) = @_;
+    my ($rev, %opt) = @_;
     return poll_until(5, sub {
-        my $r = authorize($LIST_TABLES, token => jwt(sub => "probe-$N-" . rand, roles => ['analyst']));
-        return ($r->{json}{metadata}{policy_revision} // '') eq $rev;
+        my $tok = jwt(sub => "probe-$N-" . rand, roles => ['analyst']);
+        my $r = authorize($LIST_TABLES, token => $tok);
+        $r = authorize($LIST_TABLES, token => $tok) if $opt{cached};
+        return ($r->{json}{metadata}{policy_revision} // '') eq $rev
+               && (!$opt{cached} || $r->{json}{metadata}{cache} eq 'L1');
     });
 }
 
@@ -99,21 +113,21 @@ ok(main::served($deny), 'the workers use the deny-all revision');
 my $dir = html_dir() . '/..';
 my $stop = "$dir/load.stop";
 unlink $stop;
-my @kids = map { main::load("$dir/load.$_", $stop, $_ * 17) } 1 .. 3;
-Time::HiRes::sleep(1);
+my @kids = map { main::load("$dir/load.$_", $stop, $_ * 11) } 1 .. 3;
 is(opa_bundle(), $allow, 'the allowing policy pushed');
 Time::HiRes::sleep(2);
 is(opa_bundle('test_deny_all.rego' => $main::DENY_ALL), $deny, 'rolled back to deny-all');
-Time::HiRes::sleep(3);
+Time::HiRes::sleep(2.5);
 open my $s, '>', $stop; close $s;
 waitpid $_, 0 for @kids;
 
-my (%n, @wrong);
+my (%n, %asked, @wrong);
 for my $k (1 .. 3) {
     open my $fh, '<', "$dir/load.$k" or next;
     while (my $line = <$fh>) {
-        my ($u, $allowed, $rev, $cache) = split ' ', $line;
+        my ($u, $slot, $allowed, $rev) = split ' ', $line;
         $n{$rev}{$allowed}++;
+        $asked{"$u $slot"} = 1;
         push @wrong, $line if ($rev eq $deny && $allowed) || ($rev eq $allow && !$allowed);
     }
 }
@@ -123,14 +137,18 @@ ok(($n{$deny}{0} // 0) > 0, 'and some from the deny-all one');
 is(scalar @wrong, 0, 'every answer was what the revision it carries decides')
     or diag("first: $wrong[0]");
 
-my @kept = grep {
-    my $r = authorize($main::LIST_TABLES, token => $main::TOKEN{$_});
-    !($r->{status} == 200 && $r->{json}{allow} == 0
-      && $r->{json}{metadata}{policy_revision} eq $deny);
-} 1 .. $main::USERS;
-is(scalar @kept, 0, "after the rollback none of the $main::USERS users keeps an allow")
-    or diag("users: @kept");
-ok(main::served($allow = opa_bundle()), 'the shipped policy back');
+# every question asked during the run, asked again after the rollback
+my (@kept, @other);
+for my $q (sort keys %asked) {
+    my ($u, $slot) = split ' ', $q;
+    my $r = authorize(main::question($slot), token => $main::TOKEN{$u});
+    push @kept, $q if $r->{status} != 200 || $r->{json}{allow};
+    push @other, $q if ($r->{json}{metadata}{policy_revision} // '') ne $deny;
+}
+is(scalar @kept, 0, 'after the rollback no question asked during the run (' . scalar(keys %asked)
+                    . ') is answered with an allow') or diag("first: $kept[0]");
+is(scalar @other, 0, 'and every answer carries the deny-all revision');
+ok(main::served($allow = opa_bundle(), cached => 1), 'the shipped policy back');
 --- request eval
 "POST /api/v1/gateway/authorize\n$main::LIST_TABLES"
 --- more_headers eval
@@ -147,7 +165,7 @@ ok(main::served($allow = opa_bundle()), 'the shipped policy back');
 my $tok = jwt(sub => "u-$main::N-data", roles => ['analyst']);
 my $open = opa_bundle('test_deny_by_data.rego' => $main::DENY_BY_DATA,
                       'sark_test/data.json' => '{"deny_all": false}');
-main::served($open);
+main::served($open, cached => 1);
 decision_is(authorize($main::LIST_TABLES, token => $tok), {allow => 1}, 'data says allow');
 decision_is(authorize($main::LIST_TABLES, token => $tok), {allow => 1, cache => 'L1'},
             'and the allow is cached');
