@@ -14,6 +14,8 @@
 
 #include <strings.h>
 
+#include "peer_check.h"
+
 namespace sark {
 namespace {
 
@@ -113,6 +115,20 @@ bool setSocketMode(std::string_view value, Config& cfg, std::string& why) {
   }
   cfg.socket_mode = v;
   return true;
+}
+
+bool setSocketGroup(std::string_view value, Config& cfg, std::string& why) {
+  cfg.socket_group_set = !value.empty();
+  cfg.socket_group = 0;
+  return value.empty() || resolveGroup(value, cfg.socket_group, why);
+}
+
+bool setAllowedUids(std::string_view value, Config& cfg, std::string& why) {
+  return resolveUserList(value, cfg.allowed_uids, why);
+}
+
+bool setAllowedGids(std::string_view value, Config& cfg, std::string& why) {
+  return resolveGroupList(value, cfg.allowed_gids, why);
 }
 
 std::string_view trim(std::string_view s) {
@@ -218,6 +234,9 @@ bool setLogLevelValue(std::string_view value, Config& cfg, std::string& why) {
 const Setting kSettings[] = {
     {"SARKD_SOCKET", "run/sarkd.sock", &setSocketPath},
     {"SARKD_SOCKET_MODE", "0660", &setSocketMode},
+    {"SARKD_SOCKET_GROUP", "", &setSocketGroup},
+    {"SARKD_ALLOWED_UIDS", "", &setAllowedUids},
+    {"SARKD_ALLOWED_GIDS", "", &setAllowedGids},
     {"SARKD_MAX_CONNECTIONS", "256", &setUint<&Config::max_connections, 1, 65535>},
     {"SARKD_MAX_INFLIGHT", "4096", &setUint<&Config::max_inflight, 1, 1000000>},
 

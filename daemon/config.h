@@ -4,6 +4,8 @@
 // defaults, overridden by an env file (NAME=value lines), overridden by
 // the real environment.  Every value is validated at start-up.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,6 +36,11 @@ bool parseRedisUrl(std::string_view url, RedisEndpoint& out, std::string& why);
 struct Config {
   std::string socket_path;
   uint32_t socket_mode{0660};
+  bool socket_group_set{false}; // SARKD_SOCKET_GROUP given: chgrp after bind
+  gid_t socket_group{0};
+  // Peers accepted besides uid 0 and sarkd's own uid (peer_check.h).
+  std::vector<uid_t> allowed_uids;
+  std::vector<gid_t> allowed_gids;
   uint32_t max_connections{256};
   uint32_t max_inflight{4096};
 

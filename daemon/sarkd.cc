@@ -183,7 +183,8 @@ int Sarkd::run() {
       .unum("l2_stale", l2.stale)
       .unum("l2_errors", l2.errors)
       .unum("l2_stores", l2.stores)
-      .unum("answers_cacheable", a.cacheable);
+      .unum("answers_cacheable", a.cacheable)
+      .unum("peers_refused", server_.peersRefused());
   const AuditWriter::Stats& au = audit_.stats();
   LogLine(LogLevel::Info, "audit totals")
       .unum("received", au.received)

@@ -1,9 +1,13 @@
-// Unit tests for sarkd's Redis and audit settings (daemon/config.cc): VALKEY_URL
-// parsing, the REDIS_* fallback, and the cache settings' validation.
+// Unit tests for sarkd's settings (daemon/config.cc): VALKEY_URL parsing,
+// the REDIS_* fallback, the cache and audit settings' validation, and the
+// socket's peer settings.
 
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,16 +53,27 @@ const UrlCase kUrls[] = {
     {"redis://[::1:7000", false, "", 0, "", "", 0},
 };
 
-// Runs loadConfig with `vars` set in the environment (and removed after).
+// Runs loadConfig with `vars` set in the environment (and the previous
+// values restored after; the tests may run in one process).
 bool load(const std::vector<std::pair<const char*, const char*>>& vars, Config& cfg,
-          std::string& err) {
+          std::string& err, std::vector<std::string>* notes_out = nullptr) {
+  std::vector<std::optional<std::string>> saved;
   for (const auto& [name, value] : vars) {
+    const char* old = getenv(name);
+    saved.push_back(old != nullptr ? std::optional<std::string>(old) : std::nullopt);
     setenv(name, value, 1);
   }
   std::vector<std::string> notes;
   bool ok = sark::loadConfig(nullptr, cfg, err, notes);
-  for (const auto& [name, value] : vars) {
-    unsetenv(name);
+  for (size_t i = vars.size(); i-- > 0;) {
+    if (saved[i]) {
+      setenv(vars[i].first, saved[i]->c_str(), 1);
+    } else {
+      unsetenv(vars[i].first);
+    }
+  }
+  if (notes_out != nullptr) {
+    *notes_out = std::move(notes);
   }
   return ok;
 }
@@ -212,6 +227,71 @@ START_TEST(test_bad_values_name_the_variable) {
 }
 END_TEST
 
+// ---------------------------------------------------------------- peers
+
+START_TEST(test_peer_defaults) {
+  Config cfg;
+  std::string err;
+  ck_assert_msg(load({}, cfg, err), "%s", err.c_str());
+  ck_assert_uint_eq(cfg.socket_mode, 0660);
+  ck_assert(!cfg.socket_group_set);
+  ck_assert(cfg.allowed_uids.empty());
+  ck_assert(cfg.allowed_gids.empty());
+}
+END_TEST
+
+START_TEST(test_peer_lists) {
+  struct passwd* root = getpwuid(0);
+  struct group* root_group = getgrgid(0);
+  ck_assert(root != nullptr && root_group != nullptr);
+  const std::string root_name = root->pw_name;
+  const std::string root_group_name = root_group->gr_name;
+  Config cfg;
+  std::string err;
+  const std::string uids = " " + root_name + " , 4242,0";
+  const std::string gids = root_group_name + ",65534";
+  ck_assert_msg(load({{"SARKD_ALLOWED_UIDS", uids.c_str()},
+                      {"SARKD_ALLOWED_GIDS", gids.c_str()},
+                      {"SARKD_SOCKET_GROUP", root_group_name.c_str()}},
+                     cfg, err),
+                "%s", err.c_str());
+  // names resolved, duplicates dropped, order kept
+  ck_assert_uint_eq(cfg.allowed_uids.size(), 2);
+  ck_assert_uint_eq(cfg.allowed_uids[0], 0);
+  ck_assert_uint_eq(cfg.allowed_uids[1], 4242);
+  ck_assert_uint_eq(cfg.allowed_gids.size(), 2);
+  ck_assert_uint_eq(cfg.allowed_gids[0], 0);
+  ck_assert_uint_eq(cfg.allowed_gids[1], 65534);
+  ck_assert(cfg.socket_group_set);
+  ck_assert_uint_eq(cfg.socket_group, 0);
+  ck_assert(load({{"SARKD_SOCKET_GROUP", "4243"}}, cfg, err));
+  ck_assert(cfg.socket_group_set);
+  ck_assert_uint_eq(cfg.socket_group, 4243);
+}
+END_TEST
+
+START_TEST(test_peer_bad_values_name_the_variable) {
+  const char* const cases[][2] = {
+      {"SARKD_ALLOWED_UIDS", "no-such-user-sark-test"},
+      {"SARKD_ALLOWED_UIDS", "0,no-such-user-sark-test"},
+      {"SARKD_ALLOWED_UIDS", "0,,1"},
+      {"SARKD_ALLOWED_UIDS", "4294967295"},
+      {"SARKD_ALLOWED_UIDS", "99999999999"},
+      {"SARKD_ALLOWED_GIDS", "no-such-group-sark-test"},
+      {"SARKD_ALLOWED_GIDS", ","},
+      {"SARKD_SOCKET_GROUP", "no-such-group-sark-test"},
+      {"SARKD_SOCKET_GROUP", "-1"},
+      {"SARKD_SOCKET_MODE", "0999"},
+  };
+  for (const auto& nv : cases) {
+    Config cfg;
+    std::string err;
+    ck_assert_msg(!load({{nv[0], nv[1]}}, cfg, err), "%s=%s accepted", nv[0], nv[1]);
+    ck_assert_msg(err.find(nv[0]) != std::string::npos, "%s", err.c_str());
+  }
+}
+END_TEST
+
 static Suite* configSuite() {
   Suite* s = suite_create("sarkd_config");
   TCase* tc = tcase_create("Redis");
@@ -223,6 +303,11 @@ static Suite* configSuite() {
   tcase_add_test(tc, test_bad_values_name_the_variable);
   tcase_add_test(tc, test_database_settings);
   suite_add_tcase(s, tc);
+  TCase* peers = tcase_create("Peers");
+  tcase_add_test(peers, test_peer_defaults);
+  tcase_add_test(peers, test_peer_lists);
+  tcase_add_test(peers, test_peer_bad_values_name_the_variable);
+  suite_add_tcase(s, peers);
   return s;
 }
 
@@ -238,7 +323,9 @@ int main() {
                               "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT",
                               "AUDIT_BATCH_SIZE", "AUDIT_FLUSH_INTERVAL_SECONDS",
                               "AUDIT_QUEUE_MAX", "AUDIT_SPOOL_DIR",
-                              "AUDIT_SUMMARY_REFRESH_SECONDS"};
+                              "AUDIT_SUMMARY_REFRESH_SECONDS",
+                              "SARKD_SOCKET_MODE", "SARKD_SOCKET_GROUP", "SARKD_ALLOWED_UIDS",
+                              "SARKD_ALLOWED_GIDS"};
   for (const char* name : mine) {
     unsetenv(name);
   }
