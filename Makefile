@@ -79,7 +79,8 @@ UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared -It/unit \
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
 UNITS       := check_proto check_json check_jwt \
                check_sarkd_glob check_sarkd_cache check_sarkd_config \
-               check_sarkd_audit_rows check_sarkd_spool check_sarkd_peer
+               check_sarkd_audit_rows check_sarkd_spool check_sarkd_peer \
+               check_sarkd_l2_seal
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
@@ -207,6 +208,11 @@ $(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
 $(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/peer_check.cc \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \

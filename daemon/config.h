@@ -55,6 +55,10 @@ struct Config {
   uint32_t cache_invalidate_timeout_ms{1000}; // wait for other hosts' acks
 
   bool cache_l2_enabled{true};
+  // Key of the HMAC every L2 value carries (l2_seal.h): CACHE_L2_HMAC_KEY,
+  // or the content of CACHE_L2_HMAC_KEY_FILE.  Required with L2 on.
+  std::string cache_l2_hmac_key;
+  std::string cache_l2_hmac_key_file;
   RedisEndpoint redis;
   uint32_t redis_pool_size{2};    // command connections (+1 subscriber)
   uint32_t redis_timeout_ms{100}; // per command (VALKEY_SOCKET_TIMEOUT)

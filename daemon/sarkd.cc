@@ -183,6 +183,7 @@ int Sarkd::run() {
       .unum("l2_stale", l2.stale)
       .unum("l2_errors", l2.errors)
       .unum("l2_stores", l2.stores)
+      .unum("l2_unauthenticated", l2.unauthenticated)
       .unum("answers_cacheable", a.cacheable)
       .unum("peers_refused", server_.peersRefused());
   const AuditWriter::Stats& au = audit_.stats();
