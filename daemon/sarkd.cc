@@ -193,6 +193,7 @@ int Sarkd::run() {
       .unum("spooled", au.spooled)
       .unum("replayed", au.replayed)
       .unum("rejected_batches", au.rejected)
+      .unum("invalid", au.invalid)
       .unum("refused", au.refused)
       .unum("unacknowledged", au.lost)
       .unum("spool_pending", spool_.pendingEvents());
