@@ -79,7 +79,8 @@ UNIT_CFLAGS := -std=gnu99 $(OPT) -g -Wall -Wextra -Werror -Ishared -It/unit \
 UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
 UNITS       := check_proto check_key check_json check_jwt \
                check_sarkd_glob check_sarkd_cache check_sarkd_config \
-               check_sarkd_audit_rows check_sarkd_spool check_sarkd_provenance
+               check_sarkd_audit_rows check_sarkd_spool check_sarkd_provenance \
+               check_sarkd_peer check_sarkd_l2_seal
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
@@ -203,10 +204,20 @@ $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
-                              daemon/log.cc $(SARKD_DEPS)
+                              daemon/log.cc daemon/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/config.cc \
-	    daemon/log.cc -o $@ $(UNIT_LIBS)
+	    daemon/log.cc daemon/peer_check.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/peer_check.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/peer_check.cc \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc \
+	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
                                   daemon/json_util.cc $(SARKD_DEPS)

@@ -148,17 +148,6 @@ char* putText(char* o, const uint8_t* p, size_t n) {
   return o + (n - run);
 }
 
-// Bytes of p[0..n) that hold at most `max_chars` characters as putText
-// counts them (a well-formed sequence, or a byte it replaces).
-size_t prefixOfChars(const uint8_t* p, size_t n, size_t max_chars) {
-  size_t i = 0;
-  for (size_t chars = 0; chars < max_chars && i < n; chars++) {
-    size_t len = p[i] < 0x80 ? 1 : utf8SequenceLength(p + i, n - i);
-    i += len != 0 ? len : 1;
-  }
-  return i;
-}
-
 char* putUuid(char* o, const uint8_t* p) {
   for (size_t i = 0; i < 16; i++) {
     if (i == 4 || i == 6 || i == 8 || i == 10) {
@@ -364,8 +353,9 @@ MetadataCodec& metadataCodec() {
   return codec;
 }
 
-// Appends the metadata column: the object written back compactly, or \N.
-void appendMetadata(std::string& out, const uint8_t* p, size_t n) {
+// Appends the metadata column: the object written back compactly.  False
+// (out as it was) when it is not a JSON object jsonb can hold.
+bool appendMetadata(std::string& out, const uint8_t* p, size_t n) {
   const size_t start = out.size();
   // RapidJSON reads NUL as the end of input.
   if (n != 0 && memchr(p, '\0', n) == nullptr) {
@@ -378,11 +368,11 @@ void appendMetadata(std::string& out, const uint8_t* p, size_t n) {
                                 rapidjson::kParseValidateEncodingFlag |
                                 rapidjson::kParseNumbersAsStringsFlag;
     if (c.reader.Parse<kFlags>(ms, copier) && c.writer.IsComplete()) {
-      return;
+      return true;
     }
   }
   out.resize(start);
-  out.append("\\N", 2);
+  return false;
 }
 
 // ---------------------------------------------------------------- events
@@ -438,71 +428,165 @@ constexpr int fixedWidth(uint16_t tag) {
   }
 }
 
+// Longest value of a free-text field, 0 for the others.
+constexpr size_t maxBytes(uint16_t tag) {
+  switch (tag) {
+  case SARK_AUDF_EVENT_TYPE:
+    return kAuditMaxEventTypeBytes;
+  case SARK_AUDF_USER_ID:
+    return kAuditMaxUserIdBytes;
+  case SARK_AUDF_AGENT_ID:
+  case SARK_AUDF_SERVER_NAME:
+  case SARK_AUDF_TOOL_NAME:
+  case SARK_AUDF_ACTION:
+  case SARK_AUDF_REQUEST_ID:
+  case SARK_AUDF_CLIENT_IP:
+    return kAuditMaxNameBytes;
+  case SARK_AUDF_REASON:
+    return kAuditMaxReasonBytes;
+  case SARK_AUDF_POLICY_REVISION:
+    return kAuditMaxRevisionBytes;
+  case SARK_AUDF_METADATA:
+    return kAuditMaxMetadataBytes;
+  default:
+    return 0;
+  }
+}
+
+constexpr std::string_view kSensitivities[] = {"low", "medium", "high", "critical"};
+constexpr std::string_view kLayers[] = {"MISS", "L1", "L2"};
+
 struct FieldRef {
   const uint8_t* value{nullptr}; // nullptr = absent
   uint32_t len{0};
+
+  bool has() const { return value != nullptr; }
+  bool is(std::string_view s) const {
+    return value != nullptr && len == s.size() && memcmp(value, s.data(), len) == 0;
+  }
 };
 
 using EventFields = std::array<FieldRef, kMaxTag + 1>;
 
-// Reads the fields of one event and checks them; `prev` is the event before
-// it in the batch (nullptr for the first).  On failure `what` says why,
-// naming the field.
-bool readEvent(const uint8_t* p, size_t len, const EventFields* prev, EventFields& f,
-               std::string& what) {
+// What makes an event invalid.
+struct Problem {
+  const char* field{""};
+  std::string reason;
+};
+
+// A value for a message: printable ASCII as is (quote and backslash
+// escaped), any other byte as \xNN, cut after 40 bytes.
+std::string quoted(const FieldRef& f) {
+  constexpr size_t kShown = 40;
+  std::string q = "\"";
+  const size_t n = std::min<size_t>(f.len, kShown);
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t c = f.value[i];
+    if (c == '"' || c == '\\') {
+      q.push_back('\\');
+      q.push_back(static_cast<char>(c));
+    } else if (c >= 0x20 && c < 0x7f) {
+      q.push_back(static_cast<char>(c));
+    } else {
+      q.append("\\x");
+      q.push_back(kHexDigits[c >> 4]);
+      q.push_back(kHexDigits[c & 0x0f]);
+    }
+  }
+  q.push_back('"');
+  if (f.len > kShown) {
+    q.append("...");
+  }
+  return q;
+}
+
+bool reject(Problem& p, uint16_t tag, std::string reason) {
+  p.field = kFieldNames[tag];
+  p.reason = std::string(kFieldNames[tag]) + " " + std::move(reason);
+  return false;
+}
+
+// Reads the fields of one event into `f` (absent ones stay absent) and
+// applies SAME_AS_PREVIOUS from `prev` (the event before it in the batch,
+// nullptr for the first).  False, with `p`, when its TLV list is broken:
+// `f` then holds what was read before the break.
+bool readEvent(const uint8_t* data, size_t len, const EventFields* prev, EventFields& f,
+               Problem& p) {
   size_t off = 0;
   sark_tlv_t t;
   int rc;
-  while ((rc = sark_tlv_next(p, len, &off, &t)) == SARK_PROTO_OK) {
-    if (t.tag == 0 || t.tag > kMaxTag) {
-      continue; // a newer field
+  while ((rc = sark_tlv_next(data, len, &off, &t)) == SARK_PROTO_OK) {
+    if (t.tag != 0 && t.tag <= kMaxTag) { // others: newer fields
+      f[t.tag] = FieldRef{t.value, t.len};
     }
-    const int width = fixedWidth(t.tag);
-    if (width >= 0 && t.len != static_cast<uint32_t>(width)) {
-      what = std::string(kFieldNames[t.tag]) + " is " + std::to_string(t.len) +
-             " bytes, not " + std::to_string(width);
-      return false;
-    }
-    if (t.len > kAuditMaxStringBytes) {
-      what = std::string(kFieldNames[t.tag]) + " is longer than 64 KiB";
-      return false;
-    }
-    f[t.tag] = FieldRef{t.value, t.len};
   }
-  if (rc != SARK_PROTO_END) {
-    what = std::string("fields: ") + sark_proto_strerror(rc);
-    return false;
-  }
-  if (f[SARK_AUDF_SAME_AS_PREVIOUS].value != nullptr) {
-    if (prev == nullptr) {
-      what = "same_as_previous in the batch's first event";
-      return false;
-    }
+  if (f[SARK_AUDF_SAME_AS_PREVIOUS].has() && prev != nullptr) {
     for (uint16_t tag : kInherited) {
-      if (f[tag].value == nullptr) {
+      if (!f[tag].has()) {
         f[tag] = (*prev)[tag];
       }
     }
   }
-  if (f[SARK_AUDF_ID].value == nullptr) {
-    what = "id is missing";
+  if (rc != SARK_PROTO_END) {
+    p.field = "event";
+    p.reason = std::string("event fields: ") + sark_proto_strerror(rc);
     return false;
   }
-  if (f[SARK_AUDF_TIMESTAMP].value == nullptr) {
-    what = "timestamp is missing";
-    return false;
+  return true;
+}
+
+// Whether the fields of an event follow the rules (audit_rows.h), except
+// metadata being an object, which is checked as it is written.
+bool checkEvent(const EventFields& f, bool first, Problem& p) {
+  for (uint16_t tag = 1; tag <= kMaxTag; tag++) {
+    const int width = fixedWidth(tag);
+    if (f[tag].has() && width >= 0 && f[tag].len != static_cast<uint32_t>(width)) {
+      return reject(p, tag,
+                  "is " + std::to_string(f[tag].len) + " bytes, not " + std::to_string(width));
+    }
   }
-  if (sark_get_u64(f[SARK_AUDF_TIMESTAMP].value) >= kTimestampLimitUs) {
-    what = "timestamp is after year 9999";
-    return false;
+  if (first && f[SARK_AUDF_SAME_AS_PREVIOUS].has()) {
+    return reject(p, SARK_AUDF_SAME_AS_PREVIOUS, "in the batch's first event");
   }
-  if (f[SARK_AUDF_DECISION].value == nullptr || f[SARK_AUDF_DECISION].len == 0) {
-    what = "decision is missing";
-    return false;
+  if (!f[SARK_AUDF_ID].has()) {
+    return reject(p, SARK_AUDF_ID, "is missing");
   }
-  if (f[SARK_AUDF_CACHE_LAYER].value != nullptr && f[SARK_AUDF_CACHE_LAYER].value[0] > SARK_CACHE_L2) {
-    what = "cache_layer " + std::to_string(f[SARK_AUDF_CACHE_LAYER].value[0]) + " is unknown";
-    return false;
+  const FieldRef& ts = f[SARK_AUDF_TIMESTAMP];
+  if (!ts.has()) {
+    return reject(p, SARK_AUDF_TIMESTAMP, "is missing");
+  }
+  if (sark_get_u64(ts.value) >= kTimestampLimitUs) {
+    return reject(p, SARK_AUDF_TIMESTAMP,
+                std::to_string(sark_get_u64(ts.value)) + " us is after year 9999");
+  }
+  const FieldRef& decision = f[SARK_AUDF_DECISION];
+  if (!decision.has()) {
+    return reject(p, SARK_AUDF_DECISION, "is missing");
+  }
+  if (!decision.is("allow") && !decision.is("deny")) {
+    return reject(p, SARK_AUDF_DECISION, quoted(decision) + " is not \"allow\" or \"deny\"");
+  }
+  if (f[SARK_AUDF_EVENT_TYPE].has() && f[SARK_AUDF_EVENT_TYPE].len == 0) {
+    return reject(p, SARK_AUDF_EVENT_TYPE, "is empty");
+  }
+  const FieldRef& sensitivity = f[SARK_AUDF_SENSITIVITY];
+  if (sensitivity.has() &&
+      std::none_of(std::begin(kSensitivities), std::end(kSensitivities),
+                   [&sensitivity](std::string_view s) { return sensitivity.is(s); })) {
+    return reject(p, SARK_AUDF_SENSITIVITY,
+                quoted(sensitivity) + " is not low, medium, high or critical");
+  }
+  const FieldRef& layer = f[SARK_AUDF_CACHE_LAYER];
+  if (layer.has() && layer.value[0] > SARK_CACHE_L2) {
+    return reject(p, SARK_AUDF_CACHE_LAYER, std::to_string(layer.value[0]) + " is unknown");
+  }
+  for (uint16_t tag = 1; tag <= kMaxTag; tag++) {
+    const size_t max = maxBytes(tag);
+    if (max != 0 && f[tag].len > max) {
+      return reject(p, tag,
+                  "is " + std::to_string(f[tag].len) + " bytes, longer than " +
+                      std::to_string(max));
+    }
   }
   return true;
 }
@@ -514,9 +598,9 @@ char* putNull(char* o) {
 }
 
 // A text column: the field, or `absent` (nullptr: \N) when it is missing.
-char* putTextColumn(char* o, const FieldRef& f, const char* absent, size_t max_chars = 0) {
-  if (f.value != nullptr) {
-    return putText(o, f.value, max_chars == 0 ? f.len : prefixOfChars(f.value, f.len, max_chars));
+char* putTextColumn(char* o, const FieldRef& f, const char* absent) {
+  if (f.has()) {
+    return putText(o, f.value, f.len);
   }
   if (absent != nullptr) {
     const size_t n = strlen(absent);
@@ -526,8 +610,9 @@ char* putTextColumn(char* o, const FieldRef& f, const char* absent, size_t max_c
   return putNull(o);
 }
 
-// Room one row can take: the text fields at their largest, and the rest.
-size_t rowBound(const EventFields& f) {
+// Room one row can take: the text fields at their largest (metadata too,
+// for `as_received`), and the rest.
+size_t rowBound(const EventFields& f, bool as_received) {
   size_t n = 256; // id, timestamp, separators, defaults, layer, latency, \N
   for (uint16_t tag : {SARK_AUDF_EVENT_TYPE, SARK_AUDF_USER_ID, SARK_AUDF_AGENT_ID,
                        SARK_AUDF_SERVER_NAME, SARK_AUDF_TOOL_NAME, SARK_AUDF_ACTION,
@@ -535,14 +620,22 @@ size_t rowBound(const EventFields& f) {
                        SARK_AUDF_POLICY_REVISION, SARK_AUDF_REQUEST_ID, SARK_AUDF_CLIENT_IP}) {
     n += kTextGrowth * f[tag].len;
   }
+  if (as_received) {
+    n += kTextGrowth * f[SARK_AUDF_METADATA].len;
+  }
   return n;
 }
 
-// The columns before metadata, each followed by a TAB.
+// The columns before metadata, each followed by a TAB.  Fields of the
+// wrong width (only in an invalid event) are \N.
 char* putRowHead(char* o, const EventFields& f) {
-  o = putUuid(o, f[SARK_AUDF_ID].value);
+  if (f[SARK_AUDF_ID].len == 16) {
+    o = putUuid(o, f[SARK_AUDF_ID].value);
+  } else {
+    o = putNull(o);
+  }
   *o++ = '\t';
-  o = putTextColumn(o, f[SARK_AUDF_EVENT_TYPE], "authorization", kAuditEventTypeMaxChars);
+  o = putTextColumn(o, f[SARK_AUDF_EVENT_TYPE], "authorization");
   *o++ = '\t';
   o = putTextColumn(o, f[SARK_AUDF_USER_ID], nullptr);
   *o++ = '\t';
@@ -556,20 +649,23 @@ char* putRowHead(char* o, const EventFields& f) {
   *o++ = '\t';
   o = putTextColumn(o, f[SARK_AUDF_SENSITIVITY], nullptr);
   *o++ = '\t';
-  o = putTextColumn(o, f[SARK_AUDF_DECISION], nullptr, kAuditDecisionMaxChars);
+  o = putTextColumn(o, f[SARK_AUDF_DECISION], nullptr);
   *o++ = '\t';
   o = putTextColumn(o, f[SARK_AUDF_REASON], "");
   *o++ = '\t';
-  if (const uint8_t* layer = f[SARK_AUDF_CACHE_LAYER].value) {
-    static constexpr std::string_view kLayers[] = {"MISS", "L1", "L2"};
-    memcpy(o, kLayers[*layer].data(), kLayers[*layer].size());
-    o += kLayers[*layer].size();
+  const FieldRef& layer = f[SARK_AUDF_CACHE_LAYER];
+  if (layer.len == 1 && layer.value[0] <= SARK_CACHE_L2) {
+    memcpy(o, kLayers[layer.value[0]].data(), kLayers[layer.value[0]].size());
+    o += kLayers[layer.value[0]].size();
+  } else if (layer.len == 1) {
+    o = std::to_chars(o, o + 3, layer.value[0]).ptr;
   } else {
     o = putNull(o);
   }
   *o++ = '\t';
-  if (const uint8_t* latency = f[SARK_AUDF_LATENCY_US].value) {
-    const uint32_t us = std::min<uint32_t>(sark_get_u32(latency), kAuditMaxLatencyUs);
+  if (f[SARK_AUDF_LATENCY_US].len == 4) {
+    const uint32_t us =
+        std::min<uint32_t>(sark_get_u32(f[SARK_AUDF_LATENCY_US].value), kAuditMaxLatencyUs);
     o = std::to_chars(o, o + 10, us).ptr;
   } else {
     o = putNull(o);
@@ -584,56 +680,103 @@ char* putRowHead(char* o, const EventFields& f) {
   return o;
 }
 
-// One COPY text row, written in place at the end of `out`.
-void appendRow(std::string& out, const EventFields& f) {
+// The timestamp column and the newline: \N when there is no usable one
+// (only in an invalid event).
+char* putRowTail(char* o, const EventFields& f) {
+  *o++ = '\t';
+  const FieldRef& ts = f[SARK_AUDF_TIMESTAMP];
+  if (ts.len == 8 && sark_get_u64(ts.value) < kTimestampLimitUs) {
+    o = putTimestamp(o, sark_get_u64(ts.value));
+  } else {
+    o = putNull(o);
+  }
+  *o++ = '\n';
+  return o;
+}
+
+// One COPY text row of a valid event, written in place at the end of
+// `out`.  False (out as it was) when its metadata is not an object.
+bool appendRow(std::string& out, const EventFields& f) {
   const size_t start = out.size();
-  out.resize(start + rowBound(f));
+  out.resize(start + rowBound(f, false));
   char* o = putRowHead(out.data() + start, f);
-  if (f[SARK_AUDF_METADATA].value != nullptr) {
+  if (f[SARK_AUDF_METADATA].has()) {
     out.resize(static_cast<size_t>(o - out.data()));
-    appendMetadata(out, f[SARK_AUDF_METADATA].value, f[SARK_AUDF_METADATA].len);
+    if (!appendMetadata(out, f[SARK_AUDF_METADATA].value, f[SARK_AUDF_METADATA].len)) {
+      out.resize(start);
+      return false;
+    }
     const size_t mid = out.size();
-    out.resize(mid + 32);
+    out.resize(mid + 48);
     o = out.data() + mid;
   } else {
     o = putNull(o);
   }
-  *o++ = '\t';
-  o = putTimestamp(o, sark_get_u64(f[SARK_AUDF_TIMESTAMP].value));
-  *o++ = '\n';
+  o = putRowTail(o, f);
   out.resize(static_cast<size_t>(o - out.data()));
+  return true;
+}
+
+// The row of an invalid event, its values as they came (metadata as text).
+void appendInvalidRow(std::string& out, const EventFields& f) {
+  const size_t start = out.size();
+  out.resize(start + rowBound(f, true));
+  char* o = putRowHead(out.data() + start, f);
+  o = putTextColumn(o, f[SARK_AUDF_METADATA], nullptr);
+  o = putRowTail(o, f);
+  out.resize(static_cast<size_t>(o - out.data()));
+}
+
+std::string idText(const FieldRef& id) {
+  if (id.len != 16) {
+    return {};
+  }
+  char text[36];
+  putUuid(text, id.value);
+  return std::string(text, sizeof(text));
 }
 
 } // namespace
 
-bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out, uint32_t& events,
-                     std::string& err) {
+bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out,
+                     AuditRowsResult& result, std::string& err) {
   const size_t start = out.size();
-  events = 0;
+  result.clear();
   // Rows take about as much room as the TLV they come from.
   out.reserve(start + len + len / 4 + 1024);
   uint32_t n = 0;
   size_t off = 0;
   sark_tlv_t t;
   int rc;
-  std::string what;
   EventFields prev{};
+  Problem problem;
   while ((rc = sark_tlv_next(payload, len, &off, &t)) == SARK_PROTO_OK) {
     if (t.tag != SARK_AUD_EVENT) {
       continue; // a newer kind of entry
     }
     n++;
     EventFields fields{};
-    if (!readEvent(t.value, t.len, n == 1 ? nullptr : &prev, fields, what)) {
-      out.resize(start);
-      err = "AUDIT_BATCH event " + std::to_string(n) + ": " + what;
-      return false;
+    bool ok = readEvent(t.value, t.len, n == 1 ? nullptr : &prev, fields, problem) &&
+              checkEvent(fields, n == 1, problem);
+    if (ok && !appendRow(out, fields)) {
+      ok = false;
+      problem.field = kFieldNames[SARK_AUDF_METADATA];
+      problem.reason = "metadata is not a JSON object jsonb can store (\\u0000, a number out "
+                       "of range, nesting deeper than 512)";
     }
-    appendRow(out, fields);
+    if (ok) {
+      result.events++;
+    } else {
+      appendInvalidRow(result.invalid_rows, fields);
+      result.invalid.push_back(AuditInvalidEvent{n, idText(fields[SARK_AUDF_ID]), problem.field,
+                                                 std::move(problem.reason)});
+      problem = Problem{};
+    }
     prev = fields;
   }
   if (rc != SARK_PROTO_END) {
     out.resize(start);
+    result.clear();
     err = std::string("AUDIT_BATCH payload: ") + sark_proto_strerror(rc);
     return false;
   }
@@ -642,7 +785,6 @@ bool appendAuditRows(const uint8_t* payload, size_t len, std::string& out, uint3
     err = "AUDIT_BATCH holds no event";
     return false;
   }
-  events = n;
   return true;
 }
 

@@ -626,15 +626,16 @@ bool AuditSpool::rejectRest(const char* why, std::string& err) {
   return true;
 }
 
-bool AuditSpool::setAside(std::string_view rows, std::string& path, std::string& err) {
+bool AuditSpool::setAside(std::string_view rows, std::string& path, std::string& err,
+                          const char* kind) {
   if (!open_) {
     err = "audit spool is not open";
     return false;
   }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  char name[64];
-  snprintf(name, sizeof(name), "refused-%" PRIu64 "-%" PRIu64 ".copy",
+  char name[96];
+  snprintf(name, sizeof(name), "%.32s-%" PRIu64 "-%" PRIu64 ".copy", kind,
            static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000,
            ++set_aside_);
   path = dir_ + "/" + name;

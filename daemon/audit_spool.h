@@ -8,6 +8,8 @@
 //   spool-<20-digit seq>.log  segments, appended in sequence order
 //   POSITION                  "<seq> <offset>\n": the next batch to replay
 //   rejected-<seq>.log        data found damaged, kept for an operator
+//   refused-*.copy            rows the database refused, kept for an operator
+//   invalid-*.copy            invalid events (audit_rows.h), kept for an operator
 //
 // A segment is a run of records, each
 //   magic u32 | length u32 | events u32 | CRC-32C u32 of rows | rows
@@ -68,11 +70,13 @@ public:
   // The batch last returned by peek() is stored: move past it, and delete
   // its segment once it is fully read.
   void consume();
-  // Keeps a batch the database refuses for its data (it would be refused
-  // on every retry) in dir/refused-<unix ms>-<n>.copy, as COPY text an
-  // operator can load after fixing it, and fdatasync()s it.  False on an
-  // I/O error.
-  bool setAside(std::string_view rows, std::string& path, std::string& err);
+  // Keeps rows that must not be stored as they are in
+  // dir/<kind>-<unix ms>-<n>.copy, as COPY text an operator can load after
+  // fixing them, and fdatasync()s the file: a batch the database refuses
+  // for its data ("refused": it would be refused on every retry), or the
+  // invalid events of a batch ("invalid").  False on an I/O error.
+  bool setAside(std::string_view rows, std::string& path, std::string& err,
+                const char* kind = "refused");
 
   void close();
 

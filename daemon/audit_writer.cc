@@ -3,7 +3,6 @@
 #include <memory>
 #include <utility>
 
-#include "audit_rows.h"
 #include "clock.h"
 #include "frame_builder.h"
 #include "sark_proto.h"
@@ -36,8 +35,8 @@ bool AuditWriter::start(std::string& err) {
 
 void AuditWriter::onBatch(uint64_t conn, uint32_t id, uint16_t flags, const uint8_t* payload,
                           size_t len) {
-  uint32_t events = 0;
-  if (!appendAuditRows(payload, len, open_.rows, events, decode_err_)) {
+  const size_t rows_before = open_.rows.size();
+  if (!appendAuditRows(payload, len, open_.rows, decoded_, decode_err_)) {
     stats_.rejected++;
     LogLine(LogLevel::Warn, "audit batch rejected")
         .unum("conn", conn)
@@ -45,6 +44,23 @@ void AuditWriter::onBatch(uint64_t conn, uint32_t id, uint16_t flags, const uint
         .str("error", decode_err_);
     if (ack_) {
       ack_(conn, id, SARK_ACK_REJECTED, 0, decode_err_);
+    }
+    return;
+  }
+  if (!decoded_.invalid.empty() && !setAsideInvalid(conn, id)) {
+    // Not kept anywhere: take nothing of the batch and leave it with the
+    // module, which sends it again.
+    open_.rows.resize(rows_before);
+    return;
+  }
+  const uint32_t events = decoded_.events;
+  if (events == 0) {
+    // Every event was invalid: nothing to store.  Rejected, so the module
+    // forgets it (the audit API answers 400 with the reason).
+    if (ack_) {
+      const AuditInvalidEvent& first = decoded_.invalid.front();
+      ack_(conn, id, SARK_ACK_REJECTED, 0,
+           "event " + std::to_string(first.event) + ": " + first.reason);
     }
     return;
   }
@@ -217,6 +233,43 @@ bool AuditWriter::setAside(const std::string& rows, uint32_t events, const std::
       .unum("events", events)
       .str("reason", why)
       .str("file", path);
+  return true;
+}
+
+// Keeps the invalid events of the batch just decoded for an operator
+// (AUDIT_SPOOL_DIR/invalid-*.copy) and says why each one was refused.
+bool AuditWriter::setAsideInvalid(uint64_t conn, uint32_t batch) {
+  constexpr size_t kLoggedPerBatch = 8;
+  const auto n = static_cast<uint32_t>(decoded_.invalid.size());
+  std::string path;
+  std::string err;
+  if (!spool_.setAside(decoded_.invalid_rows, path, err, "invalid")) {
+    LogLine(LogLevel::Error, "invalid audit events cannot be set aside; batch left with the module")
+        .unum("conn", conn)
+        .unum("batch", batch)
+        .unum("invalid_events", n)
+        .str("error", err);
+    return false;
+  }
+  stats_.invalid += n;
+  for (size_t i = 0; i < n && i < kLoggedPerBatch; i++) {
+    const AuditInvalidEvent& e = decoded_.invalid[i];
+    LogLine(LogLevel::Error, "invalid audit event not stored; set aside")
+        .unum("conn", conn)
+        .unum("batch", batch)
+        .unum("event", e.event)
+        .str("id", e.id)
+        .str("field", e.field)
+        .str("reason", e.reason)
+        .str("file", path);
+  }
+  if (n > kLoggedPerBatch) {
+    LogLine(LogLevel::Error, "more invalid audit events in the batch; set aside")
+        .unum("conn", conn)
+        .unum("batch", batch)
+        .unum("not_shown", n - kLoggedPerBatch)
+        .str("file", path);
+  }
   return true;
 }
 

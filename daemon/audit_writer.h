@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "audit_rows.h"
 #include "audit_spool.h"
 #include "audit_store.h"
 #include "config.h"
@@ -45,6 +46,10 @@ public:
   bool start(std::string& err);
 
   // One AUDIT_BATCH payload.  A malformed one is acknowledged REJECTED.
+  // Its invalid events (audit_rows.h) are never stored: they are kept in
+  // AUDIT_SPOOL_DIR/invalid-*.copy and logged at error level; the valid
+  // ones are stored and acknowledged as usual (a batch with none is
+  // REJECTED, with the first event's reason).
   void onBatch(uint64_t conn, uint32_t id, uint16_t flags, const uint8_t* payload, size_t len);
 
   // SIGTERM: write everything held in memory, then replay the spool while
@@ -61,6 +66,7 @@ public:
   struct Stats {
     uint64_t received{0};  // events decoded from modules
     uint64_t rejected{0};  // module batches refused as malformed
+    uint64_t invalid{0};   // events refused for a field (set aside, not stored)
     uint64_t written{0};   // events committed from memory
     uint64_t spooled{0};   // events appended to the spool
     uint64_t replayed{0};  // events committed from the spool
@@ -91,6 +97,7 @@ private:
   void acknowledge(const std::vector<Waiter>& waiters);
   static bool refusedForData(const std::string& err);
   bool setAside(const std::string& rows, uint32_t events, const std::string& why);
+  bool setAsideInvalid(uint64_t conn, uint32_t batch);
 
   EventLoop& loop_;
   const Config& cfg_;
@@ -106,6 +113,7 @@ private:
   bool draining_{false};
   bool started_{false};
   std::string decode_err_;
+  AuditRowsResult decoded_; // of the batch being taken in
   LogRateLimiter spool_log_{10'000'000};
   Stats stats_;
 };

@@ -1,6 +1,9 @@
 #include "config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +16,9 @@
 #include <type_traits>
 
 #include <strings.h>
+
+#include "handles.h"
+#include "peer_check.h"
 
 namespace sark {
 namespace {
@@ -112,6 +118,41 @@ bool setSocketMode(std::string_view value, Config& cfg, std::string& why) {
     return false;
   }
   cfg.socket_mode = v;
+  return true;
+}
+
+bool setSocketGroup(std::string_view value, Config& cfg, std::string& why) {
+  cfg.socket_group_set = !value.empty();
+  cfg.socket_group = 0;
+  return value.empty() || resolveGroup(value, cfg.socket_group, why);
+}
+
+bool setAllowedUids(std::string_view value, Config& cfg, std::string& why) {
+  return resolveUserList(value, cfg.allowed_uids, why);
+}
+
+bool setAllowedGids(std::string_view value, Config& cfg, std::string& why) {
+  return resolveGroupList(value, cfg.allowed_gids, why);
+}
+
+// The L2 HMAC key: used as is, like the module's JWT secret.
+constexpr size_t kMinHmacKeyBytes = 32;
+constexpr size_t kMaxHmacKeyBytes = 4096;
+
+bool checkHmacKeyLength(size_t n, std::string& why) {
+  if (n < kMinHmacKeyBytes || n > kMaxHmacKeyBytes) {
+    why = "the key must be " + std::to_string(kMinHmacKeyBytes) + " to " +
+          std::to_string(kMaxHmacKeyBytes) + " bytes, not " + std::to_string(n);
+    return false;
+  }
+  return true;
+}
+
+bool setHmacKey(std::string_view value, Config& cfg, std::string& why) {
+  if (!value.empty() && !checkHmacKeyLength(value.size(), why)) {
+    return false;
+  }
+  cfg.cache_l2_hmac_key.assign(value);
   return true;
 }
 
@@ -218,6 +259,9 @@ bool setLogLevelValue(std::string_view value, Config& cfg, std::string& why) {
 const Setting kSettings[] = {
     {"SARKD_SOCKET", "run/sarkd.sock", &setSocketPath},
     {"SARKD_SOCKET_MODE", "0660", &setSocketMode},
+    {"SARKD_SOCKET_GROUP", "", &setSocketGroup},
+    {"SARKD_ALLOWED_UIDS", "", &setAllowedUids},
+    {"SARKD_ALLOWED_GIDS", "", &setAllowedGids},
     {"SARKD_MAX_CONNECTIONS", "256", &setUint<&Config::max_connections, 1, 65535>},
     {"SARKD_MAX_INFLIGHT", "4096", &setUint<&Config::max_inflight, 1, 1000000>},
 
@@ -236,6 +280,8 @@ const Setting kSettings[] = {
      &setUint<&Config::cache_invalidate_timeout_ms, 10, 60000>},
 
     {"CACHE_L2_ENABLED", "true", &setBool<&Config::cache_l2_enabled>},
+    {"CACHE_L2_HMAC_KEY", "", &setHmacKey},
+    {"CACHE_L2_HMAC_KEY_FILE", "", &setText<&Config::cache_l2_hmac_key_file>},
     {"VALKEY_URL", "redis://127.0.0.1:6379/0", &setRedisUrl},
     {"REDIS_HOST", "", &setText<&Config::redis_host_setting>},
     {"REDIS_PORT", "", &setText<&Config::redis_port_setting>},
@@ -354,6 +400,71 @@ bool resolveRedisEndpoint(Config& cfg, const std::map<std::string, Source>& sour
   }
   ep.password = cfg.redis_password_setting;
   cfg.redis = std::move(ep);
+  return true;
+}
+
+// CACHE_L2_HMAC_KEY or the content of CACHE_L2_HMAC_KEY_FILE (trailing
+// newlines stripped); one of them is required while L2 is on.
+bool resolveHmacKey(Config& cfg, std::string& err, std::vector<std::string>& notes) {
+  const std::string& path = cfg.cache_l2_hmac_key_file;
+  if (!path.empty()) {
+    if (!cfg.cache_l2_hmac_key.empty()) {
+      err = "CACHE_L2_HMAC_KEY and CACHE_L2_HMAC_KEY_FILE are both set; set one of them";
+      return false;
+    }
+    const std::string bad = "invalid CACHE_L2_HMAC_KEY_FILE=\"" + path + "\": ";
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    struct stat st;
+    if (!fd || fstat(fd.get(), &st) != 0) {
+      err = bad + "cannot open it: " + strerror(errno);
+      return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      err = bad + "not a regular file";
+      return false;
+    }
+    std::string key(kMaxHmacKeyBytes + 2, '\0');
+    size_t got = 0;
+    while (got < key.size()) {
+      ssize_t n = read(fd.get(), key.data() + got, key.size() - got);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        err = bad + "cannot read it: " + strerror(errno);
+        return false;
+      }
+      if (n == 0) {
+        break;
+      }
+      got += static_cast<size_t>(n);
+    }
+    // A full buffer: more than a key and its newline.
+    const bool too_long = got == key.size();
+    key.resize(got);
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
+      key.pop_back();
+    }
+    std::string why;
+    if (too_long) {
+      why = "the file holds more than " + std::to_string(kMaxHmacKeyBytes) + " bytes";
+    }
+    if (too_long || !checkHmacKeyLength(key.size(), why)) {
+      err = bad + why;
+      return false;
+    }
+    if ((st.st_mode & S_IROTH) != 0) {
+      notes.push_back("CACHE_L2_HMAC_KEY_FILE " + path +
+                      " is readable by every user; anyone who reads it can forge cached "
+                      "decisions (chmod 0640 or 0600)");
+    }
+    cfg.cache_l2_hmac_key = std::move(key);
+  }
+  if (cfg.cache_l2_enabled && cfg.cache_l2_hmac_key.empty()) {
+    err = "CACHE_L2_HMAC_KEY (or CACHE_L2_HMAC_KEY_FILE) is required when CACHE_L2_ENABLED=true: "
+          "every host of one Redis needs the same key of at least 32 bytes";
+    return false;
+  }
   return true;
 }
 
@@ -600,7 +711,7 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
     bool is_url = name == "OPA_URL" || name == "VALKEY_URL" ||
                   (name == "DATABASE_URL" && value.find("://") != std::string::npos);
     // A key=value conninfo may carry password=...; show none of it.
-    bool is_secret = name == "REDIS_PASSWORD" ||
+    bool is_secret = name == "REDIS_PASSWORD" || name == "CACHE_L2_HMAC_KEY" ||
                      (name == "DATABASE_URL" && !is_url && value.find("password") != std::string::npos);
     std::string shown = is_url ? redactUrl(value) : is_secret && !value.empty() ? "***" : value;
     if (!s.apply(value, cfg, why)) {
@@ -609,7 +720,7 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
     }
     cfg.effective.emplace_back(s.name, shown);
   }
-  if (!resolveRedisEndpoint(cfg, sources, err, notes)) {
+  if (!resolveRedisEndpoint(cfg, sources, err, notes) || !resolveHmacKey(cfg, err, notes)) {
     return false;
   }
   for (auto& [name, value] : cfg.effective) {

@@ -4,6 +4,8 @@
 // defaults, overridden by an env file (NAME=value lines), overridden by
 // the real environment.  Every value is validated at start-up.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -34,6 +36,11 @@ bool parseRedisUrl(std::string_view url, RedisEndpoint& out, std::string& why);
 struct Config {
   std::string socket_path;
   uint32_t socket_mode{0660};
+  bool socket_group_set{false}; // SARKD_SOCKET_GROUP given: chgrp after bind
+  gid_t socket_group{0};
+  // Peers accepted besides uid 0 and sarkd's own uid (peer_check.h).
+  std::vector<uid_t> allowed_uids;
+  std::vector<gid_t> allowed_gids;
   uint32_t max_connections{256};
   uint32_t max_inflight{4096};
 
@@ -48,6 +55,10 @@ struct Config {
   uint32_t cache_invalidate_timeout_ms{1000}; // wait for other hosts' acks
 
   bool cache_l2_enabled{true};
+  // Key of the HMAC every L2 value carries (l2_seal.h): CACHE_L2_HMAC_KEY,
+  // or the content of CACHE_L2_HMAC_KEY_FILE.  Required with L2 on.
+  std::string cache_l2_hmac_key;
+  std::string cache_l2_hmac_key_file;
   RedisEndpoint redis;
   uint32_t redis_pool_size{2};    // command connections (+1 subscriber)
   uint32_t redis_timeout_ms{100}; // per command (VALKEY_SOCKET_TIMEOUT)

@@ -69,6 +69,16 @@ struct EvpMdCtxDeleter {
 };
 using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter>;
 
+struct EvpMacDeleter {
+  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
+};
+using EvpMacPtr = std::unique_ptr<EVP_MAC, EvpMacDeleter>;
+
+struct EvpMacCtxDeleter {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
+using EvpMacCtxPtr = std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter>;
+
 // curl_global_init / curl_global_cleanup for the lifetime of main().
 class CurlGlobal {
 public:

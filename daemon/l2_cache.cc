@@ -6,7 +6,8 @@ namespace sark {
 
 L2Cache::L2Cache(const Config& cfg, RedisClient& redis, RecentInvalidations& recent,
                  const PolicyRevision& revision)
-    : cfg_(cfg), redis_(redis), recent_(recent), revision_(revision) {}
+    : cfg_(cfg), redis_(redis), recent_(recent), revision_(revision),
+      seal_(cfg.cache_l2_hmac_key) {}
 
 bool L2Cache::usable() const { return cfg_.cache_l2_enabled && feed_live_ && redis_.usable(); }
 
@@ -30,10 +31,31 @@ bool L2Cache::lookup(const std::string& key, LookupCallback done) {
       done(nullptr);
       return;
     }
+    std::string_view body;
+    L2Seal::Open opened = seal_.open(key, std::string_view(r->str, r->len), body);
+    if (opened == L2Seal::Open::Error) {
+      stats_.errors++;
+      done(nullptr);
+      return;
+    }
+    if (opened != L2Seal::Open::Ok) {
+      stats_.unauthenticated++;
+      uint64_t suppressed = 0;
+      if (bad_tag_log_.allow(monotonicUs(), suppressed)) {
+        LogLine(LogLevel::Warn, "L2 value failed authentication; deleting it")
+            .str("key", truncateUtf8(key, 256))
+            .str("error", L2Seal::describe(opened))
+            .unum("l2_unauthenticated", stats_.unauthenticated)
+            .unum("suppressed", suppressed);
+      }
+      remove(key);
+      done(nullptr);
+      return;
+    }
     CachedDecision value;
     std::string err;
     uint64_t now = wallMs();
-    if (!decodeCachedDecision(std::string_view(r->str, r->len), value, err)) {
+    if (!decodeCachedDecision(body, value, err)) {
       uint64_t suppressed = 0;
       if (bad_value_log_.allow(monotonicUs(), suppressed)) {
         LogLine(LogLevel::Warn, "unusable L2 value, deleting it")
@@ -71,11 +93,12 @@ void L2Cache::store(const std::string& key, const CachedDecision& value) {
     return;
   }
   std::string body;
-  if (!encodeCachedDecision(value, body)) {
+  std::string sealed;
+  if (!encodeCachedDecision(value, body) || !seal_.seal(key, body, sealed)) {
     return;
   }
   std::string px = std::to_string(value.expires_at - now);
-  bool sent = redis_.command(key, {"SET", key, body, "PX", px}, [this](const redisReply* r) {
+  bool sent = redis_.command(key, {"SET", key, sealed, "PX", px}, [this](const redisReply* r) {
     if (r == nullptr) {
       stats_.errors++;
     }

@@ -8,6 +8,10 @@
 // It is used only while the invalidation feed (pub/sub) is live, so a
 // value another host invalidated is never served from here.
 // Every Redis problem is a miss, never an error.
+//
+// Values are sealed (l2_seal.h): one whose tag does not verify under its
+// key, or that has none, is not parsed at all; it is a miss, deleted,
+// counted (Stats::unauthenticated) and logged.
 
 #include <cstdint>
 #include <functional>
@@ -16,6 +20,7 @@
 
 #include "cache_entry.h"
 #include "config.h"
+#include "l2_seal.h"
 #include "log.h"
 #include "policy_revision.h"
 #include "recent_invalidations.h"
@@ -53,6 +58,7 @@ public:
     uint64_t stale{0};
     uint64_t errors{0};
     uint64_t stores{0};
+    uint64_t unauthenticated{0}; // values whose tag did not verify, or had none
   };
   const Stats& stats() const { return stats_; }
 
@@ -63,9 +69,11 @@ private:
   RedisClient& redis_;
   RecentInvalidations& recent_;
   const PolicyRevision& revision_;
+  L2Seal seal_;
   bool feed_live_{false};
   Stats stats_;
   LogRateLimiter bad_value_log_{10 * 1000000};
+  LogRateLimiter bad_tag_log_{10 * 1000000};
 };
 
 } // namespace sark

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
+#include "clock.h"
 #include "frame_builder.h"
 #include "log.h"
 
@@ -70,7 +73,8 @@ void encodeError(std::string& out, uint32_t id, std::string_view message) {
 
 } // namespace
 
-ModuleServer::ModuleServer(EventLoop& loop, const Config& cfg) : loop_(loop), cfg_(cfg) {}
+ModuleServer::ModuleServer(EventLoop& loop, const Config& cfg)
+    : loop_(loop), cfg_(cfg), peers_(geteuid(), cfg.allowed_uids, cfg.allowed_gids) {}
 
 ModuleServer::~ModuleServer() {
   loop_.cancelTimer(accept_pause_timer_);
@@ -124,17 +128,22 @@ bool ModuleServer::start(std::string& err) {
     err = std::string("socket: ") + strerror(errno);
     return false;
   }
-  if (bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    err = "bind " + path + ": " + strerror(errno);
+  // The file is created owner-only and opened up to its mode and group
+  // once both are set, so nobody connects in between.
+  const mode_t old_umask = umask(0177);
+  const int bound = bind(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  umask(old_umask);
+  if (bound != 0) {
+    err = "bind " + path + ": " + strerror(bind_errno);
     return false;
   }
   socket_created_ = true;
-  if (stat(path.c_str(), &st) == 0) {
+  if (lstat(path.c_str(), &st) == 0) {
     socket_dev_ = st.st_dev;
     socket_ino_ = st.st_ino;
   }
-  if (chmod(path.c_str(), static_cast<mode_t>(cfg_.socket_mode)) != 0) {
-    err = "chmod " + path + ": " + strerror(errno);
+  if (!setSocketPermissions(err)) {
     return false;
   }
   if (listen(listen_fd_.get(), 511) != 0) {
@@ -148,6 +157,49 @@ bool ModuleServer::start(std::string& err) {
   accepting_ = true;
   loop_.addBeforeSleep([this]() { flushDirty(); });
   return true;
+}
+
+bool ModuleServer::setSocketPermissions(std::string& err) {
+  const std::string& path = cfg_.socket_path;
+  if (cfg_.socket_group_set &&
+      lchown(path.c_str(), static_cast<uid_t>(-1), cfg_.socket_group) != 0) {
+    err = "chgrp " + path + " to group " + std::to_string(cfg_.socket_group) +
+          " (SARKD_SOCKET_GROUP): " + strerror(errno);
+    return false;
+  }
+  if (chmod(path.c_str(), static_cast<mode_t>(cfg_.socket_mode)) != 0) {
+    err = "chmod " + path + ": " + strerror(errno);
+    return false;
+  }
+  // Still the file bound above (not replaced under us)?
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != socket_dev_ ||
+      st.st_ino != socket_ino_) {
+    err = path + " was replaced while sarkd set its permissions";
+    return false;
+  }
+  return true;
+}
+
+bool ModuleServer::peerAllowed(int fd) {
+  PeerCredentials peer;
+  const bool known = readPeerCredentials(fd, peer);
+  const int cred_errno = errno;
+  if (known && peers_.allows(peer)) {
+    return true;
+  }
+  peers_refused_++;
+  uint64_t suppressed = 0;
+  if (refused_log_.allow(monotonicUs(), suppressed)) {
+    LogLine line(LogLevel::Warn, "connection refused: peer not allowed on the socket");
+    if (known) {
+      line.num("peer_pid", peer.pid).unum("peer_uid", peer.uid).unum("peer_gid", peer.gid);
+    } else {
+      line.str("error", std::string("SO_PEERCRED: ") + strerror(cred_errno));
+    }
+    line.unum("refused_total", peers_refused_).unum("suppressed", suppressed);
+  }
+  return false;
 }
 
 void ModuleServer::onAccept() {
@@ -167,6 +219,9 @@ void ModuleServer::onAccept() {
       return;
     }
     UniqueFd owned(fd);
+    if (!peerAllowed(fd)) {
+      continue; // closed unread and unanswered
+    }
     if (conns_.size() >= cfg_.max_connections) {
       std::string frame;
       encodeError(frame, 0, "too many connections");

@@ -10,6 +10,11 @@
 //
 // Connections are addressed by a 64-bit id that is never reused, so an
 // answer for a connection that has gone away is simply dropped.
+//
+// The socket file gets SARKD_SOCKET_MODE and, when set, the group
+// SARKD_SOCKET_GROUP; each accepted peer is checked (peer_check.h) before
+// anything is read from it or sent to it, and one that is not allowed is
+// closed at once, counted and logged.
 
 #include <sys/types.h>
 
@@ -25,6 +30,8 @@
 #include "decision.h"
 #include "event_loop.h"
 #include "handles.h"
+#include "log.h"
+#include "peer_check.h"
 
 namespace sark {
 
@@ -80,6 +87,8 @@ public:
   void removeSocketFile();
 
   size_t connectionCount() const { return conns_.size(); }
+  // Connections closed at accept because the peer is not allowed.
+  uint64_t peersRefused() const { return peers_refused_; }
 
 private:
   struct Connection {
@@ -97,6 +106,10 @@ private:
   };
 
   void onAccept();
+  // SO_PEERCRED check of an accepted connection; false: close it.
+  bool peerAllowed(int fd);
+  // chgrp/chmod of the socket file just bound.
+  bool setSocketPermissions(std::string& err);
   void pauseAccept(uint64_t ms);
   void onConnEvent(uint64_t id, uint32_t events);
   bool readInput(Connection& c);
@@ -130,6 +143,9 @@ private:
   ino_t socket_ino_{0};
   bool socket_created_{false};
   uint64_t next_conn_id_{1};
+  PeerPolicy peers_;
+  uint64_t peers_refused_{0};
+  LogRateLimiter refused_log_{10 * 1000000};
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::vector<uint64_t> dirty_;
 };

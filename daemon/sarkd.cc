@@ -183,7 +183,9 @@ int Sarkd::run() {
       .unum("l2_stale", l2.stale)
       .unum("l2_errors", l2.errors)
       .unum("l2_stores", l2.stores)
-      .unum("answers_cacheable", a.cacheable);
+      .unum("l2_unauthenticated", l2.unauthenticated)
+      .unum("answers_cacheable", a.cacheable)
+      .unum("peers_refused", server_.peersRefused());
   const AuditWriter::Stats& au = audit_.stats();
   LogLine(LogLevel::Info, "audit totals")
       .unum("received", au.received)
@@ -191,6 +193,7 @@ int Sarkd::run() {
       .unum("spooled", au.spooled)
       .unum("replayed", au.replayed)
       .unum("rejected_batches", au.rejected)
+      .unum("invalid", au.invalid)
       .unum("refused", au.refused)
       .unum("unacknowledged", au.lost)
       .unum("spool_pending", spool_.pendingEvents());

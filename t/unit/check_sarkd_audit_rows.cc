@@ -1,6 +1,7 @@
 // Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit_rows.cc): the
-// COPY text rows it produces, its defaults, escaping and UTF-8 repair, and
-// its refusal of malformed batches.
+// COPY text rows it produces, its defaults, escaping and UTF-8 repair, the
+// rule of each field (an invalid event gets no row and is reported, the
+// others of its batch are kept), and its refusal of malformed batches.
 
 #include <check.h>
 #include <time.h>
@@ -73,9 +74,20 @@ Tlv batchOf(const Tlv& event) {
   return b;
 }
 
-bool decode(const std::string& payload, std::string& out, uint32_t& events, std::string& err) {
-  return sark::appendAuditRows(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
-                               out, events, err);
+// Decodes `payload`; `events` is the number of valid rows, and any invalid
+// event fails the test unless `result` is given to receive them.
+bool decode(const std::string& payload, std::string& out, uint32_t& events, std::string& err,
+            sark::AuditRowsResult* result = nullptr) {
+  sark::AuditRowsResult r;
+  bool ok = sark::appendAuditRows(reinterpret_cast<const uint8_t*>(payload.data()),
+                                  payload.size(), out, r, err);
+  events = r.events;
+  if (result != nullptr) {
+    *result = r;
+  } else if (!r.invalid.empty()) {
+    ck_abort_msg("event %u invalid: %s", r.invalid[0].event, r.invalid[0].reason.c_str());
+  }
+  return ok;
 }
 
 // Decodes a batch of one event and returns its row (without the newline).
@@ -90,6 +102,28 @@ std::string rowOf(const Tlv& event) {
   out.pop_back();
   return out;
 }
+
+// Decodes a batch of one event that must be invalid; returns what was
+// reported, and its row as received in `row` (without the newline).
+sark::AuditInvalidEvent invalidOf(const Tlv& event, std::string* row = nullptr) {
+  std::string out = "kept\n";
+  uint32_t events = 0;
+  std::string err;
+  sark::AuditRowsResult r;
+  ck_assert_msg(decode(batchOf(event).bytes(), out, events, err, &r), "%s", err.c_str());
+  ck_assert_msg(r.invalid.size() == 1, "%zu invalid events", r.invalid.size());
+  ck_assert_uint_eq(events, 0);
+  ck_assert_msg(out == "kept\n", "an invalid event got a row: %s", out.c_str());
+  ck_assert_uint_eq(r.invalid[0].event, 1);
+  ck_assert(!r.invalid_rows.empty() && r.invalid_rows.back() == '\n');
+  if (row != nullptr) {
+    *row = r.invalid_rows.substr(0, r.invalid_rows.size() - 1);
+  }
+  return r.invalid[0];
+}
+
+// The field an invalid one-event batch is reported for.
+std::string invalidField(const Tlv& event) { return invalidOf(event).field; }
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -226,11 +260,11 @@ START_TEST(test_defaults_and_nulls) {
                    "2024-02-29 12:34:56.789012+00");
   // Present but empty strings are empty, not NULL.
   Tlv e = minimal();
-  e.raw(SARK_AUDF_USER_ID, "").raw(SARK_AUDF_EVENT_TYPE, "").raw(SARK_AUDF_REASON, "");
+  e.raw(SARK_AUDF_USER_ID, "").raw(SARK_AUDF_REASON, "").raw(SARK_AUDF_REQUEST_ID, "");
   std::vector<std::string> cols = columnsOf(e);
   ASSERT_STR(cols[kColUserId].c_str(), "");
-  ASSERT_STR(cols[kColEventType].c_str(), "");
   ASSERT_STR(cols[kColReason].c_str(), "");
+  ASSERT_STR(cols[kColRequestId].c_str(), "");
 }
 END_TEST
 
@@ -355,29 +389,21 @@ START_TEST(test_cache_layers_and_latency) {
 }
 END_TEST
 
-START_TEST(test_width_limits) {
-  // event_type is varchar(50) and decision varchar(10): cut, counting
-  // characters, so one event cannot make PostgreSQL refuse the batch.
-  Tlv e = minimal(std::string(11, 'd'));
-  e.raw(SARK_AUDF_EVENT_TYPE, std::string(60, 'e'));
-  std::vector<std::string> cols = columnsOf(e);
-  ASSERT_STR(cols[kColEventType], std::string(50, 'e'));
-  ASSERT_STR(cols[kColDecision], std::string(10, 'd'));
-  Tlv u = minimal(std::string(12, '\\'));
-  u.raw(SARK_AUDF_EVENT_TYPE, std::string(49, 'e') + "\xc3\xa9x");
-  cols = columnsOf(u);
-  ASSERT_STR(cols[kColEventType], std::string(49, 'e') + "\xc3\xa9");
-  ASSERT_STR(cols[kColDecision], std::string(20, '\\')); // 10 characters, escaped
-  Tlv t = minimal("\t\t\t\t\t\t\t\t\t\t\t\t");
-  t.raw(SARK_AUDF_EVENT_TYPE, std::string(49, 'e') + "\xff\xff");
-  cols = columnsOf(t);
-  ASSERT_STR(cols[kColEventType], std::string(49, 'e') + "\xef\xbf\xbd");
-  ASSERT_STR(cols[kColDecision], "\\t\\t\\t\\t\\t\\t\\t\\t\\t\\t");
-  Tlv exact = minimal("0123456789");
+START_TEST(test_event_type_bounds) {
+  // 1 to 50 bytes (SARK's varchar(50), the audit API's limit).
+  Tlv exact = minimal();
   exact.raw(SARK_AUDF_EVENT_TYPE, std::string(50, 'x'));
-  cols = columnsOf(exact);
-  ASSERT_STR(cols[kColEventType], std::string(50, 'x'));
-  ASSERT_STR(cols[kColDecision], "0123456789");
+  ASSERT_STR(columnsOf(exact)[kColEventType], std::string(50, 'x'));
+  Tlv tool = minimal();
+  tool.raw(SARK_AUDF_EVENT_TYPE, "tool_invoke");
+  ASSERT_STR(columnsOf(tool)[kColEventType], "tool_invoke");
+  ASSERT_STR(invalidField(Tlv(minimal()).raw(SARK_AUDF_EVENT_TYPE, std::string(51, 'x'))),
+             "event_type");
+  ASSERT_STR(invalidField(Tlv(minimal()).raw(SARK_AUDF_EVENT_TYPE, "")), "event_type");
+  // 50 characters but 51 bytes
+  ASSERT_STR(invalidField(Tlv(minimal()).raw(SARK_AUDF_EVENT_TYPE,
+                                             std::string(49, 'e') + "\xc3\xa9")),
+             "event_type");
 }
 END_TEST
 
@@ -439,34 +465,48 @@ const std::string kBadMetadata[] = {
     "{\"a\":" + std::string(600, '[') + std::string(600, ']') + "}",
 };
 
-START_TEST(test_metadata_invalid_is_null) {
-  ASSERT_STR(metadataOf(kBadMetadata[_i]).c_str(), "\\N");
+START_TEST(test_metadata_invalid_refuses_event) {
+  Tlv e = minimal();
+  e.raw(SARK_AUDF_METADATA, kBadMetadata[_i]);
+  ASSERT_STR(invalidField(e), "metadata");
 }
 END_TEST
 
-START_TEST(test_metadata_failure_keeps_row) {
-  // A bad metadata value between good ones leaves no trace in the row.
+START_TEST(test_metadata_failure_keeps_other_rows) {
+  // A bad metadata value between good events: that event alone is set
+  // aside, with its metadata as it came; the rows around it are whole.
   Tlv b;
+  Tlv e0 = minimal("allow");
+  e0.raw(SARK_AUDF_USER_ID, "before");
   Tlv e1 = minimal("allow");
   e1.raw(SARK_AUDF_METADATA, "{\"a\":[1,2,{\"b\":\"c\\\\d");
   e1.raw(SARK_AUDF_CLIENT_IP, "::1");
   Tlv e2 = minimal("deny");
   e2.raw(SARK_AUDF_METADATA, "{\"ok\":true}");
-  b.event(e1).event(e2);
+  b.event(e0).event(e1).event(e2);
   std::string out;
   uint32_t events = 0;
   std::string err;
-  ck_assert(decode(b.bytes(), out, events, err));
+  sark::AuditRowsResult r;
+  ck_assert(decode(b.bytes(), out, events, err, &r));
   ck_assert_uint_eq(events, 2);
   std::vector<std::string> rows = split(out, '\n');
   ck_assert_uint_eq(rows.size(), 3);
   ASSERT_STR(rows[2].c_str(), "");
-  std::vector<std::string> c1 = split(rows[0], '\t');
+  std::vector<std::string> c0 = split(rows[0], '\t');
   std::vector<std::string> c2 = split(rows[1], '\t');
-  ck_assert_uint_eq(c1.size(), sark::kAuditColumnCount);
-  ASSERT_STR(c1[kColMetadata].c_str(), "\\N");
-  ASSERT_STR(c1[kColClientIp].c_str(), "::1");
+  ck_assert_uint_eq(c0.size(), sark::kAuditColumnCount);
+  ck_assert_uint_eq(c2.size(), sark::kAuditColumnCount);
+  ASSERT_STR(c0[kColUserId], "before");
   ASSERT_STR(c2[kColMetadata].c_str(), "{\"ok\":true}");
+  ck_assert_uint_eq(r.invalid.size(), 1);
+  ck_assert_uint_eq(r.invalid[0].event, 2);
+  ASSERT_STR(r.invalid[0].field, "metadata");
+  ASSERT_STR(r.invalid[0].id, kIdText);
+  std::vector<std::string> c1 = split(r.invalid_rows.substr(0, r.invalid_rows.size() - 1), '\t');
+  ck_assert_uint_eq(c1.size(), sark::kAuditColumnCount);
+  ASSERT_STR(c1[kColMetadata], "{\"a\":[1,2,{\"b\":\"c\\\\\\\\d"); // as received, escaped for COPY
+  ASSERT_STR(c1[kColClientIp].c_str(), "::1");
 }
 END_TEST
 
@@ -612,26 +652,255 @@ START_TEST(test_appends_after_existing) {
 }
 END_TEST
 
-START_TEST(test_string_limit) {
-  Tlv ok = minimal();
-  ok.raw(SARK_AUDF_REASON, std::string(sark::kAuditMaxStringBytes, 'r'));
-  ck_assert_uint_eq(columnsOf(ok)[kColReason].size(), sark::kAuditMaxStringBytes);
+START_TEST(test_string_limits) {
+  struct Bound {
+    uint16_t tag;
+    size_t max;
+    int col;
+    const char* field;
+  };
+  const Bound bounds[] = {
+      {SARK_AUDF_USER_ID, sark::kAuditMaxUserIdBytes, kColUserId, "user_id"},
+      {SARK_AUDF_AGENT_ID, sark::kAuditMaxNameBytes, kColAgentId, "agent_id"},
+      {SARK_AUDF_SERVER_NAME, sark::kAuditMaxNameBytes, kColServer, "server_name"},
+      {SARK_AUDF_TOOL_NAME, sark::kAuditMaxNameBytes, kColTool, "tool_name"},
+      {SARK_AUDF_ACTION, sark::kAuditMaxNameBytes, kColAction, "action"},
+      {SARK_AUDF_REASON, sark::kAuditMaxReasonBytes, kColReason, "reason"},
+      {SARK_AUDF_POLICY_REVISION, sark::kAuditMaxRevisionBytes, kColRevision, "policy_revision"},
+      {SARK_AUDF_REQUEST_ID, sark::kAuditMaxNameBytes, kColRequestId, "gateway_request_id"},
+      {SARK_AUDF_CLIENT_IP, sark::kAuditMaxNameBytes, kColClientIp, "client_ip"},
+  };
+  ck_assert_uint_eq(sark::kAuditMaxNameBytes, 256);
+  ck_assert_uint_eq(sark::kAuditMaxUserIdBytes, 8192);
+  ck_assert_uint_eq(sark::kAuditMaxReasonBytes, 4096);
+  ck_assert_uint_eq(sark::kAuditMaxRevisionBytes, 64);
+  for (const Bound& b : bounds) {
+    Tlv ok = minimal();
+    ok.raw(b.tag, std::string(b.max, 'v'));
+    ck_assert_uint_eq(columnsOf(ok)[b.col].size(), b.max);
+    Tlv over = minimal();
+    over.raw(b.tag, std::string(b.max + 1, 'v'));
+    sark::AuditInvalidEvent e = invalidOf(over);
+    ck_assert_msg(e.reason.find(std::to_string(b.max)) != std::string::npos, "%s",
+                  e.reason.c_str());
+    ASSERT_STR(e.field, b.field);
+  }
   Tlv meta = minimal();
-  std::string big = "{\"a\":\"" + std::string(sark::kAuditMaxStringBytes - 8, 'm') + "\"}";
+  std::string big =
+      "{\"a\":\"" + std::string(sark::kAuditMaxMetadataBytes - 8, 'm') + "\"}";
   meta.raw(SARK_AUDF_METADATA, big);
   ASSERT_STR(columnsOf(meta)[kColMetadata].c_str(), big.c_str());
+  Tlv huge = minimal();
+  huge.raw(SARK_AUDF_METADATA,
+           "{\"a\":\"" + std::string(sark::kAuditMaxMetadataBytes, 'm') + "\"}");
+  ASSERT_STR(invalidField(huge), "metadata");
+}
+END_TEST
+
+START_TEST(test_decision_values) {
+  ASSERT_STR(columnsOf(minimal("allow"))[kColDecision], "allow");
+  ASSERT_STR(columnsOf(minimal("deny"))[kColDecision], "deny");
+  for (const char* bad : {"maybe", "Allow", "DENY", "allow ", "", "allowed", "deny\n"}) {
+    sark::AuditInvalidEvent e = invalidOf(minimal(bad));
+    ASSERT_STR(e.field, "decision");
+    ASSERT_STR(e.id, kIdText);
+  }
+  ck_assert(invalidOf(minimal("maybe")).reason.find("\"maybe\"") != std::string::npos);
+  Tlv none;
+  none.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs);
+  ASSERT_STR(invalidField(none), "decision");
+}
+END_TEST
+
+START_TEST(test_sensitivity_values) {
+  for (const char* good : {"low", "medium", "high", "critical"}) {
+    Tlv e = minimal();
+    e.raw(SARK_AUDF_SENSITIVITY, good);
+    ASSERT_STR(columnsOf(e)[kColSensitivity], good);
+  }
+  ASSERT_STR(columnsOf(minimal())[kColSensitivity], "\\N"); // absent: NULL
+  for (const char* bad : {"bogus", "MEDIUM", "", "critical!", "lowest"}) {
+    Tlv e = minimal();
+    e.raw(SARK_AUDF_SENSITIVITY, bad);
+    ASSERT_STR(invalidField(e), "sensitivity_level");
+  }
+}
+END_TEST
+
+START_TEST(test_cache_layer_values) {
+  for (uint8_t bad : {3, 9, 255}) {
+    Tlv e = minimal();
+    e.u8(SARK_AUDF_CACHE_LAYER, bad);
+    std::string row;
+    sark::AuditInvalidEvent inv = invalidOf(e, &row);
+    ASSERT_STR(inv.field, "cache_layer");
+    ASSERT_STR(split(row, '\t')[kColCacheLayer], std::to_string(bad)); // as received
+  }
+  ASSERT_STR(invalidField(Tlv(minimal()).raw(SARK_AUDF_CACHE_LAYER, "\1\1")), "cache_layer");
+}
+END_TEST
+
+START_TEST(test_timestamp_bounds) {
+  Tlv last;
+  last.raw(SARK_AUDF_ID, kId).raw(SARK_AUDF_DECISION, "allow");
+  last.u64(SARK_AUDF_TIMESTAMP, 253402300799ull * 1000000 + 999999);
+  ASSERT_STR(columnsOf(last)[kColTimestamp], "9999-12-31 23:59:59.999999+00");
+  for (uint64_t bad : {253402300800ull * 1000000, ~0ull}) {
+    Tlv e;
+    e.raw(SARK_AUDF_ID, kId).raw(SARK_AUDF_DECISION, "allow").u64(SARK_AUDF_TIMESTAMP, bad);
+    std::string row;
+    sark::AuditInvalidEvent inv = invalidOf(e, &row);
+    ASSERT_STR(inv.field, "timestamp");
+    ck_assert_msg(inv.reason.find(std::to_string(bad)) != std::string::npos, "%s",
+                  inv.reason.c_str());
+    ASSERT_STR(split(row, '\t')[kColTimestamp], "\\N");
+  }
+  Tlv none;
+  none.raw(SARK_AUDF_ID, kId).raw(SARK_AUDF_DECISION, "allow");
+  ASSERT_STR(invalidField(none), "timestamp");
+}
+END_TEST
+
+START_TEST(test_invalid_row_as_received) {
+  // Everything the event carried, escaped for COPY; no cut, no defaults
+  // where a value was given.
+  Tlv e;
+  e.raw(SARK_AUDF_ID, kId)
+      .u64(SARK_AUDF_TIMESTAMP, kTs)
+      .raw(SARK_AUDF_DECISION, "maybe\tso")
+      .raw(SARK_AUDF_USER_ID, "u\\1")
+      .raw(SARK_AUDF_SENSITIVITY, "bogus")
+      .raw(SARK_AUDF_REASON, std::string(5000, 'r'))
+      .u8(SARK_AUDF_CACHE_LAYER, SARK_CACHE_L2)
+      .raw(SARK_AUDF_METADATA, "[1]");
+  std::string row;
+  sark::AuditInvalidEvent inv = invalidOf(e, &row);
+  ASSERT_STR(inv.field, "decision"); // the first rule broken
+  std::vector<std::string> c = split(row, '\t');
+  ck_assert_uint_eq(c.size(), sark::kAuditColumnCount);
+  ASSERT_STR(c[kColId], kIdText);
+  ASSERT_STR(c[kColEventType], "authorization");
+  ASSERT_STR(c[kColUserId], "u\\\\1");
+  ASSERT_STR(c[kColSensitivity], "bogus");
+  ASSERT_STR(c[kColDecision], "maybe\\tso");
+  ck_assert_uint_eq(c[kColReason].size(), 5000);
+  ASSERT_STR(c[kColCacheLayer], "L2");
+  ASSERT_STR(c[kColLatency], "\\N");
+  ASSERT_STR(c[kColMetadata], "[1]");
+  ASSERT_STR(c[kColTimestamp], kTsText);
+  // Without a usable id: \N there, and no id reported.
+  Tlv short_id = minimal("maybe");
+  short_id.raw(SARK_AUDF_ID, "short");
+  inv = invalidOf(short_id, &row);
+  ASSERT_STR(inv.field, "id");
+  ASSERT_STR(inv.id, "");
+  ASSERT_STR(split(row, '\t')[kColId], "\\N");
+}
+END_TEST
+
+START_TEST(test_invalid_reason_is_printable) {
+  // The reason goes into log lines, the module's error log and the audit
+  // API's answer: printable ASCII only, the value cut.
+  const std::string nasty = std::string("x\"\\\n\r\x01\xff\xc3\xa9", 9) + std::string(100, 'y');
+  for (uint16_t tag : {SARK_AUDF_DECISION, SARK_AUDF_SENSITIVITY}) {
+    Tlv e = minimal();
+    e.raw(tag, nasty);
+    sark::AuditInvalidEvent inv = invalidOf(e);
+    for (char c : inv.reason) {
+      ck_assert_msg(c >= 0x20 && c < 0x7f, "byte %02x in \"%s\"", static_cast<unsigned char>(c),
+                    inv.reason.c_str());
+    }
+    ck_assert_msg(inv.reason.size() < 200, "%zu bytes", inv.reason.size());
+    ck_assert_msg(inv.reason.find("x\\\"\\\\\\x0a\\x0d\\x01\\xff\\xc3\\xa9") !=
+                      std::string::npos,
+                  "%s", inv.reason.c_str());
+    ck_assert_msg(inv.reason.find("...") != std::string::npos, "%s", inv.reason.c_str());
+  }
+}
+END_TEST
+
+START_TEST(test_valid_and_invalid_in_one_batch) {
+  // decision "maybe" between two good events: stored as it never was;
+  // the good ones keep their rows, in order.
+  Tlv b;
+  Tlv e3 = minimal("deny");
+  e3.raw(SARK_AUDF_USER_ID, "third");
+  b.event(Tlv(minimal("allow")).raw(SARK_AUDF_USER_ID, "first"))
+      .event(Tlv(minimal("maybe")).raw(SARK_AUDF_USER_ID, "second"))
+      .event(e3);
+  std::string out;
+  uint32_t events = 0;
+  std::string err;
+  sark::AuditRowsResult r;
+  ck_assert(decode(b.bytes(), out, events, err, &r));
+  ck_assert_uint_eq(events, 2);
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 3);
+  ASSERT_STR(split(rows[0], '\t')[kColUserId], "first");
+  ASSERT_STR(split(rows[1], '\t')[kColUserId], "third");
+  ck_assert(out.find("maybe") == std::string::npos);
+  ck_assert_uint_eq(r.invalid.size(), 1);
+  ck_assert_uint_eq(r.invalid[0].event, 2);
+  ASSERT_STR(r.invalid[0].field, "decision");
+  ASSERT_STR(split(r.invalid_rows, '\t')[kColUserId], "second");
+  // Every event invalid: no row at all, each reported.
+  Tlv all;
+  all.event(minimal("maybe")).event(minimal("perhaps")).event(minimal(""));
+  out.clear();
+  ck_assert(decode(all.bytes(), out, events, err, &r));
+  ck_assert_uint_eq(events, 0);
+  ck_assert(out.empty());
+  ck_assert_uint_eq(r.invalid.size(), 3);
+  ck_assert_uint_eq(split(r.invalid_rows, '\n').size(), 4);
 }
 END_TEST
 
 // ---------------------------------------------------------------- malformed
 
+// A batch refused as a whole: its framing is broken, or it holds no event.
 struct BadCase {
   const char* name;
   std::string payload;
 };
 
-std::vector<BadCase> badCases() {
+std::vector<BadCase> malformedBatches() {
   std::vector<BadCase> v;
+  v.push_back({"empty payload", ""});
+  v.push_back({"only unknown entries", Tlv().raw(99, "x").raw(0, "").bytes()});
+  v.push_back({"short TLV header", batchOf(minimal()).bytes() + std::string("\0\1\0", 3)});
+  std::string past = batchOf(minimal()).bytes();
+  past.pop_back();
+  v.push_back({"event runs past the payload", past});
+  return v;
+}
+
+START_TEST(test_malformed_leaves_out_unchanged) {
+  const std::vector<BadCase> cases = malformedBatches();
+  ck_assert_int_lt(_i, static_cast<int>(cases.size()));
+  const BadCase& c = cases[static_cast<size_t>(_i)];
+  std::string out = "kept\trow\n";
+  const std::string before = out;
+  uint32_t events = 77;
+  std::string err;
+  sark::AuditRowsResult r;
+  ck_assert_msg(!decode(c.payload, out, events, err, &r), "accepted: %s", c.name);
+  ck_assert_msg(out == before, "out changed: %s", c.name);
+  ck_assert_uint_eq(events, 0);
+  ck_assert(r.invalid.empty() && r.invalid_rows.empty());
+  ck_assert_msg(!err.empty(), "no message: %s", c.name);
+}
+END_TEST
+
+// An invalid event after a good one: the good one keeps its row, the
+// invalid one is reported for `field`.
+struct InvalidCase {
+  const char* name;
+  std::string payload;
+  const char* field;
+};
+
+std::vector<InvalidCase> invalidEvents() {
+  std::vector<InvalidCase> v;
   auto without = [](uint16_t skip) {
     Tlv e;
     if (skip != SARK_AUDF_ID) {
@@ -644,10 +913,11 @@ std::vector<BadCase> badCases() {
       e.raw(SARK_AUDF_DECISION, "allow");
     }
     e.raw(SARK_AUDF_USER_ID, "u");
-    return batchOf(e).bytes();
+    Tlv b;
+    b.event(minimal()).event(e);
+    return b.bytes();
   };
-  // A good event, then one with `extra` after the required fields: the
-  // good event's row must not stay behind either.
+  // A good event, then one with `extra` after the required fields.
   auto with = [](const Tlv& extra) {
     Tlv good = minimal();
     good.raw(SARK_AUDF_USER_ID, "u");
@@ -655,84 +925,105 @@ std::vector<BadCase> badCases() {
     b.event(good).raw(SARK_AUD_EVENT, minimal().bytes() + extra.bytes());
     return b.bytes();
   };
-  v.push_back({"empty payload", ""});
-  v.push_back({"only unknown entries", Tlv().raw(99, "x").raw(0, "").bytes()});
-  v.push_back({"short TLV header", batchOf(minimal()).bytes() + std::string("\0\1\0", 3)});
-  std::string past = batchOf(minimal()).bytes();
-  past.pop_back();
-  v.push_back({"event runs past the payload", past});
   v.push_back({"field runs past its event",
-               Tlv().raw(SARK_AUD_EVENT, minimal().bytes() + std::string("\0\4\0\0\0\x09u", 7))
-                   .bytes()});
-  v.push_back({"empty event", Tlv().raw(SARK_AUD_EVENT, "").bytes()});
-  v.push_back({"no id", without(SARK_AUDF_ID)});
-  v.push_back({"no timestamp", without(SARK_AUDF_TIMESTAMP)});
-  v.push_back({"no decision", without(SARK_AUDF_DECISION)});
-  v.push_back({"empty decision", with(Tlv().raw(SARK_AUDF_DECISION, ""))});
-  v.push_back({"id of 15 bytes", with(Tlv().raw(SARK_AUDF_ID, kId.substr(1)))});
-  v.push_back({"id of 17 bytes", with(Tlv().raw(SARK_AUDF_ID, kId + "x"))});
-  v.push_back({"id as text", with(Tlv().raw(SARK_AUDF_ID, kIdText))});
-  v.push_back({"timestamp of 4 bytes", with(Tlv().u32(SARK_AUDF_TIMESTAMP, 1))});
+               Tlv().event(minimal())
+                   .raw(SARK_AUD_EVENT, minimal().bytes() + std::string("\0\4\0\0\0\x09u", 7))
+                   .bytes(),
+               "event"});
+  v.push_back({"empty event", Tlv().event(minimal()).raw(SARK_AUD_EVENT, "").bytes(), "id"});
+  v.push_back({"no id", without(SARK_AUDF_ID), "id"});
+  v.push_back({"no timestamp", without(SARK_AUDF_TIMESTAMP), "timestamp"});
+  v.push_back({"no decision", without(SARK_AUDF_DECISION), "decision"});
+  v.push_back({"empty decision", with(Tlv().raw(SARK_AUDF_DECISION, "")), "decision"});
+  v.push_back({"decision maybe", with(Tlv().raw(SARK_AUDF_DECISION, "maybe")), "decision"});
+  v.push_back({"id of 15 bytes", with(Tlv().raw(SARK_AUDF_ID, kId.substr(1))), "id"});
+  v.push_back({"id of 17 bytes", with(Tlv().raw(SARK_AUDF_ID, kId + "x")), "id"});
+  v.push_back({"id as text", with(Tlv().raw(SARK_AUDF_ID, kIdText)), "id"});
+  v.push_back({"timestamp of 4 bytes", with(Tlv().u32(SARK_AUDF_TIMESTAMP, 1)), "timestamp"});
   v.push_back({"timestamp in year 10000",
-               with(Tlv().u64(SARK_AUDF_TIMESTAMP, 253402300800ull * 1000000))});
-  v.push_back({"timestamp 2^64-1", with(Tlv().u64(SARK_AUDF_TIMESTAMP, ~0ull))});
-  v.push_back({"cache layer of 2 bytes", with(Tlv().raw(SARK_AUDF_CACHE_LAYER, "\1\1"))});
-  v.push_back({"cache layer 3", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 3))});
-  v.push_back({"cache layer 255", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 255))});
-  v.push_back({"latency of 8 bytes", with(Tlv().u64(SARK_AUDF_LATENCY_US, 1))});
-  v.push_back({"latency of 0 bytes", with(Tlv().raw(SARK_AUDF_LATENCY_US, ""))});
-  v.push_back({"reason over 64 KiB",
-               with(Tlv().raw(SARK_AUDF_REASON,
-                              std::string(sark::kAuditMaxStringBytes + 1, 'r')))});
+               with(Tlv().u64(SARK_AUDF_TIMESTAMP, 253402300800ull * 1000000)), "timestamp"});
+  v.push_back({"timestamp 2^64-1", with(Tlv().u64(SARK_AUDF_TIMESTAMP, ~0ull)), "timestamp"});
+  v.push_back({"cache layer of 2 bytes", with(Tlv().raw(SARK_AUDF_CACHE_LAYER, "\1\1")),
+               "cache_layer"});
+  v.push_back({"cache layer 3", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 3)), "cache_layer"});
+  v.push_back({"cache layer 255", with(Tlv().u8(SARK_AUDF_CACHE_LAYER, 255)), "cache_layer"});
+  v.push_back({"latency of 8 bytes", with(Tlv().u64(SARK_AUDF_LATENCY_US, 1)), "latency_us"});
+  v.push_back({"latency of 0 bytes", with(Tlv().raw(SARK_AUDF_LATENCY_US, "")), "latency_us"});
+  v.push_back({"unknown sensitivity", with(Tlv().raw(SARK_AUDF_SENSITIVITY, "urgent")),
+               "sensitivity_level"});
+  v.push_back({"empty event_type", with(Tlv().raw(SARK_AUDF_EVENT_TYPE, "")), "event_type"});
+  v.push_back({"reason over 4096 bytes",
+               with(Tlv().raw(SARK_AUDF_REASON, std::string(sark::kAuditMaxReasonBytes + 1, 'r'))),
+               "reason"});
   v.push_back({"metadata over 64 KiB",
                with(Tlv().raw(SARK_AUDF_METADATA,
-                              "{\"a\":\"" + std::string(sark::kAuditMaxStringBytes, 'm') +
-                                  "\"}"))});
+                              "{\"a\":\"" + std::string(sark::kAuditMaxMetadataBytes, 'm') +
+                                  "\"}")),
+               "metadata"});
+  v.push_back({"metadata an array", with(Tlv().raw(SARK_AUDF_METADATA, "[]")), "metadata"});
   v.push_back({"same_as_previous in the first event",
-               batchOf(Tlv(minimal()).raw(SARK_AUDF_SAME_AS_PREVIOUS, "")).bytes()});
+               Tlv().event(Tlv(minimal()).raw(SARK_AUDF_SAME_AS_PREVIOUS, ""))
+                   .event(minimal())
+                   .bytes(),
+               "same_as_previous"});
   v.push_back({"same_as_previous with a value",
-               with(Tlv().raw(SARK_AUDF_SAME_AS_PREVIOUS, "x"))});
+               with(Tlv().raw(SARK_AUDF_SAME_AS_PREVIOUS, "x")), "same_as_previous"});
   {
-    // inherits no decision: the first event is fine, the second is not
-    Tlv first;
-    first.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_DECISION, "deny");
+    // inherits the decision, but has an empty one of its own
     Tlv second;
     second.raw(SARK_AUDF_ID, kId).u64(SARK_AUDF_TIMESTAMP, kTs).raw(SARK_AUDF_SAME_AS_PREVIOUS, "")
         .raw(SARK_AUDF_DECISION, "");
     v.push_back({"same_as_previous with an empty decision of its own",
-                 Tlv().event(first).event(second).bytes()});
+                 Tlv().event(minimal()).event(second).bytes(), "decision"});
   }
   v.push_back({"unknown tag over 64 KiB is fine, a bad field after it is not",
-               with(Tlv().raw(200, std::string(sark::kAuditMaxStringBytes + 10, 'x'))
-                        .u8(SARK_AUDF_CACHE_LAYER, 9))});
+               with(Tlv().raw(200, std::string(sark::kAuditMaxMetadataBytes + 10, 'x'))
+                        .u8(SARK_AUDF_CACHE_LAYER, 9)),
+               "cache_layer"});
   return v;
 }
 
-START_TEST(test_malformed_leaves_out_unchanged) {
-  const std::vector<BadCase> cases = badCases();
+START_TEST(test_invalid_event_alone_refused) {
+  const std::vector<InvalidCase> cases = invalidEvents();
   ck_assert_int_lt(_i, static_cast<int>(cases.size()));
-  const BadCase& c = cases[static_cast<size_t>(_i)];
+  const InvalidCase& c = cases[static_cast<size_t>(_i)];
   std::string out = "kept\trow\n";
-  const std::string before = out;
-  uint32_t events = 77;
+  uint32_t events = 0;
   std::string err;
-  ck_assert_msg(!decode(c.payload, out, events, err), "accepted: %s", c.name);
-  ck_assert_msg(out == before, "out changed: %s", c.name);
-  ck_assert_uint_eq(events, 0);
-  ck_assert_msg(!err.empty(), "no message: %s", c.name);
+  sark::AuditRowsResult r;
+  ck_assert_msg(decode(c.payload, out, events, err, &r), "%s: %s", c.name, err.c_str());
+  ck_assert_msg(events == 1, "%s: %u rows", c.name, events);
+  ck_assert_msg(r.invalid.size() == 1, "%s: %zu invalid", c.name, r.invalid.size());
+  ck_assert_msg(std::string(r.invalid[0].field) == c.field, "%s: field %s, want %s", c.name,
+                r.invalid[0].field, c.field);
+  ck_assert_msg(!r.invalid[0].reason.empty(), "%s: no reason", c.name);
+  // the one row is the good event's
+  std::vector<std::string> rows = split(out, '\n');
+  ck_assert_uint_eq(rows.size(), 3);
+  ASSERT_STR(rows[0], "kept\trow");
+  ck_assert_uint_eq(split(rows[1], '\t').size(), sark::kAuditColumnCount);
+  // and the invalid one is kept as a row of its own
+  ck_assert(!r.invalid_rows.empty() && r.invalid_rows.back() == '\n');
+  ck_assert_uint_eq(split(r.invalid_rows, '\n').size(), 2);
+  ck_assert_uint_eq(split(r.invalid_rows.substr(0, r.invalid_rows.size() - 1), '\t').size(),
+                    sark::kAuditColumnCount);
 }
 END_TEST
 
-START_TEST(test_malformed_message_names_event) {
+START_TEST(test_invalid_message_names_event) {
   Tlv b;
   b.event(minimal()).event(minimal()).event(Tlv(minimal()).raw(SARK_AUDF_ID, "short"));
   std::string out;
   uint32_t events = 0;
   std::string err;
-  ck_assert(!decode(b.bytes(), out, events, err));
-  ck_assert_msg(err.find("event 3") != std::string::npos, "%s", err.c_str());
-  ck_assert_msg(err.find("id") != std::string::npos, "%s", err.c_str());
-  ck_assert(out.empty());
+  sark::AuditRowsResult r;
+  ck_assert(decode(b.bytes(), out, events, err, &r));
+  ck_assert_uint_eq(events, 2);
+  ck_assert_uint_eq(r.invalid.size(), 1);
+  ck_assert_uint_eq(r.invalid[0].event, 3);
+  ASSERT_STR(r.invalid[0].field, "id");
+  ck_assert_msg(r.invalid[0].reason.find("id") != std::string::npos, "%s",
+                r.invalid[0].reason.c_str());
 }
 END_TEST
 
@@ -771,7 +1062,10 @@ std::string randomBatch(std::mt19937& rng) {
       if (tag == SARK_AUDF_DECISION || rng() % 3 == 0) {
         continue;
       }
-      if (tag == SARK_AUDF_CACHE_LAYER) {
+      if (tag == SARK_AUDF_SENSITIVITY && rng() % 4 != 0) {
+        static const char* const kLevels[] = {"low", "medium", "high", "critical"};
+        e.raw(tag, kLevels[rng() % 4]);
+      } else if (tag == SARK_AUDF_CACHE_LAYER) {
         e.u8(tag, static_cast<uint8_t>(rng() % 3));
       } else if (tag == SARK_AUDF_LATENCY_US) {
         e.u32(tag, rng());
@@ -814,49 +1108,83 @@ void mutate(std::mt19937& rng, std::string& p) {
   }
 }
 
+// Checks the lines of `rows` (without the prefix): `n` lines of
+// kAuditColumnCount fields, valid UTF-8, no NUL.
+std::vector<std::vector<std::string>> checkedLines(std::string rows, size_t n, int iter) {
+  std::vector<std::vector<std::string>> out;
+  if (n == 0) {
+    ck_assert_msg(rows.empty(), "iteration %d: rows without events", iter);
+    return out;
+  }
+  ck_assert(!rows.empty() && rows.back() == '\n');
+  ck_assert(memchr(rows.data(), '\0', rows.size()) == nullptr);
+  ck_assert_msg(validUtf8(rows), "iteration %d: invalid UTF-8", iter);
+  rows.pop_back();
+  std::vector<std::string> lines = split(rows, '\n');
+  ck_assert_msg(lines.size() == n, "iteration %d: %zu rows for %zu events", iter, lines.size(),
+                n);
+  for (const std::string& line : lines) {
+    out.push_back(split(line, '\t'));
+    ck_assert_msg(out.back().size() == sark::kAuditColumnCount, "iteration %d: %zu fields", iter,
+                  out.back().size());
+  }
+  return out;
+}
+
 START_TEST(test_randomized_robustness) {
   std::mt19937 rng(4242);
   int accepted = 0;
   int refused = 0;
+  int with_invalid = 0;
   for (int iter = 0; iter < 3000; iter++) {
     std::string payload = randomBatch(rng);
-    if (iter % 10 != 0) { // every tenth batch stays valid
+    if (iter % 10 != 0) { // every tenth batch stays well-formed
       mutate(rng, payload);
     }
     std::string out = "prefix\n";
-    uint32_t events = 12345;
     std::string err;
+    sark::AuditRowsResult r;
+    r.invalid_rows = "stale";
     // A copy of exactly the payload's size, so reads past it are caught.
     std::vector<uint8_t> exact(payload.begin(), payload.end());
-    const bool ok = sark::appendAuditRows(exact.data(), exact.size(), out, events, err);
+    const bool ok = sark::appendAuditRows(exact.data(), exact.size(), out, r, err);
     if (!ok) {
       refused++;
       ck_assert_msg(out == "prefix\n", "iteration %d: out changed on failure", iter);
-      ck_assert_uint_eq(events, 0);
+      ck_assert_uint_eq(r.events, 0);
+      ck_assert(r.invalid.empty() && r.invalid_rows.empty());
       ck_assert(!err.empty());
       continue;
     }
     accepted++;
+    with_invalid += r.invalid.empty() ? 0 : 1;
     ck_assert(out.rfind("prefix\n", 0) == 0);
-    std::string rows = out.substr(7);
-    ck_assert_msg(events > 0, "iteration %d", iter);
-    ck_assert(!rows.empty() && rows.back() == '\n');
-    ck_assert(memchr(rows.data(), '\0', rows.size()) == nullptr);
-    ck_assert_msg(validUtf8(rows), "iteration %d: invalid UTF-8", iter);
-    rows.pop_back();
-    std::vector<std::string> lines = split(rows, '\n');
-    ck_assert_msg(lines.size() == events, "iteration %d: %zu rows for %u events", iter,
-                  lines.size(), events);
-    for (const std::string& line : lines) {
-      std::vector<std::string> cols = split(line, '\t');
-      ck_assert_msg(cols.size() == sark::kAuditColumnCount, "iteration %d: %zu fields", iter,
-                    cols.size());
+    ck_assert_msg(r.events + r.invalid.size() > 0, "iteration %d", iter);
+    for (const auto& cols : checkedLines(out.substr(7), r.events, iter)) {
       ck_assert_uint_eq(cols[kColId].size(), 36);
       ck_assert_uint_eq(cols[kColTimestamp].size(), 29);
-      ck_assert(!cols[kColDecision].empty());
-      ck_assert(cols[kColDecision] != "\\N");
+      ck_assert_msg(cols[kColDecision] == "allow" || cols[kColDecision] == "deny",
+                    "iteration %d: decision %s", iter, cols[kColDecision].c_str());
+      const std::string& level = cols[kColSensitivity];
+      ck_assert_msg(level == "\\N" || level == "low" || level == "medium" || level == "high" ||
+                        level == "critical",
+                    "iteration %d: sensitivity %s", iter, level.c_str());
+      ck_assert(cols[kColCacheLayer] == "\\N" || cols[kColCacheLayer] == "MISS" ||
+                cols[kColCacheLayer] == "L1" || cols[kColCacheLayer] == "L2");
+      ck_assert(!cols[kColEventType].empty());
       ck_assert(cols[kColReason] != "\\N");
       ck_assert(cols[kColRequestId] != "\\N");
+    }
+    checkedLines(r.invalid_rows, r.invalid.size(), iter);
+    uint32_t last = 0;
+    for (const sark::AuditInvalidEvent& e : r.invalid) {
+      ck_assert_msg(e.event > last, "iteration %d: events out of order", iter);
+      last = e.event;
+      ck_assert(*e.field != '\0' && !e.reason.empty());
+      for (char c : e.reason) {
+        ck_assert_msg(c >= 0x20 && c < 0x7f, "iteration %d: reason byte %02x", iter,
+                      static_cast<unsigned char>(c));
+      }
     }
     if (iter % 10 == 0) {
       ck_assert(ok);
@@ -864,6 +1192,7 @@ START_TEST(test_randomized_robustness) {
   }
   ck_assert_int_gt(accepted, 300);
   ck_assert_int_gt(refused, 300);
+  ck_assert_int_gt(with_invalid, 300);
 }
 END_TEST
 
@@ -887,21 +1216,30 @@ static Suite* auditRowsSuite() {
   tcase_add_test(rows, test_same_as_previous_own_fields_win);
   tcase_add_test(rows, test_same_as_previous_chains);
   tcase_add_test(rows, test_appends_after_existing);
-  tcase_add_test(rows, test_string_limit);
-  tcase_add_test(rows, test_width_limits);
+  tcase_add_test(rows, test_string_limits);
+  tcase_add_test(rows, test_decision_values);
+  tcase_add_test(rows, test_sensitivity_values);
+  tcase_add_test(rows, test_cache_layer_values);
+  tcase_add_test(rows, test_timestamp_bounds);
+  tcase_add_test(rows, test_invalid_row_as_received);
+  tcase_add_test(rows, test_invalid_reason_is_printable);
+  tcase_add_test(rows, test_valid_and_invalid_in_one_batch);
+  tcase_add_test(rows, test_event_type_bounds);
   suite_add_tcase(s, rows);
 
   TCase* meta = tcase_create("Metadata");
   tcase_add_test(meta, test_metadata_valid);
-  tcase_add_loop_test(meta, test_metadata_invalid_is_null, 0,
+  tcase_add_loop_test(meta, test_metadata_invalid_refuses_event, 0,
                       static_cast<int>(sizeof(kBadMetadata) / sizeof(kBadMetadata[0])));
-  tcase_add_test(meta, test_metadata_failure_keeps_row);
+  tcase_add_test(meta, test_metadata_failure_keeps_other_rows);
   suite_add_tcase(s, meta);
 
   TCase* bad = tcase_create("Malformed");
   tcase_add_loop_test(bad, test_malformed_leaves_out_unchanged, 0,
-                      static_cast<int>(badCases().size()));
-  tcase_add_test(bad, test_malformed_message_names_event);
+                      static_cast<int>(malformedBatches().size()));
+  tcase_add_loop_test(bad, test_invalid_event_alone_refused, 0,
+                      static_cast<int>(invalidEvents().size()));
+  tcase_add_test(bad, test_invalid_message_names_event);
   suite_add_tcase(s, bad);
 
   TCase* fuzz = tcase_create("Robustness");

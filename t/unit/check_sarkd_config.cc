@@ -1,9 +1,16 @@
-// Unit tests for sarkd's Redis and audit settings (daemon/config.cc): VALKEY_URL
-// parsing, the REDIS_* fallback, and the cache settings' validation.
+// Unit tests for sarkd's settings (daemon/config.cc): VALKEY_URL parsing,
+// the REDIS_* fallback, the cache and audit settings' validation, the L2
+// HMAC key and the socket's peer settings.
 
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,18 +56,70 @@ const UrlCase kUrls[] = {
     {"redis://[::1:7000", false, "", 0, "", "", 0},
 };
 
-// Runs loadConfig with `vars` set in the environment (and removed after).
+// A key for L2 (required while CACHE_L2_ENABLED=true), set for every test
+// by main().
+const char kTestKey[] = "0123456789abcdef0123456789abcdef-unit";
+
+// Runs loadConfig with `vars` set in the environment (and the previous
+// values restored after; the tests may run in one process).
 bool load(const std::vector<std::pair<const char*, const char*>>& vars, Config& cfg,
-          std::string& err) {
+          std::string& err, std::vector<std::string>* notes_out = nullptr) {
+  std::vector<std::optional<std::string>> saved;
   for (const auto& [name, value] : vars) {
+    const char* old = getenv(name);
+    saved.push_back(old != nullptr ? std::optional<std::string>(old) : std::nullopt);
     setenv(name, value, 1);
   }
   std::vector<std::string> notes;
   bool ok = sark::loadConfig(nullptr, cfg, err, notes);
-  for (const auto& [name, value] : vars) {
-    unsetenv(name);
+  for (size_t i = vars.size(); i-- > 0;) {
+    if (saved[i]) {
+      setenv(vars[i].first, saved[i]->c_str(), 1);
+    } else {
+      unsetenv(vars[i].first);
+    }
+  }
+  if (notes_out != nullptr) {
+    *notes_out = std::move(notes);
   }
   return ok;
+}
+
+// A file holding `text`, removed by the destructor.
+class TempFile {
+public:
+  TempFile(const std::string& text, mode_t mode) {
+    char name[] = "/tmp/check-sarkd-config-XXXXXX";
+    int fd = mkstemp(name);
+    ck_assert(fd >= 0);
+    ck_assert(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ck_assert(fchmod(fd, mode) == 0);
+    close(fd);
+    path_ = name;
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const char* path() const { return path_.c_str(); }
+
+private:
+  std::string path_;
+};
+
+bool hasNote(const std::vector<std::string>& notes, const char* text) {
+  for (const std::string& n : notes) {
+    if (n.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string effective(const Config& cfg, const char* name) {
+  for (const auto& [n, v] : cfg.effective) {
+    if (n == name) {
+      return v;
+    }
+  }
+  return "(absent)";
 }
 
 } // namespace
@@ -212,6 +271,140 @@ START_TEST(test_bad_values_name_the_variable) {
 }
 END_TEST
 
+// ---------------------------------------------------------------- L2 key
+
+START_TEST(test_l2_key_required_with_l2) {
+  Config cfg;
+  std::string err;
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY", ""}}, cfg, err));
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY") != std::string::npos, "%s", err.c_str());
+  // Without L2 no key is needed.
+  ck_assert_msg(load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_ENABLED", "false"}}, cfg, err), "%s",
+                err.c_str());
+  ck_assert(cfg.cache_l2_hmac_key.empty());
+}
+END_TEST
+
+START_TEST(test_l2_key_given) {
+  Config cfg;
+  std::string err;
+  const std::string key(32, 'k');
+  ck_assert_msg(load({{"CACHE_L2_HMAC_KEY", key.c_str()}}, cfg, err), "%s", err.c_str());
+  ck_assert(cfg.cache_l2_hmac_key == key);
+  // Never shown.  (ck_assert_str_eq keeps a pointer: no temporaries.)
+  const std::string shown = effective(cfg, "CACHE_L2_HMAC_KEY");
+  ck_assert_str_eq(shown.c_str(), "***");
+  const std::string short_key(31, 's');
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY", short_key.c_str()}}, cfg, err));
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY") != std::string::npos, "%s", err.c_str());
+  ck_assert_msg(err.find(short_key) == std::string::npos, "the key is shown: %s", err.c_str());
+  ck_assert_msg(err.find("32") != std::string::npos, "%s", err.c_str());
+}
+END_TEST
+
+START_TEST(test_l2_key_file) {
+  Config cfg;
+  std::string err;
+  std::vector<std::string> notes;
+  const std::string key = "file-key-0123456789abcdef0123456789";
+  TempFile good(key + "\n", 0600);
+  ck_assert_msg(load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_HMAC_KEY_FILE", good.path()}}, cfg,
+                     err, &notes),
+                "%s", err.c_str());
+  ck_assert_msg(cfg.cache_l2_hmac_key == key, "newline not stripped: %zu bytes",
+                cfg.cache_l2_hmac_key.size());
+  ck_assert(!hasNote(notes, "readable by every user"));
+  TempFile crlf(key + "\r\n", 0600);
+  ck_assert(load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_HMAC_KEY_FILE", crlf.path()}}, cfg, err));
+  ck_assert(cfg.cache_l2_hmac_key == key);
+  // A key file everybody may read is accepted, with a warning.
+  TempFile open_file(key, 0644);
+  ck_assert(load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_HMAC_KEY_FILE", open_file.path()}}, cfg,
+                 err, &notes));
+  ck_assert(hasNote(notes, "readable by every user"));
+  // Too short once the newline is gone, missing, both given, too long.
+  TempFile short_file(std::string(31, 'x') + "\n", 0600);
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_HMAC_KEY_FILE", short_file.path()}},
+                  cfg, err));
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY_FILE") != std::string::npos, "%s", err.c_str());
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY", ""},
+                   {"CACHE_L2_HMAC_KEY_FILE", "/nonexistent/sark/l2.key"}},
+                  cfg, err));
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY_FILE") != std::string::npos, "%s", err.c_str());
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY_FILE", good.path()}}, cfg, err)); // and the key of main()
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY_FILE") != std::string::npos, "%s", err.c_str());
+  TempFile huge(std::string(5000, 'h'), 0600);
+  ck_assert(!load({{"CACHE_L2_HMAC_KEY", ""}, {"CACHE_L2_HMAC_KEY_FILE", huge.path()}}, cfg,
+                  err));
+  ck_assert_msg(err.find("CACHE_L2_HMAC_KEY_FILE") != std::string::npos, "%s", err.c_str());
+}
+END_TEST
+
+// ---------------------------------------------------------------- peers
+
+START_TEST(test_peer_defaults) {
+  Config cfg;
+  std::string err;
+  ck_assert_msg(load({}, cfg, err), "%s", err.c_str());
+  ck_assert_uint_eq(cfg.socket_mode, 0660);
+  ck_assert(!cfg.socket_group_set);
+  ck_assert(cfg.allowed_uids.empty());
+  ck_assert(cfg.allowed_gids.empty());
+}
+END_TEST
+
+START_TEST(test_peer_lists) {
+  struct passwd* root = getpwuid(0);
+  struct group* root_group = getgrgid(0);
+  ck_assert(root != nullptr && root_group != nullptr);
+  const std::string root_name = root->pw_name;
+  const std::string root_group_name = root_group->gr_name;
+  Config cfg;
+  std::string err;
+  const std::string uids = " " + root_name + " , 4242,0";
+  const std::string gids = root_group_name + ",65534";
+  ck_assert_msg(load({{"SARKD_ALLOWED_UIDS", uids.c_str()},
+                      {"SARKD_ALLOWED_GIDS", gids.c_str()},
+                      {"SARKD_SOCKET_GROUP", root_group_name.c_str()}},
+                     cfg, err),
+                "%s", err.c_str());
+  // names resolved, duplicates dropped, order kept
+  ck_assert_uint_eq(cfg.allowed_uids.size(), 2);
+  ck_assert_uint_eq(cfg.allowed_uids[0], 0);
+  ck_assert_uint_eq(cfg.allowed_uids[1], 4242);
+  ck_assert_uint_eq(cfg.allowed_gids.size(), 2);
+  ck_assert_uint_eq(cfg.allowed_gids[0], 0);
+  ck_assert_uint_eq(cfg.allowed_gids[1], 65534);
+  ck_assert(cfg.socket_group_set);
+  ck_assert_uint_eq(cfg.socket_group, 0);
+  ck_assert(load({{"SARKD_SOCKET_GROUP", "4243"}}, cfg, err));
+  ck_assert(cfg.socket_group_set);
+  ck_assert_uint_eq(cfg.socket_group, 4243);
+}
+END_TEST
+
+START_TEST(test_peer_bad_values_name_the_variable) {
+  const char* const cases[][2] = {
+      {"SARKD_ALLOWED_UIDS", "no-such-user-sark-test"},
+      {"SARKD_ALLOWED_UIDS", "0,no-such-user-sark-test"},
+      {"SARKD_ALLOWED_UIDS", "0,,1"},
+      {"SARKD_ALLOWED_UIDS", "4294967295"},
+      {"SARKD_ALLOWED_UIDS", "99999999999"},
+      {"SARKD_ALLOWED_GIDS", "no-such-group-sark-test"},
+      {"SARKD_ALLOWED_GIDS", ","},
+      {"SARKD_SOCKET_GROUP", "no-such-group-sark-test"},
+      {"SARKD_SOCKET_GROUP", "-1"},
+      {"SARKD_SOCKET_MODE", "0999"},
+  };
+  for (const auto& nv : cases) {
+    Config cfg;
+    std::string err;
+    ck_assert_msg(!load({{nv[0], nv[1]}}, cfg, err), "%s=%s accepted", nv[0], nv[1]);
+    ck_assert_msg(err.find(nv[0]) != std::string::npos, "%s", err.c_str());
+  }
+}
+END_TEST
+
 static Suite* configSuite() {
   Suite* s = suite_create("sarkd_config");
   TCase* tc = tcase_create("Redis");
@@ -223,6 +416,16 @@ static Suite* configSuite() {
   tcase_add_test(tc, test_bad_values_name_the_variable);
   tcase_add_test(tc, test_database_settings);
   suite_add_tcase(s, tc);
+  TCase* key = tcase_create("L2 key");
+  tcase_add_test(key, test_l2_key_required_with_l2);
+  tcase_add_test(key, test_l2_key_given);
+  tcase_add_test(key, test_l2_key_file);
+  suite_add_tcase(s, key);
+  TCase* peers = tcase_create("Peers");
+  tcase_add_test(peers, test_peer_defaults);
+  tcase_add_test(peers, test_peer_lists);
+  tcase_add_test(peers, test_peer_bad_values_name_the_variable);
+  suite_add_tcase(s, peers);
   return s;
 }
 
@@ -238,10 +441,13 @@ int main() {
                               "DATABASE_URL", "DATABASE_POOL_SIZE", "DATABASE_STATEMENT_TIMEOUT",
                               "AUDIT_BATCH_SIZE", "AUDIT_FLUSH_INTERVAL_SECONDS",
                               "AUDIT_QUEUE_MAX", "AUDIT_SPOOL_DIR",
-                              "AUDIT_SUMMARY_REFRESH_SECONDS"};
+                              "AUDIT_SUMMARY_REFRESH_SECONDS", "CACHE_L2_HMAC_KEY_FILE",
+                              "SARKD_SOCKET_MODE", "SARKD_SOCKET_GROUP", "SARKD_ALLOWED_UIDS",
+                              "SARKD_ALLOWED_GIDS"};
   for (const char* name : mine) {
     unsetenv(name);
   }
+  setenv("CACHE_L2_HMAC_KEY", kTestKey, 1);
   SRunner* sr = srunner_create(configSuite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

@@ -243,6 +243,13 @@ START_TEST(test_set_aside_keeps_the_rows) {
   std::string second;
   ck_assert(sp.setAside(rowsOf(8), second, err));
   ck_assert(second != path);
+  // Invalid events go to files of their own kind.
+  std::string invalid;
+  ck_assert(sp.setAside(rowsOf(9), invalid, err, "invalid"));
+  ck_assert_msg(invalid.rfind(g_spool + "/invalid-", 0) == 0, "%s", invalid.c_str());
+  ck_assert_msg(invalid.size() > 5 && invalid.compare(invalid.size() - 5, 5, ".copy") == 0, "%s",
+                invalid.c_str());
+  ASSERT_STR(readFile(invalid), rowsOf(9));
   ck_assert_uint_eq(sp.pendingBatches(), 2);
   expectNext(sp, 0);
 }

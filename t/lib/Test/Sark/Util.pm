@@ -18,7 +18,7 @@ our @EXPORT = qw(jwt stack);
 our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
     nonce http_request authorize raw_request raw_exchange split_responses concurrent_requests decision_is
     poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
-    redis_cli redis_keys pg_query pg_value audit_rows_for);
+    redis_cli redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
 
@@ -544,6 +544,37 @@ sub audit_rows_for {
         push @rows, \%h;
     }
     return @rows;
+}
+
+# ------------------------------------------------------------ sarkd's log
+
+sub sarkd_log_path {
+    my $run = $ENV{SARK_RUN_DIR} // "$Root/run/test";
+    $run = Cwd::getcwd() . "/$run" unless $run =~ m{^/};
+    return "$run/sarkd.log";
+}
+
+# sarkd_log_mark(): where sarkd's log ($SARK_RUN_DIR/sarkd.log) ends now
+sub sarkd_log_mark {
+    return -s sarkd_log_path() // 0;
+}
+
+# sarkd_log_since(MARK, MSG): the JSON lines sarkd logged after MARK,
+# decoded (hash references), oldest first; only those whose msg is MSG
+# when MSG is given
+sub sarkd_log_since {
+    my ($mark, $msg) = @_;
+    open my $fh, '<', sarkd_log_path() or return ();
+    seek $fh, $mark, 0;
+    my @lines;
+    while (my $line = <$fh>) {
+        my $j = decode_json_or_undef($line);
+        next unless ref $j eq 'HASH';
+        next if defined $msg && ($j->{msg} // '') ne $msg;
+        push @lines, $j;
+    }
+    close $fh;
+    return @lines;
 }
 
 1;
