@@ -312,7 +312,7 @@ bench-ir: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-ir
 
-## bench: the benchmarks of DESIGN.md §10: throughput ratios, then open-loop latency
+## bench: the benchmarks of docs/design.md (Performance targets): throughput ratios, then latency
 .PHONY: bench bench-stack
 bench: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \

@@ -1,7 +1,7 @@
 #pragma once
 
-// The PostgreSQL schema of the audit trail (DESIGN 7), as versioned
-// migrations applied in order at start-up.
+// The PostgreSQL schema of the audit trail (docs/design.md, Audit trail),
+// as versioned migrations applied in order at start-up.
 //
 // Each migration runs in its own transaction that first takes a fixed
 // advisory transaction lock (so two sarkd starting together apply it

@@ -23,7 +23,7 @@ uint64_t Authorizer::notAfter(const AuthzRequest& req) {
   }
   if (req.not_after.size() != 8) {
     uint64_t suppressed = 0;
-    if (bad_key_log_.allow(monotonicUs(), suppressed)) {
+    if (bad_request_log_.allow(monotonicUs(), suppressed)) {
       LogLine(LogLevel::Warn, "request not cached")
           .str("error", "NOT_AFTER is not a u64")
           .unum("suppressed", suppressed);

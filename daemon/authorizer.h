@@ -103,7 +103,7 @@ private:
   std::unordered_map<std::string, uint64_t> by_input_;
   Stats stats_;
   LogRateLimiter outage_log_{1000000};
-  LogRateLimiter bad_key_log_{10 * 1000000};
+  LogRateLimiter bad_request_log_{10 * 1000000};
 };
 
 } // namespace sark

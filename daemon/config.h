@@ -72,8 +72,9 @@ struct Config {
   std::string redis_password_setting;
   std::string redis_db_setting;
 
-  // Audit (DESIGN 7).  An empty database_url turns the audit store off:
-  // events are then only spooled (never dropped) until one is configured.
+  // Audit (docs/design.md, Audit trail).  An empty database_url turns the
+  // audit store off: events are then only spooled (never dropped) until one
+  // is configured.
   std::string database_url;          // libpq conninfo or postgresql:// URL
   uint32_t database_pool_size{2};    // writer connections
   uint32_t database_statement_timeout_ms{5000};

@@ -1,7 +1,7 @@
 #pragma once
 
 // The decision path's data: decoding an AUTHZ_REQ, building the OPA input
-// document (DESIGN section 5), and encoding the AUTHZ_RESP.
+// document (docs/design.md, Policy contract), and encoding the AUTHZ_RESP.
 
 #include <cstdint>
 #include <string>

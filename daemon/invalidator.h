@@ -1,6 +1,6 @@
 #pragma once
 
-// Cache invalidation across hosts (DESIGN section 6).
+// Cache invalidation across hosts (docs/design.md, Decision cache).
 //
 // Issuing (INVALIDATE_REQ from a module, after the module applied the
 // pattern to its own L1):

@@ -1,8 +1,8 @@
 #pragma once
 
-// The shared decision cache in Redis/Valkey (DESIGN section 6): GET a
-// decision by the key the module computed, SET fresh ones with their TTL
-// (PX), DEL stale ones.  A value is used only when it was made under the
+// The shared decision cache in Redis/Valkey (docs/design.md, Decision
+// cache): GET a decision by its key (computed by sarkd, cache_key.h), SET
+// fresh ones with their TTL (PX), DEL stale ones.  A value is used only when it was made under the
 // current policy revision, has not expired, and no invalidation pattern
 // recorded here (RecentInvalidations) covers it; anything else is a miss.
 // It is used only while the invalidation feed (pub/sub) is live, so a

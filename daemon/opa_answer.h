@@ -1,9 +1,9 @@
 #pragma once
 
 // Maps the outcome of a POST /v1/data/sark/gateway to a Decision
-// (DESIGN section 5: an undefined or non-object result is a deny; a
-// non-boolean allow, an HTTP error, a timeout or an unreachable server is
-// an outage).
+// (docs/design.md, Policy contract: an undefined or non-object result is a
+// deny; a non-boolean allow, an HTTP error, a timeout or an unreachable
+// server is an outage).
 
 #include <cstdint>
 #include <string>

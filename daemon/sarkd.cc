@@ -17,7 +17,7 @@ namespace {
 // Time allowed for a drain beyond the OPA timeout (queued requests, slow
 // readers); after it, whatever is left is answered "shutting down".
 constexpr uint64_t kDrainGraceMs = 5000;
-// Invalidation patterns remembered (DESIGN section 6).
+// Invalidation patterns remembered (docs/design.md, Decision cache).
 constexpr size_t kRecentInvalidations = 256;
 // Clock difference between hosts tolerated when comparing an invalidation
 // with a decision's evaluation time; the module uses the same window

@@ -375,9 +375,11 @@ ngx_http_sark_token_store(ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
     t->id.sub.data = id->sub.data ? p : NULL;
     p = ngx_cpymem(p, id->sub.data, id->sub.len);
 
+    /* an empty email stays present: the policy sees "" then, not none */
+
     t->id.email.data = NULL;
 
-    if (id->email.len) {
+    if (id->email.data) {
         t->id.email.data = p;
         p = ngx_cpymem(p, id->email.data, id->email.len);
     }

@@ -42,8 +42,6 @@ static ngx_str_t   ngx_http_sark_revision;
 static ngx_uint_t  ngx_http_sark_revision_gen;  /* bumped on each change */
 
 
-
-
 ngx_http_sark_ctx_t *
 ngx_http_sark_create_ctx(ngx_http_request_t *r)
 {

@@ -22,7 +22,8 @@ _EOC_
     $block->set_value(more_headers => "Authorization: Bearer $main::token")
         unless defined $block->more_headers;
     # a key of its own per block: cached decisions keep serving through an
-    # outage (DESIGN 11), and this suite is about the ones that are not
+    # outage (docs/design.md, Security and reliability rules), and this
+    # suite is about the ones that are not
     $block->set_value(request => "POST /authorize\n"
         . '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
         . '"tool_name":"list_tables","parameters":{"nonce":"'

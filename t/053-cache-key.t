@@ -15,8 +15,8 @@ no_shuffle();
 
 our $ROUNDS = 20;
 
-# block 1: 2 per round + 1; block 2: 3 per pair (3 pairs); block 3: 4
-plan tests => ($ROUNDS * 2 + 1 + 3) + (9 + 3) + (4 + 3);
+# block 1: 2 per round + 1; block 2: 3 per pair (3 pairs) + 1; block 3: 4
+plan tests => ($ROUNDS * 2 + 1 + 3) + (10 + 3) + (4 + 3);
 
 our $N = nonce();
 our $restore;
@@ -83,7 +83,17 @@ sub sarkd_ask {
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value(http_config => sark_http_config());
-    $block->set_value(config => "    location = /api/v1/gateway/authorize { sark_api authorize; }\n");
+    $block->set_value(config => <<'_EOC_');
+    location = /api/v1/gateway/authorize { sark_api authorize; }
+    location = /enforced {
+        sark_authz        on;
+        sark_authz_action gateway:tool:invoke;
+        sark_authz_server github-mcp;
+        sark_authz_tool   $arg_tool;
+        add_header X-Sark-Cache $sark_cache always;
+        empty_gif;
+    }
+_EOC_
 });
 
 run_tests();
@@ -125,6 +135,12 @@ decision_is(authorize($q, token => $with_empty), {allow => 1, cache => 'MISS'}, 
 decision_is(authorize($q, token => $with_empty), {allow => 1, cache => 'L1'}, 'email "" again: L1');
 decision_is(authorize($q, token => $without), {allow => 1, cache => 'MISS'},
             'no email: another question, not the L1 entry of email ""');
+# an enforced location keys each request anew, from the verified token
+# the worker remembers: an empty email must stay an empty one there too
+my $fresh = jwt(sub => "u-$main::N-email-enforced", email => '', roles => ['admin']);
+my @seen = map { http_request('GET', '/enforced?tool=get_repo', token => $fresh)
+                     ->{headers}{'x-sark-cache'} // '' } 1 .. 3;
+is("@seen", 'MISS L1 L1', 'email "" at an enforced location: decided once, then L1 each time');
 for my $pair (['{"action":"gateway:server:list","server_name":""}',
                '{"action":"gateway:server:list"}', 'server_name'],
               ['{"action":"gateway:server:list","context":{}}',
