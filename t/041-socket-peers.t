@@ -16,6 +16,7 @@ use lib 't/lib';
 use Test::Sark;
 use POSIX ();
 use Time::HiRes ();
+use File::Temp ();
 use Test::Sark::Util qw(nonce authorize poll_until redis_cli redis_keys pg_query pg_value
     audit_rows_for sarkd_log_mark sarkd_log_since);
 
@@ -37,8 +38,24 @@ our $N = nonce();
 
 stack('start', 'redis', 'postgres');
 
-our $SOCKET = $ENV{TEST_NGINX_SARKD_SOCKET};
-our $RUN = $ENV{SARK_RUN_DIR} // "$ENV{TEST_NGINX_REPO}/run/test";
+# A sarkd of the suite's own, with its socket in a directory every user can
+# enter, so that another user's process can reach the socket wherever the
+# checkout is (a clone in a mode-700 home directory too).  It shares OPA,
+# Redis and PostgreSQL; this suite's nginx uses it.
+our $RUN = File::Temp::tempdir('sark-peers-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $RUN or die "chmod $RUN: $!";
+our $SOCKET = "$RUN/sarkd.sock";
+$ENV{TEST_NGINX_SARKD_SOCKET} = $SOCKET;
+$ENV{SARK_SARKD_RUN_DIR} = $RUN;
+{
+    local $ENV{SARK_RUN_DIR} = $RUN;
+    stack('start', 'sarkd');
+}
+
+END {
+    local $ENV{SARK_RUN_DIR} = $RUN;
+    eval { stack('stop', 'sarkd') };
+}
 
 # ---------------------------------------------------------------- frames
 
@@ -146,7 +163,13 @@ sub talk {
     my ($as, $bytes, $want, $secs) = @_;
     my @cmd = (@$as ? ('setpriv', @$as, '--') : (), $^X, '-e', $CLIENT, $SOCKET,
                unpack('H*', $bytes), join(',', map { $P{$_} } @$want), $secs);
-    open my $fh, '-|', @cmd or die "cannot run the client: $!";
+    # from /, with core modules only: the user may not enter the checkout
+    my $pid = open(my $fh, '-|') // die "cannot run the client: $!";
+    if ($pid == 0) {
+        chdir '/' or POSIX::_exit(1);
+        delete @ENV{qw(PERL5LIB PERLLIB)};
+        exec @cmd or POSIX::_exit(127);
+    }
     my $out = do { local $/; <$fh> } // '';
     close $fh;
     return { connect_errno => $1 } if $out =~ /^connect (\d+)/;

@@ -549,7 +549,7 @@ sub audit_rows_for {
 # ------------------------------------------------------------ sarkd's log
 
 sub sarkd_log_path {
-    my $run = $ENV{SARK_RUN_DIR} // "$Root/run/test";
+    my $run = $ENV{SARK_SARKD_RUN_DIR} // $ENV{SARK_RUN_DIR} // "$Root/run/test";
     $run = Cwd::getcwd() . "/$run" unless $run =~ m{^/};
     return "$run/sarkd.log";
 }
