@@ -4,8 +4,6 @@
 #   make test         install dependencies, build, and run every test
 #   make run | stop   start / stop the dev stack on 127.0.0.1:8000
 #   make asan         sanitizer build of both into build/asan/
-#   make BUILD=pgo    profile-guided module (and sarkd) in build/pgo/; any
-#                     target takes BUILD=pgo (make install BUILD=pgo)
 #   make help         list the targets
 
 include configure.ext
@@ -18,9 +16,6 @@ B           := build/asan
 SAN         := -fsanitize=address,undefined -fno-omit-frame-pointer \
                -fno-sanitize-recover=undefined
 MALLOC      := libc
-else ifeq ($(BUILD),pgo)
-B           := build/pgo
-SAN         :=
 else
 B           := build
 SAN         :=
@@ -28,23 +23,6 @@ endif
 
 MODULE_SO   := $(B)/ngx_http_sark_module.so
 
-# BUILD=pgo: the module is compiled twice in build/pgo/ngx, first with
-# -fprofile-generate (PGO_STAGE=train, into build/pgo/train/), loaded by
-# scripts/pgo-train into a private stack and sent a mix of requests, then
-# with the profile that run wrote (build/pgo/profile): the code of the paths
-# those requests took is laid out together and optimised for them, the rest
-# as without a profile.  sarkd is built as in the release build.
-PGO_PROFILE := $(ROOT)/build/pgo/profile
-ifeq ($(BUILD),pgo)
-ifeq ($(PGO_STAGE),train)
-MODULE_SO   := $(B)/train/ngx_http_sark_module.so
-PGO_CC_OPT  := -fprofile-generate=$(PGO_PROFILE) -fprofile-update=single
-PGO_LD_OPT  := $(PGO_CC_OPT)
-else
-PGO_CC_OPT  := -fprofile-use=$(PGO_PROFILE) -fprofile-partial-training \
-               -Wno-missing-profile
-endif
-endif
 SARKD       := $(B)/sarkd
 NGX_BLD     := $(B)/ngx
 
@@ -57,8 +35,8 @@ MODULE_SRCS := $(wildcard ngx_module/*.c) $(wildcard ngx_module/*.h) \
 # lines per request on the L1-hit paths.  The sanitizer build also defines
 # NGX_DEBUG_PALLOC so pool allocations are visible to ASan.
 NGX_CC_OPT  := $(shell dpkg-buildflags --get CFLAGS 2>/dev/null) -fPIC -fno-plt -fno-semantic-interposition \
-               $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null) $(SAN) $(PGO_CC_OPT)
-NGX_LD_OPT  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC $(SAN) $(PGO_LD_OPT)
+               $(shell dpkg-buildflags --get CPPFLAGS 2>/dev/null) $(SAN)
+NGX_LD_OPT  := $(shell dpkg-buildflags --get LDFLAGS 2>/dev/null) -fPIC $(SAN)
 ifeq ($(BUILD),asan)
 NGX_CC_OPT  += -DNGX_DEBUG_PALLOC=1
 endif
@@ -106,7 +84,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
 .PHONY: all help setup test unit t policy-test run stop status asan \
         clean valgrind install FORCE
 
-## all: build the nginx module and sarkd (BUILD=pgo: the profile-guided module)
+## all: build the nginx module and sarkd
 all: $(MODULE_SO) $(SARKD)
 
 help:
@@ -142,22 +120,6 @@ $(MODULE_SO): $(NGX_BLD)/Makefile $(MODULE_SRCS)
 	    > $(NGX_BLD)/build.log 2>&1 || { cat $(NGX_BLD)/build.log; exit 1; }
 	@mkdir -p $(@D)
 	@cp $(NGX_BLD)/ngx_http_sark_module.so $@.tmp && mv -f $@.tmp $@
-
-# The profile of BUILD=pgo: retaken whenever the module's sources change.
-# nginx's configure leaves profiles of its test programs next to it; they
-# would not match the next configure's, so they go.
-ifeq ($(BUILD)$(PGO_STAGE),pgo)
-$(B)/.ngx-flags: $(PGO_PROFILE)/trained
-$(PGO_PROFILE)/trained: $(MODULE_SRCS) scripts/pgo-train scripts/pgo-train.lua \
-                       scripts/single-nginx.sh $(SARKD)
-	@rm -rf $(PGO_PROFILE)
-	@$(MAKE) --no-print-directory BUILD=pgo PGO_STAGE=train $(B)/train/ngx_http_sark_module.so
-	@echo "  TRAIN     $(B)/train/ngx_http_sark_module.so"
-	@SARK_MODULE=$(ROOT)/$(B)/train/ngx_http_sark_module.so SARKD_BIN=$(ROOT)/$(SARKD) \
-	    scripts/pgo-train $(PGO_PROFILE)
-	@find $(PGO_PROFILE) -name 'autotest*.gcda' -delete
-	@touch $@
-endif
 
 $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
 	@mkdir -p $(B)/daemon

@@ -134,6 +134,8 @@ static void ngx_http_sark_audit_ship_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_drain_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_ack_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
+static void ngx_http_sark_caller_request_id(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *out);
 static void ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
     ngx_http_sark_ctx_t *ctx);
 static size_t ngx_http_sark_audit_query_size(ngx_http_sark_audit_event_t *ev);
@@ -368,7 +370,6 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     ngx_http_sark_decision_t     *d;
     ngx_http_sark_loc_conf_t     *slcf;
-    ngx_http_variable_value_t    *vv;
     ngx_http_sark_audit_event_t   ev;
 
     if (ngx_http_sark_audit == NULL || !ctx->has_audit_id) {
@@ -420,16 +421,62 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         ev.policy_revision = d->policy_revision;
     }
 
-    vv = ngx_http_sark_request_id_value(r);
-
-    if (vv && !vv->not_found) {
-        ev.request_id.data = vv->data;
-        ev.request_id.len = vv->len;
-    }
+    ngx_http_sark_caller_request_id(r, ctx, &ev.request_id);
 
     ev.client_ip = r->connection->addr_text;
 
     ngx_http_sark_audit_add(ngx_http_sark_audit, &ev);
+}
+
+
+/*
+ * The request id the caller gave, for the row's gateway_request_id:
+ * gateway_metadata.request_id of a decision API request, else the
+ * X-Request-Id header; at most NGX_HTTP_SARK_MAX_NAME bytes.  Nothing
+ * otherwise: the row's id is the answer's audit_id, which $sark_audit_id
+ * puts in the access log.
+ */
+
+static void
+ngx_http_sark_caller_request_id(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *out)
+{
+    char                msg[SARK_JSON_ERR_LEN];
+    sark_json_t        *root;
+    ngx_table_elt_t    *h;
+    const sark_json_t  *v;
+
+    static ngx_str_t  header = ngx_string("X-Request-Id");
+
+    ngx_str_null(out);
+
+    /* (the body it came in was parsed whole already: it is valid JSON) */
+
+    if (ctx->query.gateway_metadata.len
+        && sark_json_parse(ctx->query.gateway_metadata.data,
+                           ctx->query.gateway_metadata.len, 256,
+                           ngx_http_sark_json_alloc, r->pool, &root,
+                           msg, sizeof(msg))
+           == 0
+        && (v = sark_json_get(root, "request_id")) != NULL
+        && v->type == SARK_JSON_STRING && v->len)
+    {
+        out->data = (u_char *) v->str;
+        out->len = v->len;
+
+    } else {
+        h = ngx_http_sark_find_header(r, &header);
+
+        if (h == NULL || h->value.len == 0) {
+            return;
+        }
+
+        *out = h->value;
+    }
+
+    if (out->len > NGX_HTTP_SARK_MAX_NAME) {
+        out->len = NGX_HTTP_SARK_MAX_NAME;
+    }
 }
 
 

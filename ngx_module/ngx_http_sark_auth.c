@@ -47,9 +47,6 @@ typedef struct {
     u_char                      *memo_block;  /* ngx_alloc(): key text,
                                                  audit fields, body */
     size_t                       memo_size;
-    u_char                      *answer_block;  /* ngx_alloc(): the
-                                                   answer's texts */
-    size_t                       answer_size;
 } ngx_http_sark_token_t;
 
 
@@ -162,7 +159,7 @@ ngx_http_sark_authenticate(ngx_http_request_t *r,
     opts.audience = slcf->jwt_audience.len
                     ? (char *) slcf->jwt_audience.data : NULL;
     opts.leeway = (long) slcf->jwt_leeway;
-    opts.max_token_len = slcf->jwt_max_len;
+    opts.max_token_len = SARK_JWT_DEFAULT_MAX_LEN;
 
     msg[0] = '\0';
 
@@ -524,8 +521,6 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     }
 
     t->memo = *m;
-    ngx_memzero(&t->memo.answer, sizeof(ngx_http_sark_answer_memo_t));
-    ngx_memzero(&t->memo.recall, sizeof(ngx_http_sark_cache_recall_t));
 
     t->memo.key.text.data = p;
     p = ngx_cpymem(p, m->key.text.data, m->key.text.len);
@@ -540,47 +535,4 @@ ngx_http_sark_token_memo_store(ngx_http_sark_identity_t *id, void *loc,
     t->memo_loc = loc;
 
     return &t->memo;
-}
-
-
-/* remembers the answer made from the slot's memo (which the caller has) */
-
-void
-ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
-    ngx_http_sark_answer_memo_t *a)
-{
-    u_char                 *p;
-    size_t                  size;
-    ngx_http_sark_token_t  *t;
-
-    t = id->token_slot;
-
-    if (t == NULL || t->gen != id->token_gen || t->memo_loc == NULL) {
-        return;
-    }
-
-    t->memo.answer.head.len = 0;
-
-    size = a->reason.len + a->filtered_parameters.len + a->head.len
-           + a->tail.len;
-
-    p = ngx_http_sark_slot_block(&t->answer_block, &t->answer_size, size);
-    if (p == NULL) {
-        return;
-    }
-
-    t->memo.answer = *a;
-
-    t->memo.answer.reason.data = p;
-    p = ngx_http_sark_copy(p, &a->reason);
-
-    t->memo.answer.filtered_parameters.data = p;
-    p = ngx_http_sark_copy(p, &a->filtered_parameters);
-
-    t->memo.answer.tail.data = p;
-    p = ngx_http_sark_copy(p, &a->tail);
-
-    /* last: a head of length 0 means "none" */
-    t->memo.answer.head.data = p;
-    ngx_memcpy(p, a->head.data, a->head.len);
 }

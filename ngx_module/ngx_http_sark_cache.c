@@ -21,7 +21,6 @@ typedef struct {
     ngx_queue_t                  queue;
     uint64_t                     evaluated_at;
     uint64_t                     expires_at;
-    uint64_t                     stamp;        /* 0 once deleted */
     u_char                       digest[NGX_HTTP_SARK_DIGEST_LEN];
     u_char                       data[1];      /* reason, then parameters */
 } ngx_http_sark_cache_node_t;
@@ -40,12 +39,8 @@ static void ngx_http_sark_cache_delete(ngx_http_sark_cache_t *cache,
 static void ngx_http_sark_cache_expire(ngx_http_sark_cache_t *cache,
     ngx_uint_t force, uint64_t now);
 static ngx_rbtree_key_t ngx_http_sark_digest_key(u_char *digest);
-static ngx_int_t ngx_http_sark_cache_recall(ngx_http_sark_cache_t *cache,
-    ngx_pool_t *pool, ngx_uint_t want_params, uint64_t now,
-    ngx_http_sark_cache_recall_t *recall, ngx_http_sark_cached_t *out);
 static ngx_int_t ngx_http_sark_cache_copy(ngx_http_sark_cache_node_t *cn,
-    uint64_t stamp, ngx_pool_t *pool, ngx_uint_t want_params,
-    ngx_http_sark_cached_t *out);
+    ngx_pool_t *pool, ngx_uint_t want_params, ngx_http_sark_cached_t *out);
 
 
 extern ngx_module_t  ngx_http_sark_module;
@@ -54,21 +49,6 @@ extern ngx_module_t  ngx_http_sark_module;
 #define ngx_http_sark_node(cn)                                                \
     ((ngx_rbtree_node_t *) ((u_char *) (cn)                                   \
                             - offsetof(ngx_rbtree_node_t, color)))
-
-
-/* how long a recalled hit may skip the mutex (and the LRU queue) */
-#define NGX_HTTP_SARK_RECALL_MS  1000
-
-/*
- * Reading an entry without the mutex: the stamp is loaded before and after
- * the entry's fields, with the fence keeping the fields' loads between the
- * two; a deletion zeroes the stamp, and the fence after it keeps the zero
- * ahead of any later store into the freed memory.
- */
-#define ngx_http_sark_stamp(cn)     __atomic_load_n(&(cn)->stamp,            \
-                                                    __ATOMIC_ACQUIRE)
-#define ngx_http_sark_read_fence()  __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define ngx_http_sark_write_fence() __atomic_thread_fence(__ATOMIC_RELEASE)
 
 
 ngx_http_sark_cache_t *
@@ -112,7 +92,17 @@ ngx_http_sark_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     cache = shm_zone->data;
 
     if (ocache) {
-        /* reload: keep the entries */
+        /* reload: keep the entries, if they have this module's layout */
+
+        if (ocache->sh->magic != NGX_HTTP_SARK_CACHE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "sark cache zone \"%V\" was made by another "
+                          "version of the module; restart nginx, or give the "
+                          "zone another name, to use this one",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         cache->sh = ocache->sh;
         cache->shpool = ocache->shpool;
         return NGX_OK;
@@ -122,6 +112,14 @@ ngx_http_sark_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         cache->sh = cache->shpool->data;
+
+        if (cache->sh->magic != NGX_HTTP_SARK_CACHE_MAGIC) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "sark cache zone \"%V\" was made by another "
+                          "version of the module", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
@@ -132,10 +130,7 @@ ngx_http_sark_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     cache->shpool->data = cache->sh;
-
-    /* stamps are unique in the zone; where they start is not guessable */
-    cache->sh->stamps = ((uint64_t) ngx_random() << 32)
-                        ^ ((uint64_t) ngx_random() << 8) ^ (uint64_t) ngx_pid;
+    cache->sh->magic = NGX_HTTP_SARK_CACHE_MAGIC;
 
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_sark_cache_rbtree_insert);
@@ -161,7 +156,7 @@ ngx_http_sark_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 ngx_int_t
 ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
     ngx_http_sark_key_t *key, ngx_uint_t want_params,
-    ngx_http_sark_cached_t *out, ngx_http_sark_cache_recall_t *recall)
+    ngx_http_sark_cached_t *out)
 {
     uint64_t                     now;
     ngx_int_t                    rc;
@@ -170,16 +165,6 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
 
     sh = cache->sh;
     now = ngx_http_sark_now_ms();
-
-    if (recall && recall->node
-        && now - recall->locked_at < NGX_HTTP_SARK_RECALL_MS)
-    {
-        rc = ngx_http_sark_cache_recall(cache, pool, want_params, now, recall,
-                                        out);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-    }
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -207,17 +192,10 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
         ngx_queue_insert_head(&sh->lru, &cn->queue);
     }
 
-    rc = ngx_http_sark_cache_copy(cn, cn->stamp, pool, want_params, out);
+    rc = ngx_http_sark_cache_copy(cn, pool, want_params, out);
 
     if (rc == NGX_OK) {
         sh->hits++;
-
-        if (recall) {
-            recall->node = cn;
-            recall->stamp = cn->stamp;
-            recall->epoch = sh->epoch;
-            recall->locked_at = now;
-        }
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -226,61 +204,15 @@ ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
 }
 
 
-/*
- * The hit in `recall` again, without the mutex (see ngx_http_sark_cache.h):
- * NGX_OK, or NGX_DECLINED when it cannot be proven unchanged (then the
- * locked lookup decides), or NGX_ERROR.
- */
+/* the entry's decision, its texts copied into the pool (under the mutex) */
 
 static ngx_int_t
-ngx_http_sark_cache_recall(ngx_http_sark_cache_t *cache, ngx_pool_t *pool,
-    ngx_uint_t want_params, uint64_t now,
-    ngx_http_sark_cache_recall_t *recall, ngx_http_sark_cached_t *out)
-{
-    ngx_int_t                    rc;
-    ngx_http_sark_cache_node_t  *cn;
-
-    cn = recall->node;
-
-    if (ngx_http_sark_stamp(cn) != recall->stamp
-        || __atomic_load_n(&cache->sh->epoch, __ATOMIC_ACQUIRE)
-           != recall->epoch)
-    {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_sark_cache_copy(cn, recall->stamp, pool, want_params, out);
-
-    ngx_http_sark_read_fence();
-
-    if (ngx_http_sark_stamp(cn) != recall->stamp) {
-        return NGX_DECLINED;
-    }
-
-    if (rc == NGX_OK && out->expires_at <= now) {
-        return NGX_DECLINED;
-    }
-
-    return rc;
-}
-
-
-/*
- * The entry's decision, its texts copied into the pool.  Without the
- * mutex, the texts' lengths are trusted only once the stamp, read after
- * them, is still `stamp`: then they are the live entry's, and the copy
- * stays within its memory (whatever becomes of it meanwhile; the caller
- * checks the stamp once more).
- */
-
-static ngx_int_t
-ngx_http_sark_cache_copy(ngx_http_sark_cache_node_t *cn, uint64_t stamp,
-    ngx_pool_t *pool, ngx_uint_t want_params, ngx_http_sark_cached_t *out)
+ngx_http_sark_cache_copy(ngx_http_sark_cache_node_t *cn, ngx_pool_t *pool,
+    ngx_uint_t want_params, ngx_http_sark_cached_t *out)
 {
     u_char  *p;
-    size_t   reason_len, params_len;
+    size_t   params_len;
 
-    reason_len = cn->reason_len;
     params_len = want_params ? cn->params_len : 0;
 
     out->decision = cn->decision;
@@ -288,26 +220,20 @@ ngx_http_sark_cache_copy(ngx_http_sark_cache_node_t *cn, uint64_t stamp,
     out->evaluated_at = cn->evaluated_at;
     out->expires_at = cn->expires_at;
 
-    ngx_http_sark_read_fence();
-
-    if (ngx_http_sark_stamp(cn) != stamp) {
-        return NGX_DECLINED;
-    }
-
-    p = ngx_pnalloc(pool, reason_len + params_len + 1);
+    p = ngx_pnalloc(pool, cn->reason_len + params_len + 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     out->reason.data = p;
-    out->reason.len = reason_len;
-    p = ngx_cpymem(p, cn->data, reason_len);
+    out->reason.len = cn->reason_len;
+    p = ngx_cpymem(p, cn->data, cn->reason_len);
 
     out->filtered_parameters.data = params_len ? p : NULL;
     out->filtered_parameters.len = params_len;
 
     if (params_len) {
-        ngx_memcpy(p, cn->data + reason_len, params_len);
+        ngx_memcpy(p, cn->data + cn->reason_len, params_len);
     }
 
     return NGX_OK;
@@ -375,7 +301,6 @@ ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     cn->cache_ttl = (uint32_t) in->cache_ttl;
     cn->evaluated_at = in->evaluated_at;
     cn->expires_at = in->expires_at;
-    cn->stamp = ++sh->stamps ? sh->stamps : ++sh->stamps;
     ngx_memcpy(cn->digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);
     if (in->reason.len) {
         ngx_memcpy(cn->data, in->reason.data, in->reason.len);
@@ -415,7 +340,6 @@ ngx_http_sark_cache_invalidate(ngx_http_sark_cache_t *cache,
     {
         if (issued_at > sh->floor) {
             sh->floor = issued_at;
-            sh->epoch++;
         }
 
         ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -448,22 +372,23 @@ ngx_http_sark_cache_invalidate(ngx_http_sark_cache_t *cache,
     ngx_memcpy(pt->data, pattern->data, pattern->len);
 
     sh->npatterns++;
-    sh->epoch++;
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 
-ngx_uint_t
-ngx_http_sark_cache_entries(ngx_http_sark_cache_t *cache)
+/* the zone's counters, of all workers since the zone was made */
+
+void
+ngx_http_sark_cache_stats(ngx_http_sark_cache_t *cache,
+    ngx_http_sark_cache_stats_t *st)
 {
-    ngx_uint_t  n;
-
     ngx_shmtx_lock(&cache->shpool->mutex);
-    n = cache->sh->entries;
+    st->entries = cache->sh->entries;
+    st->hits = cache->sh->hits;
+    st->misses = cache->sh->misses;
+    st->evictions = cache->sh->evictions;
     ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    return n;
 }
 
 
@@ -631,10 +556,6 @@ static void
 ngx_http_sark_cache_delete(ngx_http_sark_cache_t *cache,
     ngx_http_sark_cache_node_t *cn)
 {
-    /* before anything else may be written there (see recall) */
-    __atomic_store_n(&cn->stamp, 0, __ATOMIC_RELAXED);
-    ngx_http_sark_write_fence();
-
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, ngx_http_sark_node(cn));
     ngx_slab_free_locked(cache->shpool, ngx_http_sark_node(cn));
@@ -667,7 +588,7 @@ ngx_http_sark_cache_expire(ngx_http_sark_cache_t *cache, ngx_uint_t force,
         }
 
         if (force) {
-            (void) ngx_atomic_fetch_add(&cache->sh->evictions, 1);
+            cache->sh->evictions++;
         }
 
         ngx_http_sark_cache_delete(cache, cn);

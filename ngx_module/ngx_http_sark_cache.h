@@ -21,16 +21,6 @@
  * are kept in the zone (a small ring) and checked against entries that
  * were evaluated before the pattern was issued; "authz:*" and ring
  * overflow raise a floor instead.
- *
- * A worker may serve a hit it had a moment ago again without the zone's
- * mutex (ngx_http_sark_cache_recall_t): only while the entry provably has
- * not changed.  Every entry carries a stamp, unique in the zone, set when
- * it is stored and zeroed before it is deleted (expiry, eviction,
- * replacement); every invalidation bumps the zone's epoch.  The same stamp
- * and the same epoch, read around the reading of the entry, mean the same
- * entry, still alive, and no invalidation since the locked lookup that
- * found it.  Its expiry is checked each time; once a second the hit goes
- * through the mutex again, which keeps its place in the LRU queue.
  */
 
 #define NGX_HTTP_SARK_DIGEST_LEN        16
@@ -50,18 +40,25 @@ typedef struct {
 } ngx_http_sark_pattern_t;
 
 
+/*
+ * The zone's layout: a zone kept across a reload is used only when it was
+ * made with this layout (the header and the entries as this file and
+ * ngx_http_sark_cache.c define them).  Bump the version with any change.
+ */
+#define NGX_HTTP_SARK_CACHE_MAGIC       0x53414b4c31000002ULL  /* "SAKL1", 2 */
+
+
 typedef struct {
+    uint64_t                     magic;         /* first, in every version */
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  lru;
 
+    /* under the mutex; read by ngx_http_sark_cache_stats() */
     ngx_uint_t                   entries;
-    ngx_atomic_t                 hits;
-    ngx_atomic_t                 misses;
-    ngx_atomic_t                 evictions;
-
-    ngx_atomic_t                 epoch;         /* bumped by invalidations */
-    uint64_t                     stamps;        /* the last stamp given */
+    ngx_uint_t                   hits;
+    ngx_uint_t                   misses;        /* expired ones included */
+    ngx_uint_t                   evictions;     /* for room, not expiry */
 
     size_t                       revision_len;
     u_char                       revision[NGX_HTTP_SARK_REVISION_MAX];
@@ -86,15 +83,6 @@ typedef struct {
 } ngx_http_sark_key_t;
 
 
-/* a hit to recall: where it was found, and what proves it unchanged */
-typedef struct {
-    void                        *node;          /* NULL: none */
-    uint64_t                     stamp;
-    ngx_atomic_uint_t            epoch;
-    uint64_t                     locked_at;     /* ms, the locked lookup */
-} ngx_http_sark_cache_recall_t;
-
-
 /* what a hit gives back, copied out of the zone into the request pool */
 typedef struct {
     ngx_uint_t                   decision;
@@ -111,7 +99,7 @@ ngx_http_sark_cache_t *ngx_http_sark_cache_add(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_sark_cache_lookup(ngx_http_sark_cache_t *cache,
     ngx_pool_t *pool, ngx_http_sark_key_t *key, ngx_uint_t want_params,
-    ngx_http_sark_cached_t *out, ngx_http_sark_cache_recall_t *recall);
+    ngx_http_sark_cached_t *out);
 void ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     ngx_http_sark_key_t *key, ngx_http_sark_cached_t *in, ngx_log_t *log);
 
@@ -121,7 +109,15 @@ void ngx_http_sark_cache_set_revision(ngx_http_sark_cache_t *cache,
     ngx_str_t *revision);
 void ngx_http_sark_cache_get_revision(ngx_http_sark_cache_t *cache,
     u_char *buf, size_t *len);
-ngx_uint_t ngx_http_sark_cache_entries(ngx_http_sark_cache_t *cache);
+typedef struct {
+    ngx_uint_t                   entries;
+    ngx_uint_t                   hits;
+    ngx_uint_t                   misses;
+    ngx_uint_t                   evictions;
+} ngx_http_sark_cache_stats_t;
+
+void ngx_http_sark_cache_stats(ngx_http_sark_cache_t *cache,
+    ngx_http_sark_cache_stats_t *st);
 
 uint64_t ngx_http_sark_now_ms(void);
 

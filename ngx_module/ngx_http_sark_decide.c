@@ -199,8 +199,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     if (ctx->keyed && smcf->cache) {
         rc = ngx_http_sark_cache_lookup(smcf->cache, r->pool, &ctx->key,
-                                        ctx->want_params, &hit,
-                                        ctx->memo ? &ctx->memo->recall : NULL);
+                                        ctx->want_params, &hit);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
@@ -560,23 +559,23 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 {
     u_char                     *frame;
     size_t                      len, off;
-    ngx_str_t                   request_id, addr;
+    ngx_str_t                   request_id, addr, *aid;
     ngx_uint_t                  i;
     sark_frame_hdr_t            h;
     ngx_http_sark_query_t      *q;
     ngx_http_sark_identity_t   *id;
-    ngx_http_variable_value_t  *vv;
 
     q = &ctx->query;
     id = &ctx->identity;
 
-    vv = ngx_http_sark_request_id_value(r);
+    /* sarkd's logs name a decision by its audit id */
+
+    aid = ngx_http_sark_audit_id(r->pool, ctx);
 
     ngx_str_null(&request_id);
 
-    if (vv && !vv->not_found) {
-        request_id.data = vv->data;
-        request_id.len = vv->len;
+    if (aid) {
+        request_id = *aid;
     }
 
     addr = r->connection->addr_text;

@@ -339,7 +339,6 @@ ngx_http_sark_create_main_conf(ngx_conf_t *cf)
      *     smcf->sarkd = NULL;
      */
 
-    smcf->sarkd_timeout = NGX_CONF_UNSET_MSEC;
     smcf->sarkd_buffer_max = NGX_CONF_UNSET_SIZE;
     smcf->request_id_index = NGX_ERROR;
     smcf->audit_flush = NGX_CONF_UNSET_MSEC;
@@ -356,7 +355,6 @@ ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_sark_main_conf_t  *smcf = conf;
 
-    ngx_conf_init_msec_value(smcf->sarkd_timeout, 1000);
     ngx_conf_init_size_value(smcf->sarkd_buffer_max, 16 * 1024 * 1024);
 
     if (smcf->sarkd_buffer_max < 2 * (SARK_PROTO_HDR_LEN + 64 * 1024)) {
@@ -419,7 +417,6 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->api = NGX_CONF_UNSET_UINT;
     slcf->jwt_keys = NGX_CONF_UNSET_PTR;
     slcf->jwt_leeway = NGX_CONF_UNSET;
-    slcf->jwt_max_len = NGX_CONF_UNSET_SIZE;
     slcf->max_body_size = NGX_CONF_UNSET_SIZE;
     slcf->json_max_depth = NGX_CONF_UNSET_UINT;
     slcf->decision_timeout = NGX_CONF_UNSET_MSEC;
@@ -448,7 +445,6 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->jwt_issuer, prev->jwt_issuer, "");
     ngx_conf_merge_str_value(conf->jwt_audience, prev->jwt_audience, "");
     ngx_conf_merge_value(conf->jwt_leeway, prev->jwt_leeway, 30);
-    ngx_conf_merge_size_value(conf->jwt_max_len, prev->jwt_max_len, 8192);
     ngx_conf_merge_str_value(conf->resource_metadata,
                              prev->resource_metadata, "");
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
@@ -829,7 +825,7 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     }
 
     conf.addr = smcf->sarkd;
-    conf.connect_timeout = smcf->sarkd_timeout;
+    conf.connect_timeout = NGX_HTTP_SARK_CONNECT_TIMEOUT;
     conf.buffer_max = smcf->sarkd_buffer_max;
     conf.on_revision = ngx_http_sark_set_revision;
     conf.on_invalidate = ngx_http_sark_apply_invalidation;

@@ -29,10 +29,12 @@
 #define NGX_HTTP_SARK_MAX_ROLES        SARK_PROTO_MAX_ROLES
 #define NGX_HTTP_SARK_MAX_NAME         SARK_PROTO_MAX_NAME
 
+/* how long a worker waits for connect() to sarkd's socket */
+#define NGX_HTTP_SARK_CONNECT_TIMEOUT  1000
+
 
 typedef struct {
     ngx_addr_t                  *sarkd;
-    ngx_msec_t                   sarkd_timeout;
     size_t                       sarkd_buffer_max;
     ngx_int_t                    request_id_index;
     ngx_http_sark_cache_t       *cache;
@@ -51,7 +53,6 @@ typedef struct {
     ngx_str_t                    jwt_issuer;
     ngx_str_t                    jwt_audience;
     time_t                       jwt_leeway;
-    size_t                       jwt_max_len;
     ngx_str_t                    resource_metadata;
 
     size_t                       max_body_size;
@@ -124,26 +125,12 @@ typedef struct {
  * ngx_http_sark_token_memo().
  */
 
-/* a decision API answer from L1, as text around its audit id */
-typedef struct {
-    ngx_uint_t                   decision;      /* what it was made from */
-    ngx_uint_t                   cache_ttl;
-    uint64_t                     evaluated_at;
-    ngx_str_t                    reason;
-    ngx_str_t                    filtered_parameters;
-
-    ngx_str_t                    head;          /* up to the audit id */
-    ngx_str_t                    tail;          /* after it */
-} ngx_http_sark_answer_memo_t;
-
 typedef struct {
     ngx_http_sark_key_t          key;
     ngx_str_t                    audit_query;
     ngx_str_t                    body;          /* the decision API's body;
                                                    empty when enforcing */
     ngx_http_sark_spans_t        spans;
-    ngx_http_sark_answer_memo_t  answer;        /* head.len 0: none yet */
-    ngx_http_sark_cache_recall_t recall;        /* the key's last L1 hit */
 } ngx_http_sark_token_memo_t;
 
 
@@ -409,8 +396,6 @@ ngx_http_sark_token_memo_t *ngx_http_sark_token_memo(
 ngx_http_sark_token_memo_t *ngx_http_sark_token_memo_store(
     ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev,
     ngx_http_sark_token_memo_t *m);
-void ngx_http_sark_token_answer_store(ngx_http_sark_identity_t *id,
-    ngx_http_sark_answer_memo_t *a);
 
 /* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,

@@ -719,9 +719,7 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     u_char *payload)
 {
     size_t                 off;
-    u_char                 pong[SARK_PROTO_HDR_LEN];
     sark_tlv_t             t;
-    sark_frame_hdr_t       ph;
     ngx_http_sark_call_t  *call;
 
     switch (h->type) {
@@ -739,16 +737,6 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
 
         ngx_http_sark_sarkd_finish(call, NGX_HTTP_SARK_CALL_OK, payload,
                                    h->length);
-        return NGX_OK;
-
-    case SARK_MSG_PING:
-        ngx_memzero(&ph, sizeof(sark_frame_hdr_t));
-        ph.type = SARK_MSG_PONG;
-        ph.id = h->id;
-        sark_frame_hdr_encode(pong, &ph);
-        return ngx_http_sark_sarkd_queue(sd, pong, SARK_PROTO_HDR_LEN);
-
-    case SARK_MSG_PONG:
         return NGX_OK;
 
     case SARK_MSG_REVISION:

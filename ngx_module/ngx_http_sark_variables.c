@@ -25,7 +25,7 @@ enum {
 };
 
 
-static ngx_int_t ngx_http_sark_entries_variable(ngx_http_request_t *r,
+static ngx_int_t ngx_http_sark_zone_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -49,8 +49,21 @@ static ngx_http_variable_t  ngx_http_sark_vars[] = {
     { ngx_string("sark_authz_time"), NULL, ngx_http_sark_variable,
       ngx_http_sark_var_authz_time, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("sark_cache_entries"), NULL, ngx_http_sark_entries_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("sark_cache_entries"), NULL, ngx_http_sark_zone_variable,
+      offsetof(ngx_http_sark_cache_stats_t, entries),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sark_cache_hits"), NULL, ngx_http_sark_zone_variable,
+      offsetof(ngx_http_sark_cache_stats_t, hits),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sark_cache_misses"), NULL, ngx_http_sark_zone_variable,
+      offsetof(ngx_http_sark_cache_stats_t, misses),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("sark_cache_evictions"), NULL, ngx_http_sark_zone_variable,
+      offsetof(ngx_http_sark_cache_stats_t, evictions),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -168,12 +181,15 @@ ngx_http_sark_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
 /* decisions held in the L1 zone right now (all workers) */
 
+/* one of the L1 zone's counters (data: its offset in the stats) */
+
 static ngx_int_t
-ngx_http_sark_entries_variable(ngx_http_request_t *r,
+ngx_http_sark_zone_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                     *p;
-    ngx_http_sark_main_conf_t  *smcf;
+    u_char                       *p;
+    ngx_http_sark_cache_stats_t   st;
+    ngx_http_sark_main_conf_t    *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
 
@@ -187,7 +203,9 @@ ngx_http_sark_entries_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%ui", ngx_http_sark_cache_entries(smcf->cache))
+    ngx_http_sark_cache_stats(smcf->cache, &st);
+
+    v->len = ngx_sprintf(p, "%ui", *(ngx_uint_t *) ((u_char *) &st + data))
              - p;
     v->valid = 1;
     v->no_cacheable = 1;

@@ -1,4 +1,4 @@
-# Sourced by scripts/bench-ir and scripts/pgo-train: a single-process nginx
+# Sourced by scripts/bench-ir: a single-process nginx
 # (master_process off, daemon off: one process to profile, and one that
 # exits when told) with the module, in front of the private sarkd under
 # $RUN, with the JWT settings of conf/dev.env.  Uses MODULE, NGX, RUN, PORT

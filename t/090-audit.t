@@ -25,7 +25,7 @@ use Time::HiRes ();
 
 repeat_each(1);
 
-plan tests => repeat_each() * 66;
+plan tests => repeat_each() * 67;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -217,11 +217,14 @@ is(pg_value(q{SELECT count(*) FROM pg_matviews WHERE matviewname = 'gateway_audi
 --- init
 main::ready();
 my $tok = main::user('api');
-my (@ids, @answers);
+my (@ids, @answers, %rid);
+my $i = 0;
 for my $body (($main::QUERY) x 4, ($main::DELETE) x 3) {
-    my $r = authorize($body, token => $tok);
+    my $r = authorize($body, token => $tok, headers => { 'X-Request-Id' => "rq-$main::N-" . ++$i });
     push @answers, $r->{json};
-    push @ids, $r->{json}{audit_id} if ref $r->{json} eq 'HASH';
+    next unless ref $r->{json} eq 'HASH';
+    push @ids, $r->{json}{audit_id};
+    $rid{ $r->{json}{audit_id} } = "rq-$main::N-$i";
 }
 is(scalar(grep { defined } @ids), 7, 'seven answers, each with an audit_id');
 my %by_id = map { $_->{audit_id} => $_ } @answers;
@@ -239,7 +242,7 @@ for my $row (@rows) {
     push @bad, "$row->{id}: server" if $row->{server_name} ne 'postgres-mcp';
     push @bad, "$row->{id}: client ip" if $row->{client_ip} ne '127.0.0.1';
     push @bad, "$row->{id}: event type" if $row->{event_type} ne 'authorization';
-    push @bad, "$row->{id}: request id" if $row->{gateway_request_id} !~ /^[0-9a-f]{32}$/;
+    push @bad, "$row->{id}: request id" if $row->{gateway_request_id} ne ($rid{ $row->{id} } // '');
     push @bad, "$row->{id}: latency" if !defined $row->{latency_us} || $row->{latency_us} < 0;
     push @bad, "$row->{id}: timestamp" if abs($row->{timestamp} - time) > 60;
 }
@@ -249,6 +252,12 @@ $tools{"$_->{tool_name}:$_->{decision}:$_->{cache_layer}"}++ for @rows;
 is(join(' ', map { "$_=$tools{$_}" } sort keys %tools),
    'drop_table:deny:L1=2 drop_table:deny:MISS=1 execute_query:allow:L1=3 execute_query:allow:MISS=1',
    'cache hits are recorded as L1, first answers as MISS');
+# the request id a gateway names in gateway_metadata comes before the header
+my $gw = authorize('{"action":"gateway:server:list","gateway_metadata":{"request_id":"gw-' . $main::N . '"}}',
+                   token => main::user('gw-rid'), headers => { 'X-Request-Id' => 'header-id' });
+my ($gw_row) = main::rows_for("u-$main::N-gw-rid", 1);
+is($gw_row && $gw_row->{gateway_request_id}, "gw-$main::N",
+   'gateway_metadata.request_id is the row\'s gateway_request_id');
 --- request eval
 "POST /api/v1/gateway/authorize\n$main::QUERY"
 --- more_headers eval
