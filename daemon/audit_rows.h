@@ -10,7 +10,7 @@
 // event with exactly kAuditColumnCount fields.
 //
 // Every event is checked as the module's audit API checks what gateways
-// send (ngx_http_sark_gateway.c), with the bounds the module puts on each
+// send (ngx_http_sark_gateway_audit.c), with the bounds the module puts on each
 // field.  An event that breaks a rule gets no row: it is an invalid event,
 // written as received (same columns; \N where a value cannot be shown) to
 // a separate text for an operator, and reported with the field at fault.

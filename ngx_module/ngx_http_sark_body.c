@@ -11,7 +11,7 @@
  * into one buffer of the request pool.  The copy never holds more than
  * sark_max_body_size: a longer body, announced or chunked, stops being
  * read there and is refused with 413.  The module never reads nginx's
- * temporary files back.
+ * temporary files back.  Also: the body as JSON, and its fields.
  */
 
 
@@ -158,4 +158,181 @@ ngx_http_sark_body_append(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ctx->body.len += len;
 
     return NGX_OK;
+}
+
+
+/* the body read, or an empty string when it is only blank */
+
+void
+ngx_http_sark_text_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char               *p, *last;
+    ngx_http_sark_ctx_t  *ctx;
+
+    ngx_str_null(body);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    last = ctx->body.data + ctx->body.len;
+
+    for (p = ctx->body.data;
+         p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
+         p++)
+    {
+        /* void */
+    }
+
+    if (p < last) {
+        *body = ctx->body;
+    }
+}
+
+
+/* the request body, read whole by ngx_http_sark_read_body(), not empty */
+
+ngx_int_t
+ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err)
+{
+    ngx_http_sark_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    *body = ctx->body;
+
+    if (body->len == 0) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "request body is empty: "
+                                "expected a JSON object");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request body as a JSON document: read whole, within
+ * sark_max_body_size, not empty, parsed within sark_json_max_depth.
+ * NGX_DECLINED with err set for a bad body.
+ */
+
+ngx_int_t
+ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
+    ngx_http_sark_error_t *err)
+{
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    rc = ngx_http_sark_json_body(r, &body, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_sark_parse_json(r, &body, root, err);
+}
+
+
+ngx_int_t
+ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
+    sark_json_t **root, ngx_http_sark_error_t *err)
+{
+    char                       msg[SARK_JSON_ERR_LEN];
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    msg[0] = '\0';
+
+    if (sark_json_parse(body->data, body->len, slcf->json_max_depth,
+                        ngx_http_sark_json_alloc, r->pool, root,
+                        msg, sizeof(msg))
+        != 0)
+    {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "%s", msg[0] ? msg : "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A string field of a request body: absent and null give a NULL string,
+ * refused when NGX_HTTP_SARK_FIELD_REQUIRED; an empty one is refused with
+ * NGX_HTTP_SARK_FIELD_NONEMPTY (when required); longer than max is refused.
+ * NGX_HTTP_SARK_FIELD_NULLABLE only words the type error ("string or null").
+ */
+
+ngx_int_t
+ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
+    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
+    ngx_http_sark_error_t *err)
+{
+    return ngx_http_sark_check_string(r, sark_json_get(root, name), name,
+                                      flags, max, out, err);
+}
+
+
+/* the same for a member already found (v), or not there (NULL) */
+
+ngx_int_t
+ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
+    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
+    ngx_http_sark_error_t *err)
+{
+    ngx_str_null(out);
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        if (flags & NGX_HTTP_SARK_FIELD_REQUIRED) {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "missing required field \"%s\"",
+                                    name);
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (v->type != SARK_JSON_STRING) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                (flags & NGX_HTTP_SARK_FIELD_NULLABLE)
+                                ? "field \"%s\" must be a string or null"
+                                : "field \"%s\" must be a string",
+                                name);
+        return NGX_DECLINED;
+    }
+
+    if (v->len == 0
+        && (flags & NGX_HTTP_SARK_FIELD_REQUIRED)
+        && (flags & NGX_HTTP_SARK_FIELD_NONEMPTY))
+    {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"%s\" must not be empty", name);
+        return NGX_DECLINED;
+    }
+
+    if (v->len > max) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"%s\" is longer than %uz bytes",
+                                name, max);
+        return NGX_DECLINED;
+    }
+
+    /* the parser has checked the UTF-8; an empty string stays one */
+
+    out->data = (u_char *) v->str;
+    out->len = v->len;
+
+    return NGX_OK;
+}
+
+
+/* sark_json's allocator: the request pool */
+
+void *
+ngx_http_sark_json_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
 }

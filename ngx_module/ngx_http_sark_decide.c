@@ -6,8 +6,10 @@
 
 /*
  * The decision path shared by the decision API and enforced locations:
- * build the cache key, answer from the L1 zone, else ask sarkd (which has
- * L2 and OPA) and remember its answer.
+ * the key (ngx_http_sark_key.c), an answer from the L1 zone, else a call
+ * to sarkd (which has L2 and OPA) whose answer is remembered in L1 and
+ * audited.  Also the decision's context, and the policy revision the
+ * workers key their L1 with.
  */
 
 
@@ -15,15 +17,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/evp.h>
-
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_key(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_make_key(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 static u_char *ngx_http_sark_build_request(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, size_t *len);
 static void ngx_http_sark_answer(ngx_http_sark_call_t *call,
@@ -37,9 +33,9 @@ static void ngx_http_sark_ctx_cleanup(void *data);
 
 
 /* per worker: the policy revision sarkd last announced */
-static u_char      ngx_http_sark_revision_buf[NGX_HTTP_SARK_REVISION_MAX];
-static ngx_str_t   ngx_http_sark_revision;
-static ngx_uint_t  ngx_http_sark_revision_gen;  /* bumped on each change */
+static u_char  ngx_http_sark_revision_buf[NGX_HTTP_SARK_REVISION_MAX];
+ngx_str_t      ngx_http_sark_revision;
+ngx_uint_t     ngx_http_sark_revision_gen;      /* bumped on each change */
 
 
 ngx_http_sark_ctx_t *
@@ -223,7 +219,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     /* the slot it points into may change before sarkd answers */
-    ctx->memo = NULL;
+    ctx->question = NULL;
 
     frame = ngx_http_sark_build_request(r, ctx, &len);
     if (frame == NULL) {
@@ -253,292 +249,6 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     default:
         return NGX_ERROR;
     }
-}
-
-
-/*
- * The key, from the token's memo when the same question was asked with
- * the same token there before (see ngx_http_sark_token_memo()): at an
- * enforced location whose query has no variables, or (set by
- * ngx_http_sark_recall_query()) at the decision API with the same body.
- * ctx->memo is then set until the decision is known or goes to sarkd.
- */
-
-static ngx_int_t
-ngx_http_sark_key(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
-    ngx_http_sark_ctx_t *ctx)
-{
-    ngx_uint_t                   fixed;
-    ngx_http_sark_token_memo_t  *m, memo;
-
-    if (ctx->keyed) {
-        return NGX_OK;
-    }
-
-    fixed = slcf->authz_static
-            && ctx->query.parameters.len == 0
-            && ctx->query.context.len == 0;
-
-    if (fixed) {
-        m = ngx_http_sark_token_memo(&ctx->identity, slcf,
-                                     ngx_http_sark_revision_gen, &ctx->body);
-        if (m) {
-            ctx->key = m->key;
-            ctx->memo = m;
-            ctx->keyed = 1;
-            return NGX_OK;
-        }
-    }
-
-    if (ngx_http_sark_make_key(r, ctx) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (!fixed && ctx->spans == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_memzero(&memo, sizeof(ngx_http_sark_token_memo_t));
-
-    if (ngx_http_sark_audit_query(r->pool, ctx, &memo.audit_query) == NGX_OK)
-    {
-        memo.key = ctx->key;
-        memo.body = ctx->body;
-
-        if (ctx->spans) {
-            memo.spans = *ctx->spans;
-        }
-
-        ctx->memo = ngx_http_sark_token_memo_store(&ctx->identity, slcf,
-                                                   ngx_http_sark_revision_gen,
-                                                   &memo);
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The decision API: a body this token sent to this location before, byte
- * for byte, under the same policy revision, asks what it asked then.  Its
- * members are taken from where they were in that body (each was checked
- * then, and strings remembered this way have no escapes), its key and
- * audit fields from the memo.  NGX_DECLINED: not seen before.
- */
-
-ngx_int_t
-ngx_http_sark_recall_query(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx, ngx_str_t *body)
-{
-    ngx_str_t                   *f[NGX_HTTP_SARK_QUERY_MEMBERS];
-    ngx_uint_t                   i;
-    ngx_http_sark_query_t       *q;
-    ngx_http_sark_token_memo_t  *m;
-
-    if (ngx_http_sark_revision.len == 0) {
-        return NGX_DECLINED;
-    }
-
-    m = ngx_http_sark_token_memo(&ctx->identity, slcf,
-                                 ngx_http_sark_revision_gen, body);
-    if (m == NULL) {
-        return NGX_DECLINED;
-    }
-
-    q = &ctx->query;
-
-    f[0] = &q->action;
-    f[1] = &q->server_name;
-    f[2] = &q->tool_name;
-    f[3] = &q->sensitivity;
-    f[4] = &q->parameters;
-    f[5] = &q->context;
-    f[6] = &q->gateway_metadata;
-
-    for (i = 0; i < NGX_HTTP_SARK_QUERY_MEMBERS; i++) {
-        if (m->spans.len[i] == NGX_HTTP_SARK_SPAN_NONE) {
-            ngx_str_null(f[i]);
-
-        } else {
-            f[i]->data = body->data + m->spans.off[i];
-            f[i]->len = m->spans.len[i];
-        }
-    }
-
-    ctx->key = m->key;
-    ctx->memo = m;
-    ctx->keyed = 1;
-
-    return NGX_OK;
-}
-
-
-/*
- * The key (shared/sark_key.h: sarkd computes the same one for L2) covers
- * everything the policy sees except gateway_metadata, each field with its
- * presence: a string is present when its data is not NULL, as it is sent
- * to sarkd.  A per-worker memo maps encodings seen before to their digest
- * and key text, so a repeated decision costs a hash and a compare instead
- * of a SHA-256.
- */
-
-#define NGX_HTTP_SARK_MEMO_SLOTS    4096
-#define NGX_HTTP_SARK_MEMO_MAX_ENC  512
-
-
-typedef struct {
-    uint32_t                     hash;
-    uint32_t                     len;
-    u_char                      *enc;          /* encoding, then key text */
-    size_t                       text_len;
-    u_char                       digest[NGX_HTTP_SARK_DIGEST_LEN];
-} ngx_http_sark_memo_t;
-
-
-static ngx_http_sark_memo_t  *ngx_http_sark_memo;
-
-
-static void
-ngx_http_sark_key_field(sark_key_field_t *f, ngx_str_t *s)
-{
-    f->data = s->data;
-    f->len = s->data ? s->len : 0;
-    f->present = (s->data != NULL);
-}
-
-
-static ngx_int_t
-ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
-{
-    u_char                    *enc, *p, md_value[EVP_MAX_MD_SIZE];
-    u_char                     stack_enc[NGX_HTTP_SARK_MEMO_MAX_ENC];
-    size_t                     len;
-    uint32_t                   hash;
-    ngx_uint_t                 i;
-    unsigned int               md_len;
-    sark_key_input_t           in;
-    sark_key_field_t           roles[NGX_HTTP_SARK_MAX_ROLES];
-    sark_key_field_t           teams[NGX_HTTP_SARK_MAX_ROLES];
-    ngx_http_sark_memo_t      *m;
-    ngx_http_sark_query_t     *q;
-    ngx_http_sark_identity_t  *id;
-
-    q = &ctx->query;
-    id = &ctx->identity;
-
-    if (id->nroles > NGX_HTTP_SARK_MAX_ROLES
-        || id->nteams > NGX_HTTP_SARK_MAX_ROLES)
-    {
-        /* refused by authentication already; never keyed */
-        return NGX_OK;
-    }
-
-    ngx_http_sark_key_field(&in.f[SARK_KEY_REVISION], &ngx_http_sark_revision);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_USER_ID], &id->sub);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_EMAIL], &id->email);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_ACTION], &q->action);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_SERVER], &q->server_name);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_TOOL], &q->tool_name);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_SENSITIVITY], &q->sensitivity);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_PARAMETERS], &q->parameters);
-    ngx_http_sark_key_field(&in.f[SARK_KEY_CONTEXT], &q->context);
-
-    for (i = 0; i < id->nroles; i++) {
-        ngx_http_sark_key_field(&roles[i], &id->roles[i]);
-        roles[i].present = 1;
-    }
-
-    for (i = 0; i < id->nteams; i++) {
-        ngx_http_sark_key_field(&teams[i], &id->teams[i]);
-        teams[i].present = 1;
-    }
-
-    in.roles = roles;
-    in.nroles = id->nroles;
-    in.teams = teams;
-    in.nteams = id->nteams;
-
-    len = sark_key_encoded_len(&in);
-
-    if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {
-        enc = stack_enc;
-
-    } else {
-        enc = ngx_pnalloc(r->pool, len);
-        if (enc == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    len = sark_key_encode(enc, &in) - enc;
-
-    hash = (uint32_t) ngx_http_sark_hash(enc, len);
-    m = NULL;
-
-    if (len <= NGX_HTTP_SARK_MEMO_MAX_ENC) {
-        if (ngx_http_sark_memo == NULL) {
-            ngx_http_sark_memo = ngx_calloc(NGX_HTTP_SARK_MEMO_SLOTS
-                                            * sizeof(ngx_http_sark_memo_t),
-                                            r->connection->log);
-        }
-
-        if (ngx_http_sark_memo) {
-            m = &ngx_http_sark_memo[hash % NGX_HTTP_SARK_MEMO_SLOTS];
-
-            if (m->enc && m->hash == hash && m->len == len
-                && ngx_memcmp(m->enc, enc, len) == 0)
-            {
-                /*
-                 * the text is read only while ngx_http_sark_decide() runs
-                 * (pattern checks, the request to sarkd); nothing can
-                 * replace this memo slot before it returns
-                 */
-                ngx_memcpy(ctx->key.digest, m->digest,
-                           NGX_HTTP_SARK_DIGEST_LEN);
-                ctx->key.text.data = m->enc + len;
-                ctx->key.text.len = m->text_len;
-                ctx->keyed = 1;
-                return NGX_OK;
-            }
-        }
-    }
-
-    if (EVP_Digest(enc, len, md_value, &md_len, EVP_sha256(), NULL) != 1) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "sark: SHA-256 failed");
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ctx->key.digest, md_value, NGX_HTTP_SARK_DIGEST_LEN);
-
-    ctx->key.text.data = ngx_pnalloc(r->pool, sark_key_text_len(&in));
-    if (ctx->key.text.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = (u_char *) sark_key_text((char *) ctx->key.text.data, &in, md_value);
-
-    ctx->key.text.len = p - ctx->key.text.data;
-    ctx->keyed = 1;
-
-    if (m) {
-        if (m->enc) {
-            ngx_free(m->enc);
-        }
-
-        m->enc = ngx_alloc(len + ctx->key.text.len, r->connection->log);
-
-        if (m->enc) {
-            ngx_memcpy(m->enc, enc, len);
-            ngx_memcpy(m->enc + len, ctx->key.text.data, ctx->key.text.len);
-            m->hash = hash;
-            m->len = (uint32_t) len;
-            m->text_len = ctx->key.text.len;
-            ngx_memcpy(m->digest, ctx->key.digest, NGX_HTTP_SARK_DIGEST_LEN);
-        }
-    }
-
-    return NGX_OK;
 }
 
 

@@ -99,7 +99,7 @@ static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
  *                             has not acknowledged this long after it was
  *                             sent is sent again.
  *
- * Gateway events (ngx_http_sark_gateway.c):
+ * Gateway events (ngx_http_sark_gateway_audit.c):
  *
  *   sark_api audit            location.  POST /api/v1/gateway/audit.
  *   sark_gateway_key KEY      http, server, location; at least 16 bytes.

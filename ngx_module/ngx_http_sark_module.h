@@ -84,8 +84,8 @@ typedef struct {
     ngx_uint_t                   nteams;
     time_t                       exp;
 
-    /* the per-worker slot of the verified token, while it still holds it
-     * (see ngx_http_sark_token_memo()) */
+    /* the worker's slot of the verified token, while it still holds it
+     * (ngx_http_sark_memo.c) */
     void                        *token_slot;
     ngx_uint_t                   token_gen;
 } ngx_http_sark_identity_t;
@@ -121,8 +121,8 @@ typedef struct {
 
 /*
  * What a worker remembers with a verified token about the last question
- * it asked at one location, under one policy revision: see
- * ngx_http_sark_token_memo().
+ * it asked at one location, under one policy revision
+ * (ngx_http_sark_memo.c).
  */
 
 typedef struct {
@@ -131,7 +131,7 @@ typedef struct {
     ngx_str_t                    body;          /* the decision API's body;
                                                    empty when enforcing */
     ngx_http_sark_spans_t        spans;
-} ngx_http_sark_token_memo_t;
+} ngx_http_sark_question_t;
 
 
 /* the answer, from sarkd (or, later, a cache) */
@@ -171,7 +171,7 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_query_t        query;
     ngx_http_sark_decision_t     decision;
     ngx_http_sark_key_t          key;
-    ngx_http_sark_token_memo_t  *memo;          /* the token's memo of this
+    ngx_http_sark_question_t    *question;      /* the token's memo of this
                                                    question, the same while
                                                    deciding from L1 */
     ngx_str_t                    body;          /* the request body (the
@@ -212,10 +212,11 @@ struct ngx_http_sark_ctx_s {
 };
 
 
-
-
-
 extern ngx_module_t  ngx_http_sark_module;
+
+/* the policy revision the worker keys its L1 with (ngx_http_sark_decide.c) */
+extern ngx_str_t     ngx_http_sark_revision;
+extern ngx_uint_t    ngx_http_sark_revision_gen;   /* bumped on each change */
 
 
 /*
@@ -264,74 +265,119 @@ typedef ngx_int_t (*ngx_http_sark_caller_pt)(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 
 
-/* ngx_http_sark_api.c */
+/*
+ * The files, in the order one decision goes through them: the request
+ * comes to an enforced location (access) or a sark_api endpoint
+ * (endpoint, then authorize, invalidate, warm or gateway_audit), its
+ * caller is identified (identity, with the memos), its body read (body),
+ * its question keyed (key), decided from L1 (decide, cache) or by sarkd
+ * (sarkd), audited (audit), and answered (response, error_page).
+ */
+
+/* ngx_http_sark_access.c */
+ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
+
+/* ngx_http_sark_endpoint.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_caller_pt caller);
 void ngx_http_sark_body_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
+    ngx_http_sark_call_handler_pt answer);
+
+/* ngx_http_sark_authorize.c */
+ngx_int_t ngx_http_sark_authorize_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_authorize_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_valid_sensitivity(ngx_str_t *s);
+
+/* ngx_http_sark_invalidate.c */
+ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
+/* ngx_http_sark_warm.c */
+ngx_int_t ngx_http_sark_warm_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
+/* ngx_http_sark_gateway_audit.c */
+ngx_int_t ngx_http_sark_gateway_audit_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+
+/* ngx_http_sark_identity.c */
+ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
+    ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
-ngx_int_t ngx_http_sark_valid_sensitivity(ngx_str_t *s);
+
+/* ngx_http_sark_memo.c */
+ngx_int_t ngx_http_sark_token_recall(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_str_t *token,
+    ngx_http_sark_identity_t *id);
+void ngx_http_sark_token_remember(ngx_http_sark_loc_conf_t *slcf,
+    ngx_str_t *token, ngx_http_sark_identity_t *id);
+ngx_http_sark_question_t *ngx_http_sark_question_recall(
+    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev, ngx_str_t *body);
+ngx_http_sark_question_t *ngx_http_sark_question_remember(
+    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev,
+    ngx_http_sark_question_t *q);
+ngx_int_t ngx_http_sark_key_recall(u_char *enc, size_t len,
+    ngx_http_sark_key_t *key);
+void ngx_http_sark_key_remember(u_char *enc, size_t len,
+    ngx_http_sark_key_t *key, ngx_log_t *log);
+
+/* ngx_http_sark_body.c */
 #define NGX_HTTP_SARK_FIELD_REQUIRED  0x1
 #define NGX_HTTP_SARK_FIELD_NONEMPTY  0x2
 #define NGX_HTTP_SARK_FIELD_NULLABLE  0x4
 #define NGX_HTTP_SARK_NAME_FIELD                                              \
     (NGX_HTTP_SARK_FIELD_REQUIRED|NGX_HTTP_SARK_FIELD_NONEMPTY)
 
+ngx_int_t ngx_http_sark_body_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, size_t max,
+    ngx_http_client_body_handler_pt post_handler);
+void ngx_http_sark_text_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
+    ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
+    sark_json_t **root, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_get_string(ngx_http_request_t *r,
     const sark_json_t *root, const char *name, ngx_uint_t flags, size_t max,
     ngx_str_t *out, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_check_string(ngx_http_request_t *r,
     const sark_json_t *v, const char *name, ngx_uint_t flags, size_t max,
     ngx_str_t *out, ngx_http_sark_error_t *err);
-ngx_int_t ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
-    ngx_http_sark_error_t *err);
-ngx_int_t ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_sark_error_t *err);
-ngx_int_t ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
-    sark_json_t **root, ngx_http_sark_error_t *err);
+void *ngx_http_sark_json_alloc(void *pool, size_t size);
+
+/* ngx_http_sark_key.c */
+ngx_int_t ngx_http_sark_key(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_recall_question(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *body);
 
 /* ngx_http_sark_decide.c */
-ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 ngx_http_sark_ctx_t *ngx_http_sark_create_ctx(ngx_http_request_t *r);
+void ngx_http_sark_init_ctx(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_ctx_call(ngx_http_sark_ctx_t *ctx, u_char *frame,
     size_t len, ngx_msec_t timeout);
-void ngx_http_sark_init_ctx(ngx_http_request_t *r,
+ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_set_revision(ngx_str_t *revision);
 void ngx_http_sark_load_revision(ngx_cycle_t *cycle);
 void ngx_http_sark_apply_invalidation(ngx_str_t *pattern,
     uint64_t issued_at);
-ngx_int_t ngx_http_sark_recall_query(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx,
-    ngx_str_t *body);
-
-/* ngx_http_sark_body.c */
-ngx_int_t ngx_http_sark_body_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_sark_read_body(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, size_t max,
-    ngx_http_client_body_handler_pt post_handler);
-
-/* ngx_http_sark_error_page.c */
-ngx_int_t ngx_http_sark_error_page_init(ngx_conf_t *cf);
-
-/* ngx_http_sark_access.c */
-ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
-
-/* ngx_http_sark_admin.c */
-ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
-    ngx_http_sark_call_handler_pt answer);
-ngx_int_t ngx_http_sark_invalidate_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
-ngx_int_t ngx_http_sark_admin_body(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_http_sark_error_t *err);
-
-/* ngx_http_sark_warm.c */
-ngx_int_t ngx_http_sark_warm_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_warm_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 
 /* ngx_http_sark_audit.c */
 
@@ -366,6 +412,8 @@ ngx_int_t ngx_http_sark_audit_init(ngx_cycle_t *cycle,
     ngx_http_sark_main_conf_t *smcf);
 void ngx_http_sark_audit_exit(ngx_cycle_t *cycle);
 void ngx_http_sark_audit_exiting(ngx_uint_t force);
+ngx_int_t ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx);
+ngx_str_t *ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_audit_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_audit_query(ngx_pool_t *pool,
@@ -378,39 +426,27 @@ uint64_t ngx_http_sark_audit_now_us(void);
 ngx_int_t ngx_http_sark_audit_ack(u_char *payload, size_t len,
     ngx_uint_t *status, uint32_t *events, ngx_str_t *message);
 
-/* ngx_http_sark_gateway.c */
-ngx_int_t ngx_http_sark_gateway_audit_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
+/* ngx_http_sark_response.c */
+#define ngx_http_sark_cpylit(p, lit)  ngx_cpymem(p, lit, sizeof(lit) - 1)
 
-/* ngx_http_sark_variables.c */
-ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);
-
-/* ngx_http_sark_auth.c */
-ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_identity_t *id,
-    ngx_http_sark_error_t *err);
-void *ngx_http_sark_json_alloc(void *pool, size_t size);
-ngx_http_sark_token_memo_t *ngx_http_sark_token_memo(
-    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev, ngx_str_t *body);
-ngx_http_sark_token_memo_t *ngx_http_sark_token_memo_store(
-    ngx_http_sark_identity_t *id, void *loc, ngx_uint_t rev,
-    ngx_http_sark_token_memo_t *m);
-
-/* ngx_http_sark_reply.c */
 ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_error_envelope(ngx_http_request_t *r,
     ngx_http_sark_error_t *err, ngx_str_t *body);
-ngx_str_t *ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s);
-ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
-ngx_int_t ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx);
-ngx_str_t *ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx);
-ngx_http_variable_value_t *ngx_http_sark_request_id_value(
-    ngx_http_request_t *r);
+size_t ngx_http_sark_string_len(ngx_str_t *s);
+u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
+u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width);
+u_char *ngx_http_sark_put_time(u_char *p, uint64_t ms);
+ngx_str_t *ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s);
+
+/* ngx_http_sark_error_page.c */
+ngx_int_t ngx_http_sark_error_page_init(ngx_conf_t *cf);
+
+/* ngx_http_sark_variables.c */
+ngx_int_t ngx_http_sark_add_variables(ngx_conf_t *cf);
+
 /*
  * Refusals and failures are off the L1-hit paths: the compiler keeps the
  * code that leads to them apart from those paths (fewer instruction cache

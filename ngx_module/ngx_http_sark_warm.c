@@ -73,9 +73,7 @@ ngx_http_sark_warm_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    if (ngx_http_sark_admin_body(r, &body, &ctx->error) != NGX_OK) {
-        return NGX_DECLINED;
-    }
+    ngx_http_sark_text_body(r, &body);
 
     msg[0] = '\0';
 

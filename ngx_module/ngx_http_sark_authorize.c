@@ -4,6 +4,13 @@
  */
 
 
+/*
+ * The decision API, POST /api/v1/gateway/authorize (docs/design.md,
+ * Decision API): a user with a bearer token asks a question in the body;
+ * every decision is answered 200 {"allow", "reason", ...}.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
@@ -13,7 +20,7 @@
 
 static ngx_int_t ngx_http_sark_user_caller(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_api_decide(ngx_http_request_t *r,
+static void ngx_http_sark_authorize_done(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_str_t *body, ngx_http_sark_ctx_t *ctx,
@@ -24,7 +31,7 @@ static ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
     const sark_json_t *v, const char *name, ngx_str_t *out,
     ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_one_of(ngx_str_t *s, ngx_str_t *set);
-static void ngx_http_sark_api_done(ngx_http_request_t *r,
+static ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 
 
@@ -56,96 +63,51 @@ static ngx_str_t  ngx_http_sark_sensitivities[] = {
 };
 
 
+/* the members of a decision request, found in one pass over the body */
+
+enum {
+    NGX_HTTP_SARK_Q_ACTION = 0,
+    NGX_HTTP_SARK_Q_SERVER,
+    NGX_HTTP_SARK_Q_TOOL,
+    NGX_HTTP_SARK_Q_SENSITIVITY,
+    NGX_HTTP_SARK_Q_PARAMETERS,
+    NGX_HTTP_SARK_Q_CONTEXT,
+    NGX_HTTP_SARK_Q_METADATA,
+    NGX_HTTP_SARK_Q_N            /* NGX_HTTP_SARK_QUERY_MEMBERS */
+};
+
+static ngx_str_t  ngx_http_sark_query_names[] = {
+    ngx_string("action"),
+    ngx_string("server_name"),
+    ngx_string("tool_name"),
+    ngx_string("sensitivity_level"),
+    ngx_string("parameters"),
+    ngx_string("context"),
+    ngx_string("gateway_metadata")
+};
+
+
+static ngx_str_t  ngx_http_sark_cache_names[] = {
+    ngx_string("MISS"),
+    ngx_string("L1"),
+    ngx_string("L2")
+};
+
+
 ngx_int_t
-ngx_http_sark_api_handler(ngx_http_request_t *r)
+ngx_http_sark_authorize_handler(ngx_http_request_t *r)
 {
-    ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    if (slcf->api == NGX_HTTP_SARK_API_INVALIDATE) {
-        return ngx_http_sark_invalidate_handler(r);
-    }
-
-    if (slcf->api == NGX_HTTP_SARK_API_WARM) {
-        return ngx_http_sark_warm_handler(r);
-    }
-
-    if (slcf->api == NGX_HTTP_SARK_API_AUDIT) {
-        return ngx_http_sark_gateway_audit_handler(r);
-    }
+    ngx_http_sark_ctx_t  *ctx;
 
     ctx = ngx_http_sark_create_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->done = ngx_http_sark_api_done;
+    ctx->done = ngx_http_sark_authorize_done;
     ctx->want_params = 1;
 
     return ngx_http_sark_start(r, ctx, ngx_http_sark_user_caller);
-}
-
-
-/*
- * The common start of every sark_api endpoint: POST only, a caller that
- * `caller` accepts, a body within sark_max_body_size, read into ctx->body
- * (ngx_http_sark_body.c), then ngx_http_sark_body_handler().  Refusals
- * discard the body and answer with the envelope at once.
- */
-
-ngx_int_t
-ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_http_sark_caller_pt caller)
-{
-    ngx_int_t                  rc;
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    if (!(r->method & NGX_HTTP_POST)) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
-                                "method not allowed: use POST");
-        goto reject;
-    }
-
-    rc = caller(r, slcf, ctx);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        goto reject;
-    }
-
-    if (r->headers_in.content_length_n > (off_t) slcf->max_body_size) {
-        ngx_http_sark_error_fmt(r->pool, &ctx->error,
-                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
-                                "request body is larger than %uz bytes",
-                                slcf->max_body_size);
-        goto reject;
-    }
-
-    rc = ngx_http_sark_read_body(r, ctx, slcf->max_body_size,
-                                 ngx_http_sark_body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
-
-reject:
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_sark_send_error(r, &ctx->error);
 }
 
 
@@ -167,50 +129,10 @@ ngx_http_sark_user_caller(ngx_http_request_t *r,
 }
 
 
-/* every sark_api endpoint goes on here once its body is read */
+/* after the body is read: the question, then the decision */
 
-void
-ngx_http_sark_body_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                  rc;
-    ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    switch (slcf->api) {
-
-    case NGX_HTTP_SARK_API_INVALIDATE:
-        rc = ngx_http_sark_invalidate_start(r, ctx);
-        break;
-
-    case NGX_HTTP_SARK_API_WARM:
-        rc = ngx_http_sark_warm_start(r, ctx);
-        break;
-
-    case NGX_HTTP_SARK_API_AUDIT:
-        rc = ngx_http_sark_gateway_audit_start(r, ctx);
-        break;
-
-    default:
-        rc = ngx_http_sark_api_decide(r, ctx);
-    }
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_sark_send_error(r, &ctx->error);
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
-static ngx_int_t
-ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+ngx_int_t
+ngx_http_sark_authorize_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     ngx_int_t                  rc;
     ngx_str_t                  body;
@@ -226,7 +148,7 @@ ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return rc;
     }
 
-    if (ngx_http_sark_recall_query(r, slcf, ctx, &body) != NGX_OK) {
+    if (ngx_http_sark_recall_question(r, slcf, ctx, &body) != NGX_OK) {
 
         rc = ngx_http_sark_parse_json(r, &body, &root, err);
         if (rc != NGX_OK) {
@@ -263,7 +185,7 @@ ngx_http_sark_api_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 
 static void
-ngx_http_sark_api_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+ngx_http_sark_authorize_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     ngx_int_t          rc;
     ngx_connection_t  *c;
@@ -280,133 +202,6 @@ ngx_http_sark_api_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
-
-
-/* the first request header called `name` (any case), or NULL */
-
-ngx_table_elt_t *
-ngx_http_sark_find_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
-/*
- * The request body as a JSON document: read whole, within
- * sark_max_body_size, not empty, parsed within sark_json_max_depth.
- * NGX_DECLINED with err set for a bad body.
- */
-
-ngx_int_t
-ngx_http_sark_read_json(ngx_http_request_t *r, sark_json_t **root,
-    ngx_http_sark_error_t *err)
-{
-    ngx_int_t  rc;
-    ngx_str_t  body;
-
-    rc = ngx_http_sark_json_body(r, &body, err);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    return ngx_http_sark_parse_json(r, &body, root, err);
-}
-
-
-/* the request body, read whole by ngx_http_sark_read_body(), not empty */
-
-ngx_int_t
-ngx_http_sark_json_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_sark_error_t *err)
-{
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    *body = ctx->body;
-
-    if (body->len == 0) {
-        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "request body is empty: "
-                                "expected a JSON object");
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_sark_parse_json(ngx_http_request_t *r, ngx_str_t *body,
-    sark_json_t **root, ngx_http_sark_error_t *err)
-{
-    char                       msg[SARK_JSON_ERR_LEN];
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    msg[0] = '\0';
-
-    if (sark_json_parse(body->data, body->len, slcf->json_max_depth,
-                        ngx_http_sark_json_alloc, r->pool, root,
-                        msg, sizeof(msg))
-        != 0)
-    {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "%s", msg[0] ? msg : "invalid JSON");
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/* the members of a decision request, found in one pass over the body */
-
-enum {
-    NGX_HTTP_SARK_Q_ACTION = 0,
-    NGX_HTTP_SARK_Q_SERVER,
-    NGX_HTTP_SARK_Q_TOOL,
-    NGX_HTTP_SARK_Q_SENSITIVITY,
-    NGX_HTTP_SARK_Q_PARAMETERS,
-    NGX_HTTP_SARK_Q_CONTEXT,
-    NGX_HTTP_SARK_Q_METADATA,
-    NGX_HTTP_SARK_Q_N            /* NGX_HTTP_SARK_QUERY_MEMBERS */
-};
-
-static ngx_str_t  ngx_http_sark_query_names[] = {
-    ngx_string("action"),
-    ngx_string("server_name"),
-    ngx_string("tool_name"),
-    ngx_string("sensitivity_level"),
-    ngx_string("parameters"),
-    ngx_string("context"),
-    ngx_string("gateway_metadata")
-};
 
 
 static ngx_int_t
@@ -512,7 +307,7 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
 
 /*
  * A query whose strings have no escapes can be taken from the body again
- * when the same body comes back (ngx_http_sark_recall_query()): where its
+ * when the same body comes back (ngx_http_sark_recall_question()): where its
  * members are is noted in ctx->spans, for the token's memo.
  */
 
@@ -557,77 +352,6 @@ ngx_http_sark_query_spans(ngx_http_request_t *r, const sark_json_t **m,
 
     ctx->body = *body;
     ctx->spans = spans;
-}
-
-
-/*
- * A string field of a request body: absent and null give a NULL string,
- * refused when NGX_HTTP_SARK_FIELD_REQUIRED; an empty one is refused with
- * NGX_HTTP_SARK_FIELD_NONEMPTY (when required); longer than max is refused.
- * NGX_HTTP_SARK_FIELD_NULLABLE only words the type error ("string or null").
- */
-
-ngx_int_t
-ngx_http_sark_get_string(ngx_http_request_t *r, const sark_json_t *root,
-    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
-    ngx_http_sark_error_t *err)
-{
-    return ngx_http_sark_check_string(r, sark_json_get(root, name), name,
-                                      flags, max, out, err);
-}
-
-
-/* the same for a member already found (v), or not there (NULL) */
-
-ngx_int_t
-ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
-    const char *name, ngx_uint_t flags, size_t max, ngx_str_t *out,
-    ngx_http_sark_error_t *err)
-{
-    ngx_str_null(out);
-
-    if (v == NULL || v->type == SARK_JSON_NULL) {
-        if (flags & NGX_HTTP_SARK_FIELD_REQUIRED) {
-            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
-                                    "GW-100", "missing required field \"%s\"",
-                                    name);
-            return NGX_DECLINED;
-        }
-
-        return NGX_OK;
-    }
-
-    if (v->type != SARK_JSON_STRING) {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                (flags & NGX_HTTP_SARK_FIELD_NULLABLE)
-                                ? "field \"%s\" must be a string or null"
-                                : "field \"%s\" must be a string",
-                                name);
-        return NGX_DECLINED;
-    }
-
-    if (v->len == 0
-        && (flags & NGX_HTTP_SARK_FIELD_REQUIRED)
-        && (flags & NGX_HTTP_SARK_FIELD_NONEMPTY))
-    {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"%s\" must not be empty", name);
-        return NGX_DECLINED;
-    }
-
-    if (v->len > max) {
-        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"%s\" is longer than %uz bytes",
-                                name, max);
-        return NGX_DECLINED;
-    }
-
-    /* the parser has checked the UTF-8; an empty string stays one */
-
-    out->data = (u_char *) v->str;
-    out->len = v->len;
-
-    return NGX_OK;
 }
 
 
@@ -677,3 +401,72 @@ ngx_http_sark_one_of(ngx_str_t *s, ngx_str_t *set)
 }
 
 
+static ngx_int_t
+ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  body, *cache, *aid;
+    ngx_uint_t                 allow;
+    ngx_http_sark_decision_t  *d;
+
+    d = &ctx->decision;
+    aid = ngx_http_sark_audit_id(r->pool, ctx);
+
+    allow = (d->decision == SARK_DECISION_ALLOW);
+    cache = &ngx_http_sark_cache_names[d->cache_layer <= SARK_CACHE_L2
+                                       ? d->cache_layer : 0];
+
+    len = sizeof("{\"allow\":false,\"reason\":,\"filtered_parameters\":,"
+                 "\"audit_id\":,\"cache_ttl\":,\"metadata\":{"
+                 "\"policy_revision\":,\"evaluated_at\":"
+                 "\"YYYY-MM-DDTHH:MM:SS.mmmZ\",\"cache\":\"MISS\"}}\n") - 1
+          + ngx_http_sark_string_len(&d->reason)
+          + d->filtered_parameters.len
+          + ngx_http_sark_string_len(aid)
+          + NGX_INT_T_LEN
+          + ngx_http_sark_string_len(&d->policy_revision);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+
+    p = allow ? ngx_http_sark_cpylit(p, "{\"allow\":true,\"reason\":")
+              : ngx_http_sark_cpylit(p, "{\"allow\":false,\"reason\":");
+    p = ngx_http_sark_put_string(p, &d->reason);
+
+    if (allow && d->filtered_parameters.len) {
+        p = ngx_http_sark_cpylit(p, ",\"filtered_parameters\":");
+        p = ngx_cpymem(p, d->filtered_parameters.data,
+                       d->filtered_parameters.len);
+    }
+
+    p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
+
+    if (aid) {
+        /* hex digits and dashes: nothing to escape */
+        *p++ = '"';
+        p = ngx_cpymem(p, aid->data, aid->len);
+        *p++ = '"';
+
+    } else {
+        p = ngx_http_sark_cpylit(p, "null");
+    }
+
+    p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
+    p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
+    p = ngx_http_sark_cpylit(p, ",\"metadata\":{\"policy_revision\":");
+    p = ngx_http_sark_put_string(p, &d->policy_revision);
+    p = ngx_http_sark_cpylit(p, ",\"evaluated_at\":\"");
+    p = ngx_http_sark_put_time(p, d->evaluated_at);
+    p = ngx_http_sark_cpylit(p, "Z\",\"cache\":\"");
+    p = ngx_cpymem(p, cache->data, cache->len);
+    p = ngx_http_sark_cpylit(p, "\"}}\n");
+
+    body.len = p - body.data;
+
+    return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
+}

@@ -23,8 +23,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/crypto.h>
-
 #include "ngx_http_sark_module.h"
 
 
@@ -35,8 +33,6 @@
 #define NGX_HTTP_SARK_TIMESTAMP_MAX    253402300799LL
 
 
-static ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_gateway_event(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_audit_event_t *ev,
     ngx_http_sark_error_t *err);
@@ -59,68 +55,6 @@ ngx_http_sark_gateway_audit_handler(ngx_http_request_t *r)
     ctx->call.handler = ngx_http_sark_gateway_answer;
 
     return ngx_http_sark_start(r, ctx, ngx_http_sark_gateway_check);
-}
-
-
-/* a gateway is a caller presenting sark_gateway_key */
-
-static ngx_int_t
-ngx_http_sark_gateway_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
-{
-    u_char           *p, *last;
-    ngx_str_t         key;
-    ngx_uint_t        bearer;
-    ngx_table_elt_t  *h;
-
-    static ngx_str_t  name = ngx_string("X-Gateway-Api-Key");
-
-    ngx_str_null(&key);
-    bearer = 0;
-
-    h = ngx_http_sark_find_header(r, &name);
-    if (h) {
-        key = h->value;
-    }
-
-    if (key.data == NULL && r->headers_in.authorization) {
-        p = r->headers_in.authorization->value.data;
-        last = p + r->headers_in.authorization->value.len;
-
-        if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0)
-        {
-            for (p += 7; p < last && *p == ' '; p++) { /* void */ }
-
-            while (last > p && last[-1] == ' ') {
-                last--;
-            }
-
-            key.data = p;
-            key.len = last - p;
-            bearer = 1;
-        }
-    }
-
-    if (key.len == 0) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-001",
-                                "missing gateway API key");
-        ctx->error.www_authenticate = 1;
-        return NGX_DECLINED;
-    }
-
-    if (key.len != slcf->gateway_key.len
-        || CRYPTO_memcmp(key.data, slcf->gateway_key.data, key.len) != 0)
-    {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-002",
-                                "invalid gateway API key");
-        ctx->error.www_authenticate = 1;
-        ctx->error.invalid_token = bearer;
-        return NGX_DECLINED;
-    }
-
-    ngx_str_set(&ctx->identity.sub, "gateway");
-
-    return NGX_OK;
 }
 
 

@@ -16,13 +16,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/crypto.h>
-
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_invalidate_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_invalidate_reply(ngx_http_request_t *r,
@@ -34,84 +30,6 @@ ngx_int_t
 ngx_http_sark_invalidate_handler(ngx_http_request_t *r)
 {
     return ngx_http_sark_admin_start(r, ngx_http_sark_invalidate_answer);
-}
-
-
-/* the admin endpoints: `answer`, when set, receives sarkd's reply */
-
-ngx_int_t
-ngx_http_sark_admin_start(ngx_http_request_t *r,
-    ngx_http_sark_call_handler_pt answer)
-{
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (answer) {
-        ctx->call.handler = answer;
-    }
-
-    return ngx_http_sark_start(r, ctx, ngx_http_sark_admin_check);
-}
-
-
-/* an admin is a token holding the role "admin", or the sark_admin_key */
-
-static ngx_int_t
-ngx_http_sark_admin_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
-{
-    ngx_int_t         rc;
-    ngx_uint_t        i;
-    ngx_table_elt_t  *h;
-
-    static ngx_str_t  name = ngx_string("X-Admin-Key");
-
-    if (slcf->admin_key.len) {
-        h = ngx_http_sark_find_header(r, &name);
-
-        if (h) {
-            if (h->value.len == slcf->admin_key.len
-                && CRYPTO_memcmp(h->value.data, slcf->admin_key.data,
-                                 slcf->admin_key.len) == 0)
-            {
-                ngx_str_set(&ctx->identity.sub, "admin-key");
-                return NGX_OK;
-            }
-
-            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED,
-                                    "AU-002", "invalid admin key");
-            return NGX_DECLINED;
-        }
-    }
-
-    if (slcf->jwt_keys == NULL) {
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-001",
-                                "missing admin key");
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    for (i = 0; i < ctx->identity.nroles; i++) {
-        if (ctx->identity.roles[i].len == 5
-            && ngx_strncmp(ctx->identity.roles[i].data, "admin", 5) == 0)
-        {
-            return NGX_OK;
-        }
-    }
-
-    ngx_http_sark_error_set(&ctx->error, NGX_HTTP_FORBIDDEN, "AZ-002",
-                            "the admin role is required");
-
-    return NGX_DECLINED;
 }
 
 
@@ -134,9 +52,7 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     /* an explicit pattern only: an empty body never flushes everything */
 
-    if (ngx_http_sark_admin_body(r, &body, &ctx->error) != NGX_OK) {
-        return NGX_DECLINED;
-    }
+    ngx_http_sark_text_body(r, &body);
 
     msg[0] = '\0';
     root = NULL;
@@ -217,36 +133,6 @@ ngx_http_sark_invalidate_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ctx->error.retry_after = 1;
 
     return NGX_DECLINED;
-}
-
-
-/* the admin endpoints' bodies (ngx_http_sark_read_body()); blank = empty */
-
-ngx_int_t
-ngx_http_sark_admin_body(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_http_sark_error_t *err)
-{
-    u_char               *p, *last;
-    ngx_http_sark_ctx_t  *ctx;
-
-    ngx_str_null(body);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
-
-    last = ctx->body.data + ctx->body.len;
-
-    for (p = ctx->body.data;
-         p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n');
-         p++)
-    {
-        /* void */
-    }
-
-    if (p < last) {
-        *body = ctx->body;
-    }
-
-    return NGX_OK;
 }
 
 

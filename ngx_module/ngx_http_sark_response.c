@@ -4,35 +4,24 @@
  */
 
 
+/*
+ * What the module answers with: errors as the JSON envelope, any JSON
+ * body, and the JSON text helpers the answers are written with.  Also the
+ * escaping of what the module logs of a request.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-
-#include <openssl/rand.h>
 
 #include "ngx_http_sark_module.h"
 
 
 static ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
-static u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
 static ngx_uint_t ngx_http_sark_plain(ngx_str_t *s);
-
-
-#define ngx_http_sark_cpylit(p, lit)  ngx_cpymem(p, lit, sizeof(lit) - 1)
-
-static u_char *ngx_http_sark_put_time(u_char *p, uint64_t ms);
-static u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v,
-    ngx_uint_t width);
-static size_t ngx_http_sark_string_len(ngx_str_t *s);
 static ngx_str_t *ngx_http_sark_request_id(ngx_http_request_t *r);
-
-
-static ngx_str_t  ngx_http_sark_cache_names[] = {
-    ngx_string("MISS"),
-    ngx_string("L1"),
-    ngx_string("L2")
-};
 
 
 void
@@ -275,185 +264,6 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 }
 
 
-ngx_int_t
-ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
-{
-    u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  body, *cache, *aid;
-    ngx_uint_t                 allow;
-    ngx_http_sark_decision_t  *d;
-
-    d = &ctx->decision;
-    aid = ngx_http_sark_audit_id(r->pool, ctx);
-
-    allow = (d->decision == SARK_DECISION_ALLOW);
-    cache = &ngx_http_sark_cache_names[d->cache_layer <= SARK_CACHE_L2
-                                       ? d->cache_layer : 0];
-
-    len = sizeof("{\"allow\":false,\"reason\":,\"filtered_parameters\":,"
-                 "\"audit_id\":,\"cache_ttl\":,\"metadata\":{"
-                 "\"policy_revision\":,\"evaluated_at\":"
-                 "\"YYYY-MM-DDTHH:MM:SS.mmmZ\",\"cache\":\"MISS\"}}\n") - 1
-          + ngx_http_sark_string_len(&d->reason)
-          + d->filtered_parameters.len
-          + ngx_http_sark_string_len(aid)
-          + NGX_INT_T_LEN
-          + ngx_http_sark_string_len(&d->policy_revision);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.data = p;
-
-    p = allow ? ngx_http_sark_cpylit(p, "{\"allow\":true,\"reason\":")
-              : ngx_http_sark_cpylit(p, "{\"allow\":false,\"reason\":");
-    p = ngx_http_sark_put_string(p, &d->reason);
-
-    if (allow && d->filtered_parameters.len) {
-        p = ngx_http_sark_cpylit(p, ",\"filtered_parameters\":");
-        p = ngx_cpymem(p, d->filtered_parameters.data,
-                       d->filtered_parameters.len);
-    }
-
-    p = ngx_http_sark_cpylit(p, ",\"audit_id\":");
-
-    if (aid) {
-        /* hex digits and dashes: nothing to escape */
-        *p++ = '"';
-        p = ngx_cpymem(p, aid->data, aid->len);
-        *p++ = '"';
-
-    } else {
-        p = ngx_http_sark_cpylit(p, "null");
-    }
-
-    p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
-    p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
-    p = ngx_http_sark_cpylit(p, ",\"metadata\":{\"policy_revision\":");
-    p = ngx_http_sark_put_string(p, &d->policy_revision);
-    p = ngx_http_sark_cpylit(p, ",\"evaluated_at\":\"");
-    p = ngx_http_sark_put_time(p, d->evaluated_at);
-    p = ngx_http_sark_cpylit(p, "Z\",\"cache\":\"");
-    p = ngx_cpymem(p, cache->data, cache->len);
-    p = ngx_http_sark_cpylit(p, "\"}}\n");
-
-    body.len = p - body.data;
-
-    return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
-}
-
-
-/*
- * Audit ids are RFC 9562 UUIDv7: 48-bit Unix ms, then 74 random bits.  The
- * random bits come from the OpenSSL CSPRNG, drawn 4 KB at a time into a
- * per-worker pool: one RAND_bytes() call costs about as many instructions
- * as the rest of an L1 hit (make bench-ir), a pool of 409 ids a tenth of
- * that per id.  Ids are unique, time-ordered (audit rows index well) and
- * not guessable from the ones before.
- */
-
-#define NGX_HTTP_SARK_RANDOM_POOL  4096
-
-static u_char      ngx_http_sark_random_pool[NGX_HTTP_SARK_RANDOM_POOL];
-static ngx_uint_t  ngx_http_sark_random_left;
-
-
-static u_char *
-ngx_http_sark_random_bytes(size_t n)
-{
-    if (ngx_http_sark_random_left < n) {
-        if (RAND_bytes(ngx_http_sark_random_pool, NGX_HTTP_SARK_RANDOM_POOL)
-            != 1)
-        {
-            return NULL;
-        }
-
-        ngx_http_sark_random_left = NGX_HTTP_SARK_RANDOM_POOL;
-    }
-
-    ngx_http_sark_random_left -= n;
-
-    return ngx_http_sark_random_pool + ngx_http_sark_random_left;
-}
-
-
-ngx_int_t
-ngx_http_sark_new_audit_id(ngx_http_sark_ctx_t *ctx)
-{
-    u_char      *b, *rnd;
-    uint64_t     ms;
-    ngx_time_t  *tp;
-
-    rnd = ngx_http_sark_random_bytes(10);
-    if (rnd == NULL) {
-        return NGX_ERROR;
-    }
-
-    b = ctx->audit_raw;
-
-    tp = ngx_timeofday();
-    ms = (uint64_t) tp->sec * 1000 + tp->msec;
-
-    /* 48-bit big-endian milliseconds, then the random bits */
-
-    sark_put_u16(b, (uint16_t) (ms >> 32));
-    sark_put_u32(b + 2, (uint32_t) ms);
-    ngx_memcpy(b + 6, rnd, 10);
-
-    b[6] = (u_char) (0x70 | (b[6] & 0x0f));
-    b[8] = (u_char) (0x80 | (b[8] & 0x3f));
-
-    ctx->has_audit_id = 1;
-    ngx_str_null(&ctx->audit_id);
-
-    return NGX_OK;
-}
-
-
-/* the id as text, formatted on first use; NULL when there is none */
-
-ngx_str_t *
-ngx_http_sark_audit_id(ngx_pool_t *pool, ngx_http_sark_ctx_t *ctx)
-{
-    u_char  *p, hex[32];
-
-    if (!ctx->has_audit_id) {
-        return NULL;
-    }
-
-    if (ctx->audit_id.data) {
-        return &ctx->audit_id;
-    }
-
-    p = ngx_pnalloc(pool, 36);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    ctx->audit_id.data = p;
-    ctx->audit_id.len = 36;
-
-    /* 8-4-4-4-12 */
-
-    (void) ngx_hex_dump(hex, ctx->audit_raw, 16);
-
-    p = ngx_cpymem(p, hex, 8);
-    *p++ = '-';
-    p = ngx_cpymem(p, hex + 8, 4);
-    *p++ = '-';
-    p = ngx_cpymem(p, hex + 12, 4);
-    *p++ = '-';
-    p = ngx_cpymem(p, hex + 16, 4);
-    *p++ = '-';
-    ngx_memcpy(p, hex + 20, 12);
-
-    return &ctx->audit_id;
-}
-
-
 static ngx_int_t
 ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
@@ -474,30 +284,14 @@ ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
-/* decimal, zero-padded to at least `width` digits */
+/* Unix ms as ISO 8601 UTC, "2026-11-27T01:02:03.456" */
 
-/*
- * Unix ms as ISO 8601 ("2026-11-27T01:02:03.456"), by hand: this is on the
- * path of every answer, and L1 hits of one entry repeat one time, so the
- * last one is kept per worker
- */
-
-static u_char *
+u_char *
 ngx_http_sark_put_time(u_char *p, uint64_t ms)
 {
-    u_char           *start;
-    ngx_tm_t          tm;
-
-    static uint64_t   last_ms = (uint64_t) -1;
-    static u_char     last[sizeof("2026-11-27T01:02:03.456") - 1];
-
-    if (ms == last_ms) {
-        return ngx_cpymem(p, last, sizeof(last));
-    }
+    ngx_tm_t  tm;
 
     ngx_gmtime((time_t) (ms / 1000), &tm);
-
-    start = p;
 
     p = ngx_http_sark_put_uint(p, tm.ngx_tm_year, 4);
     *p++ = '-';
@@ -511,18 +305,14 @@ ngx_http_sark_put_time(u_char *p, uint64_t ms)
     *p++ = ':';
     p = ngx_http_sark_put_uint(p, tm.ngx_tm_sec, 2);
     *p++ = '.';
-    p = ngx_http_sark_put_uint(p, (ngx_uint_t) (ms % 1000), 3);
 
-    if ((size_t) (p - start) == sizeof(last)) {
-        ngx_memcpy(last, start, sizeof(last));
-        last_ms = ms;
-    }
-
-    return p;
+    return ngx_http_sark_put_uint(p, (ngx_uint_t) (ms % 1000), 3);
 }
 
 
-static u_char *
+/* decimal, zero-padded to at least `width` digits */
+
+u_char *
 ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width)
 {
     u_char      buf[NGX_INT_T_LEN];
@@ -583,7 +373,7 @@ ngx_http_sark_plain(ngx_str_t *s)
  * case of escaping, six bytes ("\\uXXXX") for every input byte.
  */
 
-static size_t
+size_t
 ngx_http_sark_string_len(ngx_str_t *s)
 {
     if (s == NULL || s->data == NULL) {
@@ -594,7 +384,7 @@ ngx_http_sark_string_len(ngx_str_t *s)
 }
 
 
-static u_char *
+u_char *
 ngx_http_sark_put_string(u_char *p, ngx_str_t *s)
 {
     size_t  n;

@@ -1,0 +1,168 @@
+
+/*
+ * Copyright (C) sark-gateway authors
+ */
+
+
+/*
+ * What every sark_api endpoint shares: the content handler that dispatches
+ * to the endpoint, the common start (method, caller, body), and the step
+ * after the body is read.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_sark_module.h"
+
+
+/* the content handler of every sark_api location */
+
+ngx_int_t
+ngx_http_sark_api_handler(ngx_http_request_t *r)
+{
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    switch (slcf->api) {
+
+    case NGX_HTTP_SARK_API_INVALIDATE:
+        return ngx_http_sark_invalidate_handler(r);
+
+    case NGX_HTTP_SARK_API_WARM:
+        return ngx_http_sark_warm_handler(r);
+
+    case NGX_HTTP_SARK_API_AUDIT:
+        return ngx_http_sark_gateway_audit_handler(r);
+
+    default:
+        return ngx_http_sark_authorize_handler(r);
+    }
+}
+
+
+/*
+ * The common start of every sark_api endpoint: POST only, a caller that
+ * `caller` accepts, a body within sark_max_body_size, read into ctx->body
+ * (ngx_http_sark_body.c), then ngx_http_sark_body_handler().  Refusals
+ * discard the body and answer with the envelope at once.
+ */
+
+ngx_int_t
+ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_http_sark_caller_pt caller)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_ALLOWED, "GW-101",
+                                "method not allowed: use POST");
+        goto reject;
+    }
+
+    rc = caller(r, slcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        goto reject;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) slcf->max_body_size) {
+        ngx_http_sark_error_fmt(r->pool, &ctx->error,
+                                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "GW-413",
+                                "request body is larger than %uz bytes",
+                                slcf->max_body_size);
+        goto reject;
+    }
+
+    rc = ngx_http_sark_read_body(r, ctx, slcf->max_body_size,
+                                 ngx_http_sark_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+
+reject:
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_sark_send_error(r, &ctx->error);
+}
+
+
+/* every sark_api endpoint goes on here once its body is read */
+
+void
+ngx_http_sark_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+    switch (slcf->api) {
+
+    case NGX_HTTP_SARK_API_INVALIDATE:
+        rc = ngx_http_sark_invalidate_start(r, ctx);
+        break;
+
+    case NGX_HTTP_SARK_API_WARM:
+        rc = ngx_http_sark_warm_start(r, ctx);
+        break;
+
+    case NGX_HTTP_SARK_API_AUDIT:
+        rc = ngx_http_sark_gateway_audit_start(r, ctx);
+        break;
+
+    default:
+        rc = ngx_http_sark_authorize_start(r, ctx);
+    }
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_sark_send_error(r, &ctx->error);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* the admin endpoints: `answer`, when set, receives sarkd's reply */
+
+ngx_int_t
+ngx_http_sark_admin_start(ngx_http_request_t *r,
+    ngx_http_sark_call_handler_pt answer)
+{
+    ngx_http_sark_ctx_t  *ctx;
+
+    ctx = ngx_http_sark_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (answer) {
+        ctx->call.handler = answer;
+    }
+
+    return ngx_http_sark_start(r, ctx, ngx_http_sark_admin_check);
+}
