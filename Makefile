@@ -63,10 +63,13 @@ ifeq ($(BUILD),asan)
 NGX_CC_OPT  += -DNGX_DEBUG_PALLOC=1
 endif
 
-DAEMON_SRCS := $(wildcard daemon/*.cc)
+# sarkd's sources may sit in subdirectories of daemon/, their headers
+# named from daemon/ ("cache/l2_cache.h").  Objects and their dependency
+# files (-MMD) mirror that layout under $(B)/daemon/.
+DAEMON_SRCS := $(wildcard daemon/*.cc daemon/*/*.cc)
 DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
 CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
-               -Ishared $(SAN) \
+               -Idaemon -Ishared $(SAN) \
                $(shell pkg-config --cflags libcurl libpq 2>/dev/null)
 DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis libpq 2>/dev/null) -lcrypto
 ifeq ($(MALLOC),jemalloc)
@@ -84,7 +87,7 @@ UNITS       := check_proto check_key check_json check_jwt \
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
-SARKD_DEPS  := $(wildcard daemon/*.h) $(wildcard shared/*.h) $(B)/.flags
+SARKD_DEPS  := $(wildcard daemon/*.h daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
 SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/json_util.cc daemon/glob.cc \
                daemon/recent_invalidations.cc daemon/circuit_breaker.cc
 
@@ -160,7 +163,7 @@ $(PGO_PROFILE)/trained: $(MODULE_SRCS) scripts/pgo-train scripts/pgo-train.lua \
 endif
 
 $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
-	@mkdir -p $(B)/daemon
+	@mkdir -p $(@D)
 	@echo "  CXX       $<"
 	@$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
