@@ -88,8 +88,8 @@ UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
 SARKD_DEPS  := $(wildcard daemon/*.h daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
-SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/json_util.cc daemon/glob.cc \
-               daemon/recent_invalidations.cc daemon/circuit_breaker.cc
+SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/core/json_util.cc daemon/glob.cc \
+               daemon/recent_invalidations.cc daemon/core/circuit_breaker.cc
 
 OPA          = $(shell scripts/setup --print-opa)
 
@@ -206,11 +206,11 @@ $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
-                              daemon/log.cc daemon/peer_check.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/core/config.cc \
+                              daemon/core/log.cc daemon/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/config.cc \
-	    daemon/log.cc daemon/peer_check.cc -o $@ $(UNIT_LIBS)
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/core/config.cc \
+	    daemon/core/log.cc daemon/peer_check.cc -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
@@ -223,16 +223,16 @@ $(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
-                                  daemon/json_util.cc $(SARKD_DEPS)
+                                  daemon/core/json_util.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
-	    daemon/json_util.cc -o $@ $(UNIT_LIBS)
+	    daemon/core/json_util.cc -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
-                             daemon/log.cc $(SARKD_DEPS)
+                             daemon/core/log.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
-	    daemon/log.cc -o $@ $(UNIT_LIBS)
+	    daemon/core/log.cc -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
                                   $(SARKD_DEPS)

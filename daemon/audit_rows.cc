@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "json_util.h"
+#include "core/json_util.h"
 #include "sark_proto.h"
 
 namespace sark {

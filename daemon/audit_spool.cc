@@ -17,7 +17,7 @@
 #include <ctime>
 #include <vector>
 
-#include "log.h"
+#include "core/log.h"
 #include "sark_proto.h"
 
 namespace sark {

@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "handles.h"
+#include "core/handles.h"
 
 namespace sark {
 

@@ -7,7 +7,7 @@
 
 #include "audit_rows.h"
 #include "audit_schema.h"
-#include "clock.h"
+#include "core/clock.h"
 
 namespace sark {
 namespace {

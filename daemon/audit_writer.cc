@@ -3,7 +3,7 @@
 #include <memory>
 #include <utility>
 
-#include "clock.h"
+#include "core/clock.h"
 #include "frame_builder.h"
 #include "sark_proto.h"
 

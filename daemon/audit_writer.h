@@ -23,9 +23,9 @@
 #include "audit_rows.h"
 #include "audit_spool.h"
 #include "audit_store.h"
-#include "config.h"
-#include "event_loop.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 
 namespace sark {
 

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "cache_key.h"
-#include "clock.h"
+#include "core/clock.h"
 #include "opa_answer.h"
 
 namespace sark {

@@ -24,11 +24,11 @@
 #include <vector>
 
 #include "cache_entry.h"
-#include "config.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 #include "decision.h"
-#include "event_loop.h"
 #include "l2_cache.h"
-#include "log.h"
 #include "module_server.h"
 #include "opa_client.h"
 #include "policy_revision.h"

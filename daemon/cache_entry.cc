@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "json_util.h"
+#include "core/json_util.h"
 
 namespace sark {
 namespace {

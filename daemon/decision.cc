@@ -2,8 +2,8 @@
 
 #include <utility>
 
+#include "core/json_util.h"
 #include "frame_builder.h"
-#include "json_util.h"
 
 namespace sark {
 namespace {

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "clock.h"
-#include "json_util.h"
+#include "core/clock.h"
+#include "core/json_util.h"
 
 namespace sark {
 namespace {

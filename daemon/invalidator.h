@@ -28,10 +28,10 @@
 #include <unordered_map>
 
 #include "cache_frames.h"
-#include "config.h"
-#include "event_loop.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 #include "l2_cache.h"
-#include "log.h"
 #include "module_server.h"
 #include "recent_invalidations.h"
 #include "redis_client.h"

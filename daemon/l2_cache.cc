@@ -1,6 +1,6 @@
 #include "l2_cache.h"
 
-#include "clock.h"
+#include "core/clock.h"
 
 namespace sark {
 

@@ -19,9 +19,9 @@
 #include <string_view>
 
 #include "cache_entry.h"
-#include "config.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "l2_seal.h"
-#include "log.h"
 #include "policy_revision.h"
 #include "recent_invalidations.h"
 #include "redis_client.h"

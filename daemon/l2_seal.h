@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "handles.h"
+#include "core/handles.h"
 
 namespace sark {
 

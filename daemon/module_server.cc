@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "clock.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "frame_builder.h"
-#include "log.h"
 
 namespace sark {
 namespace {

@@ -26,11 +26,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/handles.h"
+#include "core/log.h"
 #include "decision.h"
-#include "event_loop.h"
-#include "handles.h"
-#include "log.h"
 #include "peer_check.h"
 
 namespace sark {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string>
 
-#include "json_util.h"
+#include "core/json_util.h"
 #include "provenance.h"
 
 namespace sark {

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <utility>
 
-#include "clock.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "sark_proto.h"
 
 namespace sark {

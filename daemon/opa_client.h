@@ -17,9 +17,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "config.h"
-#include "event_loop.h"
-#include "handles.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/handles.h"
 
 namespace sark {
 

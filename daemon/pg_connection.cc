@@ -4,7 +4,7 @@
 #include <cstring>
 #include <utility>
 
-#include "clock.h"
+#include "core/clock.h"
 
 namespace sark {
 namespace {

@@ -25,8 +25,8 @@
 #include <string_view>
 #include <vector>
 
-#include "event_loop.h"
-#include "log.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 
 namespace sark {
 

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "clock.h"
+#include "core/clock.h"
 
 namespace sark {
 namespace {

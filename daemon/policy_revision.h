@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "event_loop.h"
-#include "log.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 #include "opa_client.h"
 #include "provenance.h"
 

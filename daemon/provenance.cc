@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "handles.h"
+#include "core/handles.h"
 #include "sark_proto.h"
 
 namespace sark {

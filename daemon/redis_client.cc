@@ -2,7 +2,7 @@
 
 #include <functional>
 
-#include "clock.h"
+#include "core/clock.h"
 
 namespace sark {
 

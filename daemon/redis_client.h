@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "circuit_breaker.h"
-#include "config.h"
-#include "event_loop.h"
-#include "log.h"
+#include "core/circuit_breaker.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 #include "redis_connection.h"
 
 namespace sark {

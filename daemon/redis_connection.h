@@ -29,9 +29,9 @@
 #include <string_view>
 #include <vector>
 
-#include "config.h"
-#include "event_loop.h"
-#include "log.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/log.h"
 
 namespace sark {
 

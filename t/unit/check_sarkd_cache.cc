@@ -1,7 +1,7 @@
 // Unit tests for sarkd's decision-cache rules: the L2 value format
 // (daemon/cache_entry.cc), TTL and expiry computation, the recent
 // invalidation patterns (daemon/recent_invalidations.cc) and the circuit
-// breaker (daemon/circuit_breaker.cc).
+// breaker (daemon/core/circuit_breaker.cc).
 
 #include <check.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cache_entry.h"
-#include "circuit_breaker.h"
+#include "core/circuit_breaker.h"
 #include "recent_invalidations.h"
 
 using sark::CachedDecision;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "audit_spool.h"
-#include "log.h"
+#include "core/log.h"
 
 // Last: check.h defines a fail() macro that breaks <ios> (pulled in by
 // the headers above).

@@ -1,4 +1,4 @@
-#include "log.h"
+#include "core/log.h"
 
 #include <strings.h>
 #include <time.h>

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "log.h"
+#include "core/log.h"
 #include "sensitivity.h"
 
 namespace sark {

@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "handles.h"
+#include "core/handles.h"
 
 namespace sark {
 

@@ -1,4 +1,4 @@
-#include "circuit_breaker.h"
+#include "core/circuit_breaker.h"
 
 namespace sark {
 

@@ -1,10 +1,10 @@
-#include "event_loop.h"
+#include "core/event_loop.h"
 
 #include <cerrno>
 #include <cstring>
 
-#include "clock.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 namespace sark {
 namespace {

@@ -1,4 +1,4 @@
-#include "json_util.h"
+#include "core/json_util.h"
 
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>

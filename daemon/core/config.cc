@@ -1,4 +1,4 @@
-#include "config.h"
+#include "core/config.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 
 #include <strings.h>
 
-#include "handles.h"
+#include "core/handles.h"
 #include "peer_check.h"
 
 namespace sark {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "handles.h"
-#include "log.h"
-#include "sarkd.h"
+#include "core/config.h"
+#include "core/handles.h"
+#include "core/log.h"
+#include "core/sarkd.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "sarkd.h"
+#include "core/sarkd.h"
 
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "cache_frames.h"
-#include "log.h"
+#include "core/log.h"
 
 namespace sark {
 namespace {
