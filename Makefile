@@ -207,14 +207,14 @@ $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/core/config.cc \
-                              daemon/core/log.cc daemon/peer_check.cc $(SARKD_DEPS)
+                              daemon/core/log.cc daemon/proto/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/core/config.cc \
-	    daemon/core/log.cc daemon/peer_check.cc -o $@ $(UNIT_LIBS)
+	    daemon/core/log.cc daemon/proto/peer_check.cc -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/peer_check.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/peer_check.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $(SARKD_DEPS)

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "core/clock.h"
-#include "frame_builder.h"
+#include "proto/frame_builder.h"
 #include "sark_proto.h"
 
 namespace sark {

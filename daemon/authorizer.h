@@ -27,11 +27,11 @@
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "decision.h"
 #include "l2_cache.h"
-#include "module_server.h"
 #include "opa_client.h"
 #include "policy_revision.h"
+#include "proto/decision.h"
+#include "proto/module_server.h"
 #include "recent_invalidations.h"
 
 namespace sark {

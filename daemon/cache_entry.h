@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "decision.h"
+#include "proto/decision.h"
 
 namespace sark {
 

@@ -27,12 +27,12 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "cache_frames.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "l2_cache.h"
-#include "module_server.h"
+#include "proto/cache_frames.h"
+#include "proto/module_server.h"
 #include "recent_invalidations.h"
 #include "redis_client.h"
 #include "redis_connection.h"

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "decision.h"
 #include "opa_client.h"
+#include "proto/decision.h"
 
 namespace sark {
 

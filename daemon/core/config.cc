@@ -18,7 +18,7 @@
 #include <strings.h>
 
 #include "core/handles.h"
-#include "peer_check.h"
+#include "proto/peer_check.h"
 
 namespace sark {
 namespace {

@@ -8,8 +8,8 @@
 #include <csignal>
 #include <cstring>
 
-#include "cache_frames.h"
 #include "core/log.h"
+#include "proto/cache_frames.h"
 
 namespace sark {
 namespace {

@@ -18,9 +18,9 @@
 #include "core/handles.h"
 #include "invalidator.h"
 #include "l2_cache.h"
-#include "module_server.h"
 #include "opa_client.h"
 #include "policy_revision.h"
+#include "proto/module_server.h"
 #include "recent_invalidations.h"
 #include "redis_client.h"
 

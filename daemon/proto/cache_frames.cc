@@ -1,6 +1,6 @@
-#include "cache_frames.h"
+#include "proto/cache_frames.h"
 
-#include "frame_builder.h"
+#include "proto/frame_builder.h"
 
 namespace sark {
 

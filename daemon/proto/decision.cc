@@ -1,9 +1,9 @@
-#include "decision.h"
+#include "proto/decision.h"
 
 #include <utility>
 
 #include "core/json_util.h"
-#include "frame_builder.h"
+#include "proto/frame_builder.h"
 
 namespace sark {
 namespace {

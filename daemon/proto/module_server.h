@@ -30,8 +30,8 @@
 #include "core/event_loop.h"
 #include "core/handles.h"
 #include "core/log.h"
-#include "decision.h"
-#include "peer_check.h"
+#include "proto/decision.h"
+#include "proto/peer_check.h"
 
 namespace sark {
 

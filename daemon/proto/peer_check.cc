@@ -1,4 +1,4 @@
-#include "peer_check.h"
+#include "proto/peer_check.h"
 
 #include <grp.h>
 #include <pwd.h>

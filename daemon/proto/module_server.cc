@@ -1,4 +1,4 @@
-#include "module_server.h"
+#include "proto/module_server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "frame_builder.h"
+#include "proto/frame_builder.h"
 
 namespace sark {
 namespace {
