@@ -234,10 +234,10 @@ $(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
 	    daemon/core/log.cc -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
+$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/authz/provenance.cc \
                                   $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc daemon/authz/provenance.cc \
 	    -o $@ $(UNIT_LIBS)
 
 ## unit: build and run the Check unit tests

@@ -18,11 +18,11 @@
 #include <string>
 #include <string_view>
 
+#include "authz/policy_revision.h"
 #include "cache_entry.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "l2_seal.h"
-#include "policy_revision.h"
 #include "recent_invalidations.h"
 #include "redis_client.h"
 

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "authz/sensitivity.h"
 #include "core/log.h"
-#include "sensitivity.h"
 
 namespace sark {
 

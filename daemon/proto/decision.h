@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "authz/sensitivity.h"
 #include "sark_proto.h"
-#include "sensitivity.h"
 
 namespace sark {
 

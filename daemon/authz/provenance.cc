@@ -1,4 +1,4 @@
-#include "provenance.h"
+#include "authz/provenance.h"
 
 #include <openssl/evp.h>
 

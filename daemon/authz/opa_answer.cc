@@ -1,12 +1,12 @@
-#include "opa_answer.h"
+#include "authz/opa_answer.h"
 
 #include <rapidjson/document.h>
 
 #include <algorithm>
 #include <string>
 
+#include "authz/provenance.h"
 #include "core/json_util.h"
-#include "provenance.h"
 
 namespace sark {
 namespace {

@@ -1,4 +1,4 @@
-#include "opa_client.h"
+#include "authz/opa_client.h"
 
 #include <cstring>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "policy_revision.h"
+#include "authz/policy_revision.h"
 
 #include <utility>
 

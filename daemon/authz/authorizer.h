@@ -23,13 +23,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "authz/opa_client.h"
+#include "authz/policy_revision.h"
 #include "cache_entry.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
 #include "l2_cache.h"
-#include "opa_client.h"
-#include "policy_revision.h"
 #include "proto/decision.h"
 #include "proto/module_server.h"
 #include "recent_invalidations.h"

@@ -22,10 +22,10 @@
 #include <string>
 #include <string_view>
 
+#include "authz/opa_client.h"
+#include "authz/provenance.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "opa_client.h"
-#include "provenance.h"
 
 namespace sark {
 

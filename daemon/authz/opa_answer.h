@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "opa_client.h"
+#include "authz/opa_client.h"
 #include "proto/decision.h"
 
 namespace sark {

@@ -1,10 +1,10 @@
-#include "authorizer.h"
+#include "authz/authorizer.h"
 
 #include <utility>
 
+#include "authz/opa_answer.h"
 #include "cache_key.h"
 #include "core/clock.h"
-#include "opa_answer.h"
 
 namespace sark {
 namespace {
