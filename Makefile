@@ -88,8 +88,8 @@ UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
 SARKD_DEPS  := $(wildcard daemon/*.h daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
-SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/core/json_util.cc daemon/glob.cc \
-               daemon/recent_invalidations.cc daemon/core/circuit_breaker.cc
+SARKD_CACHE_SRCS := daemon/cache/cache_entry.cc daemon/core/json_util.cc daemon/cache/glob.cc \
+               daemon/cache/recent_invalidations.cc daemon/core/circuit_breaker.cc
 
 OPA          = $(shell scripts/setup --print-opa)
 
@@ -194,10 +194,10 @@ $(B)/unit/check_jwt: t/unit/check_jwt.c t/unit/test_arena.h ngx_module/sark_jwt.
 	@$(CC) $(UNIT_CFLAGS) t/unit/check_jwt.c ngx_module/sark_jwt.c \
 	    ngx_module/sark_json.c -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_glob: t/unit/check_sarkd_glob.cc daemon/glob.cc \
+$(B)/unit/check_sarkd_glob: t/unit/check_sarkd_glob.cc daemon/cache/glob.cc \
                             $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_glob.cc daemon/glob.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_glob.cc daemon/cache/glob.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
@@ -217,9 +217,9 @@ $(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.c
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \

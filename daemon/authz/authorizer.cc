@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "authz/opa_answer.h"
-#include "cache_key.h"
+#include "cache/cache_key.h"
 #include "core/clock.h"
 
 namespace sark {

@@ -25,14 +25,14 @@
 
 #include "authz/opa_client.h"
 #include "authz/policy_revision.h"
-#include "cache_entry.h"
+#include "cache/cache_entry.h"
+#include "cache/l2_cache.h"
+#include "cache/recent_invalidations.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "l2_cache.h"
 #include "proto/decision.h"
 #include "proto/module_server.h"
-#include "recent_invalidations.h"
 
 namespace sark {
 

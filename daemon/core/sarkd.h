@@ -15,14 +15,14 @@
 #include "authz/authorizer.h"
 #include "authz/opa_client.h"
 #include "authz/policy_revision.h"
+#include "cache/invalidator.h"
+#include "cache/l2_cache.h"
+#include "cache/recent_invalidations.h"
+#include "cache/redis_client.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/handles.h"
-#include "invalidator.h"
-#include "l2_cache.h"
 #include "proto/module_server.h"
-#include "recent_invalidations.h"
-#include "redis_client.h"
 
 namespace sark {
 

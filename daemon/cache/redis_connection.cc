@@ -1,4 +1,4 @@
-#include "redis_connection.h"
+#include "cache/redis_connection.h"
 
 #include <strings.h>
 

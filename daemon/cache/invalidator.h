@@ -27,15 +27,15 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "cache/l2_cache.h"
+#include "cache/recent_invalidations.h"
+#include "cache/redis_client.h"
+#include "cache/redis_connection.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "l2_cache.h"
 #include "proto/cache_frames.h"
 #include "proto/module_server.h"
-#include "recent_invalidations.h"
-#include "redis_client.h"
-#include "redis_connection.h"
 
 namespace sark {
 

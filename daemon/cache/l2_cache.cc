@@ -1,4 +1,4 @@
-#include "l2_cache.h"
+#include "cache/l2_cache.h"
 
 #include "core/clock.h"
 

@@ -1,8 +1,8 @@
-#include "recent_invalidations.h"
+#include "cache/recent_invalidations.h"
 
 #include <algorithm>
 
-#include "glob.h"
+#include "cache/glob.h"
 
 namespace sark {
 

@@ -1,4 +1,4 @@
-#include "invalidator.h"
+#include "cache/invalidator.h"
 
 #include <sys/random.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "l2_seal.h"
+#include "cache/l2_seal.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>

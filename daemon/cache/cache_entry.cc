@@ -1,4 +1,4 @@
-#include "cache_entry.h"
+#include "cache/cache_entry.h"
 
 #include <rapidjson/document.h>
 

@@ -1,4 +1,4 @@
-#include "glob.h"
+#include "cache/glob.h"
 
 #include "sark_glob.h"
 

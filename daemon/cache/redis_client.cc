@@ -1,4 +1,4 @@
-#include "redis_client.h"
+#include "cache/redis_client.h"
 
 #include <functional>
 

@@ -14,11 +14,11 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/redis_connection.h"
 #include "core/circuit_breaker.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "redis_connection.h"
 
 namespace sark {
 

@@ -19,12 +19,12 @@
 #include <string_view>
 
 #include "authz/policy_revision.h"
-#include "cache_entry.h"
+#include "cache/cache_entry.h"
+#include "cache/l2_seal.h"
+#include "cache/recent_invalidations.h"
+#include "cache/redis_client.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "l2_seal.h"
-#include "recent_invalidations.h"
-#include "redis_client.h"
 
 namespace sark {
 
