@@ -222,16 +222,16 @@ $(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_sea
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
+$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit/audit_rows.cc \
                                   daemon/core/json_util.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit/audit_rows.cc \
 	    daemon/core/json_util.cc -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
+$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit/audit_spool.cc \
                              daemon/core/log.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit/audit_spool.cc \
 	    daemon/core/log.cc -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/authz/provenance.cc \

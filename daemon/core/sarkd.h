@@ -9,9 +9,9 @@
 
 #include <string>
 
-#include "audit_spool.h"
-#include "audit_store.h"
-#include "audit_writer.h"
+#include "audit/audit_spool.h"
+#include "audit/audit_store.h"
+#include "audit/audit_writer.h"
 #include "authz/authorizer.h"
 #include "authz/opa_client.h"
 #include "authz/policy_revision.h"

@@ -1,12 +1,12 @@
-#include "audit_store.h"
+#include "audit/audit_store.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
 
-#include "audit_rows.h"
-#include "audit_schema.h"
+#include "audit/audit_rows.h"
+#include "audit/audit_schema.h"
 #include "core/clock.h"
 
 namespace sark {

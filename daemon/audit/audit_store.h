@@ -30,11 +30,11 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/pg_connection.h"
 #include "core/circuit_breaker.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"
-#include "pg_connection.h"
 
 namespace sark {
 

@@ -20,9 +20,9 @@
 #include <string_view>
 #include <vector>
 
-#include "audit_rows.h"
-#include "audit_spool.h"
-#include "audit_store.h"
+#include "audit/audit_rows.h"
+#include "audit/audit_spool.h"
+#include "audit/audit_store.h"
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/log.h"

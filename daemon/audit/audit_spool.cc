@@ -1,4 +1,4 @@
-#include "audit_spool.h"
+#include "audit/audit_spool.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "audit_rows.h"
+#include "audit/audit_rows.h"
 
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>

@@ -1,4 +1,4 @@
-#include "pg_connection.h"
+#include "audit/pg_connection.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "audit_writer.h"
+#include "audit/audit_writer.h"
 
 #include <memory>
 #include <utility>

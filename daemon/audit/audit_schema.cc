@@ -1,4 +1,4 @@
-#include "audit_schema.h"
+#include "audit/audit_schema.h"
 
 namespace sark {
 namespace {
