@@ -63,10 +63,11 @@ ifeq ($(BUILD),asan)
 NGX_CC_OPT  += -DNGX_DEBUG_PALLOC=1
 endif
 
-# sarkd's sources may sit in subdirectories of daemon/, their headers
-# named from daemon/ ("cache/l2_cache.h").  Objects and their dependency
-# files (-MMD) mirror that layout under $(B)/daemon/.
-DAEMON_SRCS := $(wildcard daemon/*.cc daemon/*/*.cc)
+# sarkd's sources are grouped by concern in subdirectories of daemon/
+# (core, proto, authz, cache, audit) and include each other by their path
+# from daemon/ ("cache/l2_cache.h").  Objects and their dependency files
+# (-MMD) mirror that layout under $(B)/daemon/.
+DAEMON_SRCS := $(wildcard daemon/*/*.cc)
 DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
 CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
                -Idaemon -Ishared $(SAN) \
@@ -87,9 +88,10 @@ UNITS       := check_proto check_key check_json check_jwt \
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
-SARKD_DEPS  := $(wildcard daemon/*.h daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
-SARKD_CACHE_SRCS := daemon/cache/cache_entry.cc daemon/core/json_util.cc daemon/cache/glob.cc \
-               daemon/cache/recent_invalidations.cc daemon/core/circuit_breaker.cc
+SARKD_DEPS  := $(wildcard daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
+SARKD_CACHE_SRCS := daemon/cache/cache_entry.cc daemon/core/json_util.cc \
+               daemon/cache/glob.cc daemon/cache/recent_invalidations.cc \
+               daemon/core/circuit_breaker.cc
 
 OPA          = $(shell scripts/setup --print-opa)
 
@@ -207,38 +209,43 @@ $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/core/config.cc \
-                              daemon/core/log.cc daemon/proto/peer_check.cc $(SARKD_DEPS)
+                              daemon/core/log.cc daemon/proto/peer_check.cc \
+                              $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/core/config.cc \
 	    daemon/core/log.cc daemon/proto/peer_check.cc -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
+                            $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
+                               $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit/audit_rows.cc \
-                                  daemon/core/json_util.cc $(SARKD_DEPS)
-	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit/audit_rows.cc \
-	    daemon/core/json_util.cc -o $@ $(UNIT_LIBS)
-
-$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit/audit_spool.cc \
-                             daemon/core/log.cc $(SARKD_DEPS)
-	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit/audit_spool.cc \
-	    daemon/core/log.cc -o $@ $(UNIT_LIBS)
-
-$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/authz/provenance.cc \
+$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc \
+                                  daemon/audit/audit_rows.cc daemon/core/json_util.cc \
                                   $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc daemon/authz/provenance.cc \
-	    -o $@ $(UNIT_LIBS)
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc \
+	    daemon/audit/audit_rows.cc daemon/core/json_util.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc \
+                             daemon/audit/audit_spool.cc daemon/core/log.cc \
+                             $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc \
+	    daemon/audit/audit_spool.cc daemon/core/log.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc \
+                                  daemon/authz/provenance.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc \
+	    daemon/authz/provenance.cc -o $@ $(UNIT_LIBS)
 
 ## unit: build and run the Check unit tests
 unit: $(UNIT_BINS)

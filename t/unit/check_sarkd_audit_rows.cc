@@ -1,6 +1,6 @@
-// Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit/audit_rows.cc): the
-// COPY text rows it produces, its defaults, escaping and UTF-8 repair, the
-// rule of each field (an invalid event gets no row and is reported, the
+// Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit/audit_rows.cc):
+// the COPY text rows it produces, its defaults, escaping and UTF-8 repair,
+// the rule of each field (an invalid event gets no row and is reported, the
 // others of its batch are kept), and its refusal of malformed batches.
 
 #include <check.h>

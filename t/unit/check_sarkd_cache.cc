@@ -1,7 +1,7 @@
 // Unit tests for sarkd's decision-cache rules: the L2 value format
 // (daemon/cache/cache_entry.cc), TTL and expiry computation, the recent
-// invalidation patterns (daemon/cache/recent_invalidations.cc) and the circuit
-// breaker (daemon/core/circuit_breaker.cc).
+// invalidation patterns (daemon/cache/recent_invalidations.cc) and the
+// circuit breaker (daemon/core/circuit_breaker.cc).
 
 #include <check.h>
 

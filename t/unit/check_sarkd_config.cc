@@ -1,6 +1,6 @@
-// Unit tests for sarkd's settings (daemon/core/config.cc): VALKEY_URL parsing,
-// the REDIS_* fallback, the cache and audit settings' validation, the L2
-// HMAC key and the socket's peer settings.
+// Unit tests for sarkd's settings (daemon/core/config.cc): VALKEY_URL
+// parsing, the REDIS_* fallback, the cache and audit settings' validation,
+// the L2 HMAC key and the socket's peer settings.
 
 #include <check.h>
 #include <grp.h>

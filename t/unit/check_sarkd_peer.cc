@@ -1,5 +1,5 @@
-// Unit tests for sarkd's socket peer check (daemon/proto/peer_check.cc): which
-// credentials are accepted, SO_PEERCRED, and user/group resolution.
+// Unit tests for sarkd's socket peer check (daemon/proto/peer_check.cc):
+// which credentials are accepted, SO_PEERCRED, and user/group resolution.
 
 #include <check.h>
 #include <sys/socket.h>
