@@ -1,5 +1,9 @@
 #pragma once
 
+// The sensitivity level of a tool (low, medium, high, critical), as a
+// request names it: its names, and the order the per-level settings
+// (GATEWAY_CACHE_TTL_<LEVEL>) are kept in.
+
 #include <cstddef>
 #include <string_view>
 

@@ -1,5 +1,10 @@
 #pragma once
 
+// The two clocks of sarkd's code: monotonic microseconds for timers,
+// deadlines and latencies, and wall-clock Unix milliseconds for the times
+// other hosts and the module compare (when a decision was evaluated, when
+// it expires, when an invalidation was issued).
+
 #include <time.h>
 
 #include <cstdint>
