@@ -41,10 +41,14 @@ ifeq ($(BUILD),asan)
 NGX_CC_OPT  += -DNGX_DEBUG_PALLOC=1
 endif
 
-DAEMON_SRCS := $(wildcard daemon/*.cc)
+# sarkd's sources are grouped by concern in subdirectories of daemon/
+# (core, proto, authz, cache, audit) and include each other by their path
+# from daemon/ ("cache/l2_cache.h").  Objects and their dependency files
+# (-MMD) mirror that layout under $(B)/daemon/.
+DAEMON_SRCS := $(wildcard daemon/*/*.cc)
 DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
 CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
-               -Ishared $(SAN) \
+               -Idaemon -Ishared $(SAN) \
                $(shell pkg-config --cflags libcurl libpq 2>/dev/null)
 DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis libpq 2>/dev/null) -lcrypto
 ifeq ($(MALLOC),jemalloc)
@@ -62,9 +66,10 @@ UNITS       := check_proto check_key check_json check_jwt \
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
-SARKD_DEPS  := $(wildcard daemon/*.h) $(wildcard shared/*.h) $(B)/.flags
-SARKD_CACHE_SRCS := daemon/cache_entry.cc daemon/json_util.cc daemon/glob.cc \
-               daemon/recent_invalidations.cc daemon/circuit_breaker.cc
+SARKD_DEPS  := $(wildcard daemon/*/*.h) $(wildcard shared/*.h) $(B)/.flags
+SARKD_CACHE_SRCS := daemon/cache/cache_entry.cc daemon/core/json_util.cc \
+               daemon/cache/glob.cc daemon/cache/recent_invalidations.cc \
+               daemon/core/circuit_breaker.cc
 
 OPA          = $(shell scripts/setup --print-opa)
 
@@ -122,7 +127,7 @@ $(MODULE_SO): $(NGX_BLD)/Makefile $(MODULE_SRCS)
 	@cp $(NGX_BLD)/ngx_http_sark_module.so $@.tmp && mv -f $@.tmp $@
 
 $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
-	@mkdir -p $(B)/daemon
+	@mkdir -p $(@D)
 	@echo "  CXX       $<"
 	@$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
@@ -153,10 +158,10 @@ $(B)/unit/check_jwt: t/unit/check_jwt.c t/unit/test_arena.h ngx_module/sark_jwt.
 	@$(CC) $(UNIT_CFLAGS) t/unit/check_jwt.c ngx_module/sark_jwt.c \
 	    ngx_module/sark_json.c -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_glob: t/unit/check_sarkd_glob.cc daemon/glob.cc \
+$(B)/unit/check_sarkd_glob: t/unit/check_sarkd_glob.cc daemon/cache/glob.cc \
                             $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_glob.cc daemon/glob.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_glob.cc daemon/cache/glob.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
@@ -165,39 +170,44 @@ $(B)/unit/check_sarkd_cache: t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_cache.cc $(SARKD_CACHE_SRCS) \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/config.cc \
-                              daemon/log.cc daemon/peer_check.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_config: t/unit/check_sarkd_config.cc daemon/core/config.cc \
+                              daemon/core/log.cc daemon/proto/peer_check.cc \
+                              $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/config.cc \
-	    daemon/log.cc daemon/peer_check.cc -o $@ $(UNIT_LIBS)
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_config.cc daemon/core/config.cc \
+	    daemon/core/log.cc daemon/proto/peer_check.cc -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/peer_check.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
+                            $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/peer_check.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_peer.cc daemon/proto/peer_check.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc $(SARKD_DEPS)
+$(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
+                               $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/l2_seal.cc \
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
 	    -o $@ $(UNIT_LIBS)
 
-$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
-                                  daemon/json_util.cc $(SARKD_DEPS)
-	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc daemon/audit_rows.cc \
-	    daemon/json_util.cc -o $@ $(UNIT_LIBS)
-
-$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
-                             daemon/log.cc $(SARKD_DEPS)
-	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc daemon/audit_spool.cc \
-	    daemon/log.cc -o $@ $(UNIT_LIBS)
-
-$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
+$(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc \
+                                  daemon/audit/audit_rows.cc daemon/core/json_util.cc \
                                   $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
-	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc daemon/provenance.cc \
-	    -o $@ $(UNIT_LIBS)
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_audit_rows.cc \
+	    daemon/audit/audit_rows.cc daemon/core/json_util.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_spool: t/unit/check_sarkd_spool.cc \
+                             daemon/audit/audit_spool.cc daemon/core/log.cc \
+                             $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_spool.cc \
+	    daemon/audit/audit_spool.cc daemon/core/log.cc -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_provenance: t/unit/check_sarkd_provenance.cc \
+                                  daemon/authz/provenance.cc $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_provenance.cc \
+	    daemon/authz/provenance.cc -o $@ $(UNIT_LIBS)
 
 ## unit: build and run the Check unit tests
 unit: $(UNIT_BINS)

@@ -1,6 +1,6 @@
-// Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit_rows.cc): the
-// COPY text rows it produces, its defaults, escaping and UTF-8 repair, the
-// rule of each field (an invalid event gets no row and is reported, the
+// Unit tests for sarkd's AUDIT_BATCH decoder (daemon/audit/audit_rows.cc):
+// the COPY text rows it produces, its defaults, escaping and UTF-8 repair,
+// the rule of each field (an invalid event gets no row and is reported, the
 // others of its batch are kept), and its refusal of malformed batches.
 
 #include <check.h>
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "audit_rows.h"
+#include "audit/audit_rows.h"
 #include "sark_proto.h"
 
 // Compares as std::string (the actual value is often a temporary) and

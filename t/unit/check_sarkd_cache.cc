@@ -1,16 +1,16 @@
 // Unit tests for sarkd's decision-cache rules: the L2 value format
-// (daemon/cache_entry.cc), TTL and expiry computation, the recent
-// invalidation patterns (daemon/recent_invalidations.cc) and the circuit
-// breaker (daemon/circuit_breaker.cc).
+// (daemon/cache/cache_entry.cc), TTL and expiry computation, the recent
+// invalidation patterns (daemon/cache/recent_invalidations.cc) and the
+// circuit breaker (daemon/core/circuit_breaker.cc).
 
 #include <check.h>
 
 #include <cstdlib>
 #include <string>
 
-#include "cache_entry.h"
-#include "circuit_breaker.h"
-#include "recent_invalidations.h"
+#include "cache/cache_entry.h"
+#include "cache/recent_invalidations.h"
+#include "core/circuit_breaker.h"
 
 using sark::CachedDecision;
 using sark::CircuitBreaker;

@@ -1,6 +1,6 @@
-// Unit tests for sarkd's settings (daemon/config.cc): VALKEY_URL parsing,
-// the REDIS_* fallback, the cache and audit settings' validation, the L2
-// HMAC key and the socket's peer settings.
+// Unit tests for sarkd's settings (daemon/core/config.cc): VALKEY_URL
+// parsing, the REDIS_* fallback, the cache and audit settings' validation,
+// the L2 HMAC key and the socket's peer settings.
 
 #include <check.h>
 #include <grp.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
+#include "core/config.h"
 
 using sark::Config;
 using sark::RedisEndpoint;

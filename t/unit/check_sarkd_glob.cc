@@ -1,4 +1,4 @@
-// Unit tests for sarkd's glob matcher (daemon/glob.cc): Redis KEYS/SCAN
+// Unit tests for sarkd's glob matcher (daemon/cache/glob.cc): Redis KEYS/SCAN
 // MATCH semantics, which the invalidation patterns rely on.
 
 #include <check.h>
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "glob.h"
+#include "cache/glob.h"
 
 namespace {
 

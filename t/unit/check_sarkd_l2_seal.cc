@@ -1,10 +1,10 @@
-// Unit tests for sealed L2 values (daemon/l2_seal.cc): a value verifies
+// Unit tests for sealed L2 values (daemon/cache/l2_seal.cc): a value verifies
 // only under the key it was sealed with and the Redis key it was stored
 // for, and only unchanged.
 
 // Before <check.h>: its fail() macro clashes with <ios>, which the
 // OpenSSL handles pull in through <memory>.
-#include "l2_seal.h"
+#include "cache/l2_seal.h"
 
 #include <check.h>
 

@@ -1,5 +1,5 @@
-// Unit tests for sarkd's socket peer check (daemon/peer_check.cc): which
-// credentials are accepted, SO_PEERCRED, and user/group resolution.
+// Unit tests for sarkd's socket peer check (daemon/proto/peer_check.cc):
+// which credentials are accepted, SO_PEERCRED, and user/group resolution.
 
 #include <check.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "peer_check.h"
+#include "proto/peer_check.h"
 
 using sark::PeerCredentials;
 using sark::PeerPolicy;

@@ -1,5 +1,5 @@
 // Unit tests for the policy revision read from an OPA answer's provenance
-// (daemon/provenance.cc): it names exactly the bundles that made the
+// (daemon/authz/provenance.cc): it names exactly the bundles that made the
 // answer, and is empty whenever they cannot be told apart.
 
 #include <check.h>
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "provenance.h"
+#include "authz/provenance.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Unit tests for sarkd's audit spool (daemon/audit_spool.cc): order of
+// Unit tests for sarkd's audit spool (daemon/audit/audit_spool.cc): order of
 // replay across segments, the persisted position, crash recovery of a torn
 // last record, damaged records set aside, and the directory lock.
 
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "audit_spool.h"
-#include "log.h"
+#include "audit/audit_spool.h"
+#include "core/log.h"
 
 // Last: check.h defines a fail() macro that breaks <ios> (pulled in by
 // the headers above).

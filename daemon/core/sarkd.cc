@@ -1,0 +1,213 @@
+#include "core/sarkd.h"
+
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/log.h"
+#include "proto/cache_frames.h"
+
+namespace sark {
+namespace {
+
+// Time allowed for a drain beyond the OPA timeout (queued requests, slow
+// readers); after it, whatever is left is answered "shutting down".
+constexpr uint64_t kDrainGraceMs = 5000;
+// Invalidation patterns remembered (docs/design.md, Decision cache).
+constexpr size_t kRecentInvalidations = 256;
+// Clock difference between hosts tolerated when comparing an invalidation
+// with a decision's evaluation time; the module uses the same window
+// (NGX_HTTP_SARK_SKEW_MS).
+constexpr uint64_t kClockSkewMs = 500;
+
+} // namespace
+
+Sarkd::Sarkd(const Config& cfg)
+    : cfg_(cfg), opa_(loop_, cfg), revision_(loop_, opa_, cfg.opa_revision_poll_ms),
+      server_(loop_, cfg),
+      recent_(cfg.maxCacheTtlMs() + kClockSkewMs, kRecentInvalidations, kClockSkewMs),
+      redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
+      invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
+      authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),
+      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_) {}
+
+bool Sarkd::setupSignals(std::string& err) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  // main() blocked these before any thread existed.
+  signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) {
+    err = std::string("signalfd: ") + strerror(errno);
+    return false;
+  }
+  if (!loop_.addFd(signal_fd_.get(), EPOLLIN, [this](uint32_t) { onSignalReadable(); })) {
+    err = "cannot watch the signalfd";
+    return false;
+  }
+  return true;
+}
+
+void Sarkd::onSignalReadable() {
+  struct signalfd_siginfo info;
+  while (true) {
+    ssize_t n = read(signal_fd_.get(), &info, sizeof(info));
+    if (n != static_cast<ssize_t>(sizeof(info))) {
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      return;
+    }
+    const char* name = info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (!draining_) {
+      beginDrain(name);
+      continue;
+    }
+    LogLine(LogLevel::Warn, "second signal, exiting now")
+        .str("signal", name)
+        .unum("pending", authorizer_.pending());
+    server_.removeSocketFile();
+    _exit(1);
+  }
+}
+
+void Sarkd::beginDrain(const char* signal_name) {
+  draining_ = true;
+  LogLine(LogLevel::Info, "draining")
+      .str("signal", signal_name)
+      .unum("pending", authorizer_.pending())
+      .unum("connections", server_.connectionCount());
+  server_.startDrain();
+  revision_.stop();
+  audit_.beginDrain();
+  uint64_t limit_ms = std::max<uint64_t>(cfg_.opa_timeout_ms, cfg_.database_statement_timeout_ms);
+  drain_timer_ = loop_.addTimer(limit_ms + kDrainGraceMs, [this]() {
+    drain_timer_ = 0;
+    LogLine(LogLevel::Warn, "drain timed out")
+        .unum("pending", authorizer_.pending())
+        .unum("audit_events_in_memory", audit_.queuedEvents());
+    loop_.stop();
+  });
+}
+
+void Sarkd::checkDrained() {
+  if (authorizer_.pending() == 0 && invalidator_.pending() == 0 && audit_.drained() &&
+      server_.flushed()) {
+    loop_.stop();
+  }
+}
+
+void Sarkd::logStartup() {
+  LogLine line(LogLevel::Info, "sarkd started");
+  line.num("pid", getpid());
+  line.str("host_id", invalidator_.hostId());
+  for (const auto& [name, value] : cfg_.effective) {
+    line.str(name, value);
+  }
+}
+
+int Sarkd::run() {
+  std::string err;
+  if (!loop_.init(err) || !opa_.init(err) || !setupSignals(err)) {
+    LogLine(LogLevel::Error, "cannot start").str("error", err);
+    return 1;
+  }
+  server_.setAuthzHandler([this](uint64_t conn_id, uint32_t req_id, const uint8_t* payload,
+                                 size_t len, std::string& e) {
+    return authorizer_.onAuthzRequest(conn_id, req_id, payload, len, e);
+  });
+  server_.setInvalidateHandler([this](uint64_t conn_id, uint32_t frame_id,
+                                      const uint8_t* payload, size_t len, std::string& e) {
+    return invalidator_.onInvalidateRequest(conn_id, frame_id, payload, len, e);
+  });
+  server_.setAckHandler(
+      [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
+  server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
+  server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
+                                 const uint8_t* payload, size_t len) {
+    audit_.onBatch(conn_id, id, flags, payload, len);
+  });
+  audit_.setAckFn([this](uint64_t conn_id, uint32_t id, uint8_t status, uint32_t events,
+                         std::string_view message) {
+    std::string frame;
+    encodeAuditAck(frame, id, status, events, message);
+    server_.sendFrame(conn_id, frame);
+  });
+  revision_.setChangeListener([this](const std::string& revision) {
+    std::string frame;
+    encodeRevision(frame, revision);
+    server_.broadcast(frame);
+  });
+  if (!audit_.start(err) || !server_.start(err)) {
+    LogLine(LogLevel::Error, "cannot start").str("error", err);
+    return 1;
+  }
+  loop_.addBeforeSleep([this]() {
+    if (draining_) {
+      checkDrained();
+    }
+  });
+  logStartup();
+  revision_.start();
+  if (cfg_.cache_l2_enabled) {
+    redis_.start();
+  }
+  invalidator_.start();
+
+  loop_.run();
+
+  loop_.cancelTimer(drain_timer_);
+  revision_.stop();
+  // Only a drain timeout leaves calls behind; they are answered now.
+  opa_.abortAll();
+  invalidator_.close();
+  redis_.close();
+  // Anything still in memory (a drain timeout) is spooled and acknowledged
+  // before the module connections close.
+  audit_.close();
+  server_.closeAll();
+  server_.removeSocketFile();
+  const Authorizer::Stats& a = authorizer_.stats();
+  const L2Cache::Stats& l2 = l2_.stats();
+  LogLine(LogLevel::Info, "stopped")
+      .unum("requests", a.requests)
+      .unum("coalesced", a.coalesced)
+      .unum("evaluations", a.evaluations)
+      .unum("l2_hits", a.l2_hits)
+      .unum("l2_misses", a.l2_misses)
+      .unum("l2_stale", l2.stale)
+      .unum("l2_errors", l2.errors)
+      .unum("l2_stores", l2.stores)
+      .unum("l2_unauthenticated", l2.unauthenticated)
+      .unum("answers_cacheable", a.cacheable)
+      .unum("peers_refused", server_.peersRefused());
+  const AuditWriter::Stats& au = audit_.stats();
+  LogLine(LogLevel::Info, "audit totals")
+      .unum("received", au.received)
+      .unum("written", au.written)
+      .unum("spooled", au.spooled)
+      .unum("replayed", au.replayed)
+      .unum("rejected_batches", au.rejected)
+      .unum("invalid", au.invalid)
+      .unum("refused", au.refused)
+      .unum("unacknowledged", au.lost)
+      .unum("spool_pending", spool_.pendingEvents());
+  return 0;
+}
+
+void Sarkd::onModuleConnected(uint64_t conn_id) {
+  // "" too: the worker must not key its L1 while OPA reports no revision
+  if (revision_.settled()) {
+    std::string frame;
+    encodeRevision(frame, revision_.current());
+    server_.sendFrame(conn_id, frame);
+  }
+  invalidator_.onModuleConnected(conn_id);
+}
+
+} // namespace sark

@@ -1,0 +1,66 @@
+#pragma once
+
+// sarkd's lifecycle: owns the event loop and its clients, starts them,
+// turns SIGTERM/SIGINT into a drain (stop accepting, stop reading, finish
+// in-flight OPA calls and invalidations, write or spool every audit event
+// received, replay the spool while the database takes it, flush answers)
+// and stops.  A second signal exits at
+// once with status 1.
+
+#include <string>
+
+#include "audit/audit_spool.h"
+#include "audit/audit_store.h"
+#include "audit/audit_writer.h"
+#include "authz/authorizer.h"
+#include "authz/opa_client.h"
+#include "authz/policy_revision.h"
+#include "cache/invalidator.h"
+#include "cache/l2_cache.h"
+#include "cache/recent_invalidations.h"
+#include "cache/redis_client.h"
+#include "core/config.h"
+#include "core/event_loop.h"
+#include "core/handles.h"
+#include "proto/module_server.h"
+
+namespace sark {
+
+class Sarkd {
+public:
+  explicit Sarkd(const Config& cfg);
+  Sarkd(const Sarkd&) = delete;
+  Sarkd& operator=(const Sarkd&) = delete;
+
+  // Runs until stopped; returns the process exit status.
+  int run();
+
+private:
+  bool setupSignals(std::string& err);
+  void onSignalReadable();
+  void beginDrain(const char* signal_name);
+  void checkDrained();
+  void logStartup();
+  void onModuleConnected(uint64_t conn_id);
+
+  // Declaration order is destruction order in reverse: the loop outlives
+  // every client registered on it.
+  const Config& cfg_;
+  EventLoop loop_;
+  OpaClient opa_;
+  PolicyRevision revision_;
+  ModuleServer server_;
+  RecentInvalidations recent_;
+  RedisClient redis_;
+  L2Cache l2_;
+  Invalidator invalidator_;
+  Authorizer authorizer_;
+  AuditSpool spool_;
+  AuditStore store_;
+  AuditWriter audit_;
+  UniqueFd signal_fd_;
+  bool draining_{false};
+  EventLoop::TimerId drain_timer_{0};
+};
+
+} // namespace sark
