@@ -526,7 +526,7 @@ ngx_http_sark_cache_stale(ngx_http_sark_cache_sh_t *sh,
     ngx_http_sark_pattern_t  *pt;
 
     if (cn->expires_at <= now
-        || cn->evaluated_at <= sh->floor + NGX_HTTP_SARK_SKEW_MS)
+        || cn->evaluated_at <= sh->floor + SARK_INVALIDATION_SKEW_MS)
     {
         return 1;
     }
@@ -536,7 +536,7 @@ ngx_http_sark_cache_stale(ngx_http_sark_cache_sh_t *sh,
     for (i = 0; i < n; i++) {
         pt = &sh->patterns[i];
 
-        if (cn->evaluated_at > pt->issued_at + NGX_HTTP_SARK_SKEW_MS) {
+        if (cn->evaluated_at > pt->issued_at + SARK_INVALIDATION_SKEW_MS) {
             continue;
         }
 

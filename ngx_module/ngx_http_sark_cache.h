@@ -28,10 +28,6 @@
 #define NGX_HTTP_SARK_PATTERNS          32
 #define NGX_HTTP_SARK_PATTERN_MAX       256
 
-/* entries evaluated this close after an invalidation are dropped too, so
- * clock skew between hosts cannot keep a stale entry alive */
-#define NGX_HTTP_SARK_SKEW_MS           500
-
 
 typedef struct {
     uint64_t                     issued_at;

@@ -284,14 +284,29 @@ ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
 }
 
 
-/* Unix ms as ISO 8601 UTC, "2026-11-27T01:02:03.456" */
+/*
+ * Unix ms as ISO 8601 UTC, "2026-11-27T01:02:03.456".  L1 hits of one entry
+ * repeat one time, so the last text made is kept per worker: it saves
+ * about 630 instructions per decision API answer (make bench-ir; a
+ * decision API L1 hit costs about 16,000 in all).
+ */
 
 u_char *
 ngx_http_sark_put_time(u_char *p, uint64_t ms)
 {
-    ngx_tm_t  tm;
+    u_char          *start;
+    ngx_tm_t         tm;
+
+    static uint64_t  last_ms = (uint64_t) -1;
+    static u_char    last[sizeof("2026-11-27T01:02:03.456") - 1];
+
+    if (ms == last_ms) {
+        return ngx_cpymem(p, last, sizeof(last));
+    }
 
     ngx_gmtime((time_t) (ms / 1000), &tm);
+
+    start = p;
 
     p = ngx_http_sark_put_uint(p, tm.ngx_tm_year, 4);
     *p++ = '-';
@@ -305,8 +320,16 @@ ngx_http_sark_put_time(u_char *p, uint64_t ms)
     *p++ = ':';
     p = ngx_http_sark_put_uint(p, tm.ngx_tm_sec, 2);
     *p++ = '.';
+    p = ngx_http_sark_put_uint(p, (ngx_uint_t) (ms % 1000), 3);
 
-    return ngx_http_sark_put_uint(p, (ngx_uint_t) (ms % 1000), 3);
+    /* (a year past 9999 makes a longer text, not kept) */
+
+    if ((size_t) (p - start) == sizeof(last)) {
+        ngx_memcpy(last, start, sizeof(last));
+        last_ms = ms;
+    }
+
+    return p;
 }
 
 

@@ -113,8 +113,9 @@ extern "C" {
 /* REVISION, INVALIDATE* fields */
 #define SARK_INV_PATTERN          1   /* string, Redis glob, "authz:..." */
 #define SARK_INV_ISSUED_AT        2   /* u64, Unix ms: entries evaluated at
-                                         or before it and matching are
-                                         invalid */
+                                         or before it, or up to
+                                         SARK_INVALIDATION_SKEW_MS after
+                                         it, and matching are invalid */
 #define SARK_INV_L2_DELETED       3   /* u32: keys removed from L2 */
 #define SARK_INV_HOSTS            4   /* u32: hosts that applied it,
                                          this one included */
@@ -123,6 +124,13 @@ extern "C" {
                                          did not confirm in time, or L2
                                          unavailable) */
 #define SARK_REV_REVISION         1   /* string */
+
+/*
+ * Hosts' clocks differ: a cached decision evaluated up to this long after
+ * a matching invalidation was issued counts as stale too, in the workers'
+ * L1 and in sarkd's view of L2.
+ */
+#define SARK_INVALIDATION_SKEW_MS 500
 
 /*
  * AUDIT_BATCH payload: SARK_AUD_EVENT repeated; the value of each is itself

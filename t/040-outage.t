@@ -5,6 +5,8 @@ use lib 't/lib';
 use Test::Sark;
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 plan tests => repeat_each() * (blocks() * 3 + 1);
 

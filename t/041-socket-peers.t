@@ -21,6 +21,8 @@ use Test::Sark::Util qw(nonce authorize poll_until redis_cli redis_keys pg_query
     audit_rows_for sarkd_log_mark sarkd_log_since);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 our ($DAEMON_UID, $DAEMON_GID) = (getpwnam('daemon'))[2, 3];
 our $NOBODY_GID = (getpwnam('nobody'))[3];

@@ -15,6 +15,8 @@ use Test::Sark::Util qw(nonce authorize raw_request concurrent_requests
     redis_keys);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 # Each block checks its status, body and error log (3), except the
 # must_die block (2) and the full-zone block (5); the init sections hold

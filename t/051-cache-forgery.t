@@ -19,6 +19,8 @@ use Test::Sark::Util qw(nonce authorize decision_is poll_until l2_ready opa_eval
     redis_cli redis_keys sarkd_log_mark sarkd_log_since);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 # Each block checks its status, body and error log (3: [error], or [crit]
 # where sarkd restarts and the worker logs the lost connection); the init

@@ -8,6 +8,8 @@ use Test::Sark;
 use Test::Sark::Util qw(nonce authorize http_request decision_is l1_ready opa_evals);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 # Tests per block, in order: 10 5 7 5 10 5 5 3 3 3 5 4 2 2 2 (71); the
 # init sections hold 3 more.

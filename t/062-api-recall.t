@@ -10,14 +10,16 @@ use Test::Sark::Util qw(nonce authorize decision_is poll_until l1_ready
     stack audit_rows_for http_request);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 # Block 1: 16 decision_is + 2 + 2; block 2: 8 + 2; block 3: 4 + 2; block 4:
 # 3 + 2; block 5: 2 x 6 + 2.
 plan tests => repeat_each() * (16 + 2 + 2 + 8 + 2 + 4 + 2 + 3 + 2 + 12 + 2);
 
-our $ADMIN_KEY = "admin-key-$N";
 
 our $N = nonce();
+our $ADMIN_KEY = "admin-key-$N";
 
 # `make t` starts PostgreSQL; a suite run on its own may need it
 stack('start', 'postgres');

@@ -6,6 +6,8 @@ use Test::Sark;
 use Test::Sark::Util qw(nonce l1_ready);
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 plan tests => repeat_each() * (blocks() * 2);
 

@@ -24,6 +24,8 @@ use POSIX ();
 use Time::HiRes ();
 
 repeat_each(1);
+# blocks build on the ones before them (state of the stack, caches)
+no_shuffle();
 
 plan tests => repeat_each() * 67;
 

@@ -9,8 +9,8 @@
 // at or before the floor is stale.
 //
 // Hosts' clocks differ, so "before" has a margin: a decision evaluated up
-// to `skew_ms` after a matching pattern's issue time is stale too (the
-// module applies the same window to its L1, NGX_HTTP_SARK_SKEW_MS).
+// to `skew_ms` after a matching pattern's issue time is stale too (sarkd
+// passes SARK_INVALIDATION_SKEW_MS, the window the module applies to L1).
 
 #include <cstddef>
 #include <cstdint>

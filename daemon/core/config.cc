@@ -316,19 +316,15 @@ const Setting kSettings[] = {
     {"ENABLE_PROFILING", "false", &setBool<&Config::enable_profiling>},
 };
 
-// Names the design reserves for later parts of sarkd (cache, audit,
-// circuit breakers).  They may already sit in conf/sarkd.env; they are
-// accepted without a remark.
-const char* const kReservedPrefixes[] = {
-    "VALKEY_", "REDIS_", "DATABASE_", "AUDIT_", "CACHE_",
+// Settings the design names that sarkd does not read yet: accepted in the
+// env file, with a note.
+const char* const kNotYetUsed[] = {
+    "DATABASE_READ_URL",
 };
 
-bool isReserved(const std::string& name) {
-  if (name.find("_CIRCUIT_BREAKER_") != std::string::npos) {
-    return true;
-  }
-  for (const char* prefix : kReservedPrefixes) {
-    if (name.starts_with(prefix)) {
+bool notYetUsed(const std::string& name) {
+  for (const char* n : kNotYetUsed) {
+    if (name == n) {
       return true;
     }
   }
@@ -737,9 +733,16 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
         break;
       }
     }
-    if (!known && !isReserved(name)) {
-      notes.push_back(std::string(env_file) + ": " + name + " is not a sarkd setting (ignored)");
+    if (known) {
+      continue;
     }
+    if (notYetUsed(name)) {
+      notes.push_back(std::string(env_file) + ": " + name + " is not used by this sarkd (ignored)");
+      continue;
+    }
+    // a misspelt setting would otherwise leave its default in force unseen
+    err = std::string(env_file) + ": " + name + " is not a sarkd setting";
+    return false;
   }
 
   out = std::move(cfg);

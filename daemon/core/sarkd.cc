@@ -19,17 +19,13 @@ namespace {
 constexpr uint64_t kDrainGraceMs = 5000;
 // Invalidation patterns remembered (docs/design.md, Decision cache).
 constexpr size_t kRecentInvalidations = 256;
-// Clock difference between hosts tolerated when comparing an invalidation
-// with a decision's evaluation time; the module uses the same window
-// (NGX_HTTP_SARK_SKEW_MS).
-constexpr uint64_t kClockSkewMs = 500;
 
 } // namespace
 
 Sarkd::Sarkd(const Config& cfg)
     : cfg_(cfg), opa_(loop_, cfg), revision_(loop_, opa_, cfg.opa_revision_poll_ms),
       server_(loop_, cfg),
-      recent_(cfg.maxCacheTtlMs() + kClockSkewMs, kRecentInvalidations, kClockSkewMs),
+      recent_(cfg.maxCacheTtlMs() + SARK_INVALIDATION_SKEW_MS, kRecentInvalidations, SARK_INVALIDATION_SKEW_MS),
       redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
       invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
       authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),

@@ -405,6 +405,33 @@ START_TEST(test_peer_bad_values_name_the_variable) {
 }
 END_TEST
 
+// An env file with `text` loaded as sarkd --env-file loads it.
+bool loadFile(const std::string& text, Config& cfg, std::string& err,
+              std::vector<std::string>& notes) {
+  TempFile f(text, 0600);
+  return sark::loadConfig(f.path(), cfg, err, notes);
+}
+
+START_TEST(test_env_file_unknown_name) {
+  Config cfg;
+  std::string err;
+  std::vector<std::string> notes;
+  // a misspelt setting must not leave its default in force unnoticed
+  ck_assert(!loadFile("AUDIT_BATCH_SIZE=100\nAUDIT_BATCH_SZIE=100\n", cfg, err, notes));
+  ck_assert_msg(err.find("AUDIT_BATCH_SZIE is not a sarkd setting") != std::string::npos, "%s",
+                err.c_str());
+  ck_assert(!loadFile("FOO=1\n", cfg, err, notes));
+  ck_assert(err.find("FOO") != std::string::npos);
+  // every setting conf/sarkd.env names is known
+  notes.clear();
+  ck_assert_msg(loadFile("AUDIT_BATCH_SIZE=100\nDATABASE_READ_URL=postgresql://h/db\n", cfg, err,
+                         notes),
+                "%s", err.c_str());
+  ck_assert_uint_eq(cfg.audit_batch_size, 100);
+  ck_assert(hasNote(notes, "DATABASE_READ_URL is not used by this sarkd"));
+}
+END_TEST
+
 static Suite* configSuite() {
   Suite* s = suite_create("sarkd_config");
   TCase* tc = tcase_create("Redis");
@@ -415,6 +442,7 @@ static Suite* configSuite() {
   tcase_add_test(tc, test_seconds);
   tcase_add_test(tc, test_bad_values_name_the_variable);
   tcase_add_test(tc, test_database_settings);
+  tcase_add_test(tc, test_env_file_unknown_name);
   suite_add_tcase(s, tc);
   TCase* key = tcase_create("L2 key");
   tcase_add_test(key, test_l2_key_required_with_l2);
