@@ -62,6 +62,7 @@ add_block_preprocessor(sub {
     sark_jwt_audience $ENV{TEST_NGINX_JWT_AUDIENCE};
     sark_cache_zone sark_l1_small 256k;
     sark_admin_key $ADMIN_KEY;
+    sark_audit off;
 _EOC_
     $block->set_value(config => <<'_EOC_');
     location = /api/v1/gateway/authorize { sark_api authorize; }

@@ -126,7 +126,7 @@ POST /api/v1/admin/cache/warm
 --- request eval
 "POST /api/v1/admin/cache/warm\n"
 . '{"patterns":[{"action":"gateway:tool:invoke","server":"postgres-mcp","tool":"list_tables","users":['
-. join(',', map { qq{"w-$main::N-bulk-user-number-$_"} } 1 .. 900) . ']}]}'
+. CORE::join(',', map { qq{"w-$main::N-bulk-user-number-$_"} } 1 .. 900) . ']}]}'
 --- more_headers eval
 "X-Admin-Key: $main::ADMIN_KEY"
 --- timeout: 30

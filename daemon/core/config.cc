@@ -33,21 +33,6 @@ struct Setting {
   ApplyFn apply;
 };
 
-bool parseUint(std::string_view text, uint64_t& out) {
-  if (text.empty() || text.size() > 19) {
-    return false;
-  }
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  out = v;
-  return true;
-}
-
 template <auto Member, uint64_t Min, uint64_t Max>
 bool setUint(std::string_view value, Config& cfg, std::string& why) {
   uint64_t v;

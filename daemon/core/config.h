@@ -108,4 +108,20 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
 // Removes "user:password@" from each URL of a comma list, for logs.
 std::string redactUrl(const std::string& urls);
 
+// A decimal number of at most 19 digits, nothing else (no sign, blanks).
+inline bool parseUint(std::string_view text, uint64_t& out) {
+  if (text.empty() || text.size() > 19) {
+    return false;
+  }
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return false;
+    }
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
 } // namespace sark

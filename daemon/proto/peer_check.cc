@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "core/config.h"
+
 namespace sark {
 namespace {
 
@@ -26,17 +28,8 @@ std::string_view trimBlanks(std::string_view s) {
 // An all-digit entry is a numeric id; -1 (the "no change" id of chown) and
 // anything above it are not ids.
 bool parseId(std::string_view text, uint32_t& out) {
-  if (text.empty() || text.size() > 10) {
-    return false;
-  }
   uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return false;
-    }
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (v >= 0xffffffffu) {
+  if (text.size() > 10 || !parseUint(text, v) || v >= 0xffffffffu) {
     return false;
   }
   out = static_cast<uint32_t>(v);
