@@ -8,7 +8,8 @@
 #   allow                bool, default false
 #   reason               string, always exactly one value
 #   filtered_parameters  object: parameters without secret values, at any
-#                        depth, unless policy data exempts the tool
+#                        depth, unless policy data exempts the tool; for
+#                        gateway:tool:discover {"tools": [visible names]}
 #   cache_ttl            60 on allow; on deny data.sark.deny_cache_ttl
 #                        (5 in policies/data.json), else 0: never cached
 #   deny                 set of messages; any message overrides an allow
@@ -28,8 +29,9 @@ allow if {
 	count(deny) == 0
 }
 
-# One value, picked by precedence admin > analyst > developer among the
-# grants that matched, then deny messages, then the generic denial.
+# One value, picked by precedence admin > analyst > developer > tool
+# discovery > grants in policy data among the grants that matched, then
+# deny messages, then the generic denial.
 reason := sprintf("Allowed: admin user %s can perform any action", [lib.user_email]) if {
 	allow
 	"admin" in lib.granted
@@ -39,6 +41,16 @@ reason := sprintf("Allowed: admin user %s can perform any action", [lib.user_ema
 } else := sprintf("Allowed: developer %s can access GitHub tools", [lib.user_email]) if {
 	allow
 	"developer" in lib.granted
+} else := sprintf("Allowed: %s may see %d of the %d tools listed on %s", [
+	lib.user_email, count(lib.visible_tools), count(input.parameters.tools), lib.input_text("server_name"),
+]) if {
+	allow
+	"discover" in lib.granted
+} else := sprintf("Allowed: role %s is granted %s on %s", [
+	lib.grant_role, lib.grant_subject, lib.input_text("server_name"),
+]) if {
+	allow
+	"grant" in lib.granted
 } else := concat("; ", sort(deny)) if {
 	count(deny) > 0
 } else := sprintf(
@@ -50,11 +62,15 @@ cache_ttl := 60 if allow
 
 else := lib.deny_cache_ttl
 
-# Secret values (sark.lib.gateway: keys containing a secret word, at any
+# A tool list to filter (gateway:tool:discover) is answered with the
+# visible tools.  Otherwise secret values (sark.lib.gateway: keys containing a secret word, at any
 # depth) are removed for every tool and every caller, unless policy data
 # exempts the tool; a patch that cannot be applied yields {}, never the
 # parameters as given.
-filtered_parameters := lib.parameters_without_secrets if {
+filtered_parameters := {"tools": lib.visible_tools} if {
+	input.action == "gateway:tool:discover"
+	lib.tool_list
+} else := lib.parameters_without_secrets if {
 	is_object(input.parameters)
 	not lib.secrets_exempt
 } else := input.parameters if {

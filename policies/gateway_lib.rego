@@ -15,6 +15,28 @@ granted contains "developer" if {
 	developer_tool
 }
 
+granted contains "grant" if {
+	input.action == "gateway:tool:invoke"
+	table_grants_tool(input.tool_name)
+}
+
+granted contains "grant" if {
+	input.action in server_actions
+	table_grants_server
+}
+
+granted contains "discover" if {
+	input.action == "gateway:tool:discover"
+	count(visible_tools) > 0
+}
+
+analyst_tools := {"execute_query", "list_tables", "describe_table"}
+
+developer_tools := {
+	"get_repo", "list_repos", "search_repos",
+	"get_issue", "list_issues", "create_issue",
+}
+
 analyst_tool if {
 	tool_invoke_on("postgres-mcp")
 	input.tool_name == "execute_query"
@@ -23,16 +45,100 @@ analyst_tool if {
 
 analyst_tool if {
 	tool_invoke_on("postgres-mcp")
-	input.tool_name in {"list_tables", "describe_table"}
+	input.tool_name in (analyst_tools - {"execute_query"})
 }
 
 developer_tool if {
 	tool_invoke_on("github-mcp")
-	input.tool_name in {
-		"get_repo", "list_repos", "search_repos",
-		"get_issue", "list_issues", "create_issue",
-	}
+	input.tool_name in developer_tools
 }
+
+# --- grants in policy data ---
+#
+# data.sark.grants is {"<role>": {"<server_name>": ["<tool_name>", ...]}},
+# names compared exactly; "*" in a list grants every tool of that server.
+# A role with a list for a server, even an empty one, may also use the
+# server itself: MCP initialize, ping, lists, notifications, the SSE stream
+# and session end (gateway:server:access), resources/read
+# (gateway:resource:read) and prompts/get (gateway:prompt:get).  Values of
+# any other shape grant nothing.
+
+server_actions := {"gateway:server:access", "gateway:resource:read", "gateway:prompt:get"}
+
+table_grants_server if {
+	some role in roles
+	is_array(data.sark.grants[role][input.server_name])
+}
+
+table_grants_tool(name) if {
+	is_string(name)
+	some role in roles
+	tools := data.sark.grants[role][input.server_name]
+	is_array(tools)
+	some granted_name in tools
+	granted_name in {"*", name}
+}
+
+# The first role, by name, whose grants let the caller do what it asks.
+grant_role := min({role |
+	some role in roles
+	tools := data.sark.grants[role][input.server_name]
+	is_array(tools)
+	grant_role_applies(tools)
+})
+
+grant_role_applies(_) if {
+	input.action in server_actions
+}
+
+grant_role_applies(tools) if {
+	input.action == "gateway:tool:invoke"
+	some granted_name in tools
+	granted_name in {"*", input.tool_name}
+}
+
+# What a grant lets the caller do, for the reason: the tool, or the action.
+grant_subject := input.tool_name if {
+	input.action == "gateway:tool:invoke"
+} else := input_text("action")
+
+# --- visible tools (MCP tools/list) ---
+#
+# The tools a caller may invoke on input.server_name, whatever the
+# arguments: a tool outside this set is refused on every call, one inside
+# may still be refused for some arguments.  Every rule that grants
+# gateway:tool:invoke must be covered here, or a hidden tool could be
+# called.
+may_invoke(name) if {
+	is_string(name)
+	is_admin
+}
+
+may_invoke(name) if table_grants_tool(name)
+
+may_invoke(name) if {
+	is_string(name)
+	"analyst" in roles
+	input.server_name == "postgres-mcp"
+	name in analyst_tools
+}
+
+may_invoke(name) if {
+	is_string(name)
+	"developer" in roles
+	input.server_name == "github-mcp"
+	name in developer_tools
+}
+
+# gateway:tool:discover asks which of the names in parameters.tools (an
+# array: the names of an MCP server's tools/list answer) the caller may
+# invoke; they are answered in filtered_parameters.tools, in their order.
+tool_list if is_array(input.parameters.tools)
+
+visible_tools := [name |
+	some name in input.parameters.tools
+	may_invoke(name)
+] if tool_list
 
 is_admin if "admin" in roles
 

@@ -702,3 +702,145 @@ test_missing_tool_reason if {
 	d := decide(object.remove(sql("select 1", ["developer"]), {"tool_name"}))
 	d.reason == "Denied: insufficient permissions for gateway:tool:invoke on postgres-mcp/unknown"
 }
+
+# --- grants in policy data (data.sark.grants) ---
+
+grants := {
+	"guest": {"everything": ["echo"]},
+	"ops": {"everything": ["*"], "other": "not a list"},
+	"viewer": {"everything": []},
+}
+
+mcp(action, tool, roles) := {
+	"action": action,
+	"server_name": "everything",
+	"tool_name": tool,
+	"parameters": {},
+	"user": {"id": "u1", "email": "u1@example.com", "roles": roles},
+}
+
+decide_granted(inp) := d if {
+	d := gateway with input as inp with data.sark.grants as grants
+}
+
+test_grant_lists_tools if {
+	d := decide_granted(mcp("gateway:tool:invoke", "echo", ["guest"]))
+	allowed(d, "Allowed: role guest is granted echo on everything")
+	denied_allow(decide_granted(mcp("gateway:tool:invoke", "get-env", ["guest"])))
+	denied_allow(decide_granted(mcp("gateway:tool:invoke", "ECHO", ["guest"])))
+}
+
+test_grant_star_is_every_tool if {
+	allowed(
+		decide_granted(mcp("gateway:tool:invoke", "get-env", ["ops"])),
+		"Allowed: role ops is granted get-env on everything",
+	)
+}
+
+test_grant_is_per_server if {
+	inp := object.union(mcp("gateway:tool:invoke", "echo", ["guest", "ops"]), {"server_name": "other"})
+	denied_allow(decide_granted(inp))
+	denied_allow(decide_granted(object.union(inp, {"action": "gateway:server:access"})))
+}
+
+test_grant_gives_server_access if {
+	every action in ["gateway:server:access", "gateway:resource:read", "gateway:prompt:get"] {
+		allowed(
+			decide_granted(mcp(action, null, ["viewer"])),
+			sprintf("Allowed: role viewer is granted %s on everything", [action]),
+		)
+		denied_allow(decide_granted(mcp(action, null, ["nobody"])))
+	}
+}
+
+test_grant_empty_list_grants_no_tool if {
+	denied_allow(decide_granted(mcp("gateway:tool:invoke", "echo", ["viewer"])))
+}
+
+test_grant_first_role_by_name_in_reason if {
+	allowed(
+		decide_granted(mcp("gateway:tool:invoke", "echo", ["ops", "guest"])),
+		"Allowed: role guest is granted echo on everything",
+	)
+}
+
+test_grant_ill_shaped_grants_nothing if {
+	every g in [{"guest": ["echo"]}, {"guest": {"everything": "echo"}}, {"guest": "*"}, ["guest"], "x"] {
+		d := gateway with input as mcp("gateway:tool:invoke", "echo", ["guest"]) with data.sark.grants as g
+		d.allow == false
+	}
+	every tool in [null, 1, ["echo"], {"echo": true}] {
+		denied_allow(decide_granted(mcp("gateway:tool:invoke", tool, ["ops"])))
+	}
+}
+
+test_grant_does_not_lift_deny_rules if {
+	inp := request("github-mcp", "close_issue", {}, ["ops"])
+	d := gateway with input as inp with data.sark.grants as {"ops": {"github-mcp": ["*"]}}
+	d.allow == false
+	d.reason == "Only admins can close or delete GitHub issues"
+}
+
+test_grant_secrets_still_filtered if {
+	inp := object.union(mcp("gateway:tool:invoke", "echo", ["guest"]), {"parameters": {"message": "hi", "api_key": "k"}})
+	decide_granted(inp).filtered_parameters == {"message": "hi"}
+}
+
+# --- visible tools (gateway:tool:discover) ---
+
+discover(tools, roles) := object.union(mcp("gateway:tool:discover", null, roles), {"parameters": {"tools": tools}})
+
+test_discover_answers_visible_subset_in_order if {
+	d := decide_granted(discover(["get-env", "echo", 7, "echo"], ["guest"]))
+	allowed(d, "Allowed: u1@example.com may see 2 of the 4 tools listed on everything")
+	d.filtered_parameters == {"tools": ["echo", "echo"]}
+}
+
+test_discover_nothing_visible_is_denied if {
+	d := decide_granted(discover(["get-env"], ["guest", "viewer"]))
+	denied_allow(d)
+	d.filtered_parameters == {"tools": []}
+}
+
+test_discover_admin_and_star_see_all if {
+	decide_granted(discover(["a", "b"], ["admin"])).filtered_parameters == {"tools": ["a", "b"]}
+	decide_granted(discover(["a", "b"], ["ops"])).filtered_parameters == {"tools": ["a", "b"]}
+}
+
+test_discover_covers_built_in_rules if {
+	d := decide(object.union(discover(["execute_query", "execute_mutation", "get_repo"], ["analyst"]), {"server_name": "postgres-mcp"}))
+	d.filtered_parameters == {"tools": ["execute_query"]}
+	e := decide(object.union(discover(["get_repo", "close_issue"], ["developer"]), {"server_name": "github-mcp"}))
+	e.filtered_parameters == {"tools": ["get_repo"]}
+}
+
+# The consistency rule, both ways, for every role of the dev data and every
+# tool of the everything server: a hidden tool is refused on call, a
+# visible one (the dev data holds no argument rules there) is allowed.
+everything_tools := [
+	"echo", "get-annotated-message", "get-env", "get-resource-links",
+	"get-resource-reference", "get-structured-content", "get-sum",
+	"get-tiny-image", "gzip-file-as-resource", "simulate-research-query",
+	"toggle-simulated-logging", "toggle-subscriber-updates",
+	"trigger-long-running-operation",
+]
+
+test_dev_grants_hidden_means_refused if {
+	every role in ["admin", "developer", "analyst", "guest", "nobody"] {
+		every tool in everything_tools {
+			visible := tool in seen(role)
+			decide(mcp("gateway:tool:invoke", tool, [role])).allow == visible
+		}
+	}
+}
+
+seen(role) := {t | some t in decide(discover(everything_tools, [role])).filtered_parameters.tools}
+
+test_dev_grants_differ_by_role if {
+	count(seen("admin")) == count(everything_tools)
+	not "get-env" in seen("developer")
+	not "gzip-file-as-resource" in seen("developer")
+	seen("analyst") == {"echo", "get-annotated-message", "get-structured-content", "get-sum", "simulate-research-query"}
+	seen("guest") == {"echo", "get-tiny-image"}
+	count(seen("nobody")) == 0
+}
