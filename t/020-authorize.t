@@ -296,3 +296,48 @@ POST /api/v1/gateway/authorize
 main::bearer(roles => ['analyst'])
 --- error_code: 200
 --- response_body_like: ^\{"allow":true,"reason":"Allowed: analyst a@example.com can query database","filtered_parameters":\{"query":"/\* report \*/ SELECT id, updated_at, created_by FROM users;"\},
+
+
+
+=== TEST 24: tools granted in policy data: a guest may call echo on the everything server
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"everything","tool_name":"echo","parameters":{"message":"hi"}}
+--- more_headers eval
+main::bearer(roles => ['guest'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":true,"reason":"Allowed: role guest is granted echo on everything","filtered_parameters":\{"message":"hi"\},
+
+
+
+=== TEST 25: a tool the grants leave out is refused
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"everything","tool_name":"get-env"}
+--- more_headers eval
+main::bearer(roles => ['guest', 'analyst'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:invoke on everything/get-env","audit_id"
+
+
+
+=== TEST 26: gateway:tool:discover answers the tools of a list the caller may call, in their order
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:discover","server_name":"everything",
+ "parameters":{"tools":["get-env","get-tiny-image","get-sum","echo"]}}
+--- more_headers eval
+main::bearer(roles => ['guest'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":true,"reason":"Allowed: a@example.com may see 2 of the 4 tools listed on everything","filtered_parameters":\{"tools":\["get-tiny-image","echo"\]\},
+
+
+
+=== TEST 27: a caller who may call none of the listed tools is refused discovery
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:discover","server_name":"everything","parameters":{"tools":["get-env"]}}
+--- more_headers eval
+main::bearer(roles => ['guest', 'viewer'])
+--- error_code: 200
+--- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions for gateway:tool:discover on everything/unknown","audit_id"
