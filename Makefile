@@ -264,7 +264,7 @@ valgrind: $(UNIT_BINS) all
 	    if [ "$$n" -eq 0 ]; then echo "sarkd never ran under valgrind"; exit 1; fi; \
 	    echo "valgrind: $$n sarkd runs, no errors, no leaks"
 
-## run: start the dev stack (OPA, sarkd, nginx on 127.0.0.1:8000)
+## run: start the dev stack (Redis, PostgreSQL, OPA, sarkd, the MCP server, nginx on 127.0.0.1:8000)
 run: setup
 	@$(MAKE) --no-print-directory all
 	@scripts/stack start
