@@ -193,6 +193,9 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         }
     }
 
+    /* the key holds the revision of this moment (see the store below) */
+    ctx->key_gen = ngx_http_sark_revision_gen;
+
     if (ctx->keyed && smcf->cache) {
         rc = ngx_http_sark_cache_lookup(smcf->cache, r->pool, &ctx->key,
                                         ctx->want_params, &hit);
@@ -428,9 +431,16 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
 
         smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
 
-        /* only what was decided under the key's own revision is kept */
+        /*
+         * only what was decided under the key's own revision is kept: the
+         * worker's revision has not changed since the key was made (it
+         * may have while sarkd was asked, and then a rollback would find
+         * another revision's answer under the key), and the answer was
+         * evaluated under it
+         */
 
         if (smcf->cache && ctx->keyed && expires_at
+            && ctx->key_gen == ngx_http_sark_revision_gen
             && d->policy_revision.len == ngx_http_sark_revision.len
             && ngx_memcmp(d->policy_revision.data,
                           ngx_http_sark_revision.data,

@@ -171,6 +171,8 @@ struct ngx_http_sark_ctx_s {
     ngx_http_sark_query_t        query;
     ngx_http_sark_decision_t     decision;
     ngx_http_sark_key_t          key;
+    ngx_uint_t                   key_gen;       /* revision generation the
+                                                   key was made under */
     ngx_http_sark_question_t    *question;      /* the token's memo of this
                                                    question, the same while
                                                    deciding from L1 */
