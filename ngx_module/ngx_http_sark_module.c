@@ -264,6 +264,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       offsetof(ngx_http_sark_loc_conf_t, resource_metadata),
       NULL },
 
+    { ngx_string("sark_protected_resource"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_sark_protected_resource,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("sark_max_body_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -410,6 +417,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
      *     slcf->jwt_issuer = { 0, NULL };
      *     slcf->jwt_audience = { 0, NULL };
      *     slcf->resource_metadata = { 0, NULL };
+     *     slcf->resource_doc = { 0, NULL };
      *     slcf->admin_key = { 0, NULL };
      *     slcf->gateway_key = { 0, NULL };
      */
@@ -462,6 +470,16 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_str_value(conf->gateway_key, prev->gateway_key, "");
     ngx_conf_merge_value(conf->audit, prev->audit, 1);
+
+    if (conf->resource_doc.data
+        && (conf->api != NGX_HTTP_SARK_API_OFF || conf->authz))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_protected_resource\" serves a public "
+                           "document: it cannot share a location with "
+                           "\"sark_api\" or \"sark_authz\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->api == NGX_HTTP_SARK_API_OFF && !conf->authz) {
         return NGX_CONF_OK;

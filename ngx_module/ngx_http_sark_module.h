@@ -54,6 +54,9 @@ typedef struct {
     ngx_str_t                    jwt_audience;
     time_t                       jwt_leeway;
     ngx_str_t                    resource_metadata;
+    ngx_str_t                    resource_doc;  /* sark_protected_resource's
+                                                   document, this location's
+                                                   own */
 
     size_t                       max_body_size;
     ngx_uint_t                   json_max_depth;
@@ -281,6 +284,10 @@ ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_endpoint.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_resource_doc.c */
+char *ngx_http_sark_protected_resource(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_sark_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_caller_pt caller);
 void ngx_http_sark_body_handler(ngx_http_request_t *r);

@@ -148,3 +148,41 @@ qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
 --- must_die
 --- error_log
 "sark_audit_flush" directive must be between 1ms and 10s
+
+
+
+=== TEST 13: sark_protected_resource takes absolute http(s) URLs only
+--- config
+    location = /.well-known/oauth-protected-resource {
+        sark_protected_resource https://gw.example.com/mcp ftp://auth.example.com;
+    }
+--- must_die
+--- error_log
+"ftp://auth.example.com" is not an absolute http or https URL without a fragment, spaces or quotes
+
+
+
+=== TEST 14: a resource with a fragment is refused
+--- config
+    location = /.well-known/oauth-protected-resource {
+        sark_protected_resource https://gw.example.com/mcp#x;
+    }
+--- must_die
+--- error_log
+"https://gw.example.com/mcp#x" is not an absolute http or https URL
+
+
+
+=== TEST 15: the public document cannot share a location with enforcement
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location = /.well-known/oauth-protected-resource {
+        sark_authz on;
+        sark_authz_action gateway:server:access;
+        sark_protected_resource https://gw.example.com/mcp;
+    }
+--- must_die
+--- error_log
+"sark_protected_resource" serves a public document: it cannot share a location with "sark_api" or "sark_authz"
