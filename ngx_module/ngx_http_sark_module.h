@@ -442,6 +442,8 @@ ngx_int_t ngx_http_sark_send_error(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_error_envelope(ngx_http_request_t *r,
     ngx_http_sark_error_t *err, ngx_str_t *body);
+ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
 size_t ngx_http_sark_string_len(ngx_str_t *s);

@@ -138,8 +138,9 @@ static ngx_int_t
 ngx_http_sark_resource_doc_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_table_elt_t           *h;
     ngx_http_sark_loc_conf_t  *slcf;
+
+    static ngx_str_t  cache_control = ngx_string("max-age=3600");
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -152,14 +153,11 @@ ngx_http_sark_resource_doc_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_sark_add_header(r, "Cache-Control", &cache_control)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "max-age=3600");
 
     return ngx_http_sark_send_json(r, NGX_HTTP_OK, &slcf->resource_doc);
 }

@@ -18,8 +18,6 @@
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_sark_plain(ngx_str_t *s);
 static ngx_str_t *ngx_http_sark_request_id(ngx_http_request_t *r);
 
@@ -264,7 +262,9 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 }
 
 
-static ngx_int_t
+/* a response header; `name` and the value must outlive the request */
+
+ngx_int_t
 ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
