@@ -20,6 +20,7 @@ use Test::Sark;
 use Test::Sark::Util qw(nonce authorize http_request decision_is l1_ready poll_until
     pg_query pg_value audit_rows_for);
 use File::Path ();
+use List::Util ();
 use POSIX ();
 use Time::HiRes ();
 
@@ -477,23 +478,37 @@ pg_query(qq{INSERT INTO gateway_audit_events (id, event_type, decision, server_n
 ok(poll_until(10, sub { pg_value(qq{SELECT count(*) FROM gateway_audit_hourly WHERE server_name = '$mark'}) == 1 }),
    'the new event is in the summary without a manual refresh');
 
-# the refresh reads the events: while they are locked for 3 s, the next
-# refresh waits (and so would writes, of which there are none meanwhile)
+# the refresh reads the events: while they are locked, the next refresh
+# waits (and so would writes, of which there are none meanwhile).  Right
+# after a refresh ends, the next one is due in 1 s, or in four times its
+# duration when it took more than a quarter of that (the growing test
+# table can make it so): the lock is taken then and held 2 s past that.
+my $ended = $refreshes->();
+my $last;
+poll_until(10, sub {
+    return 0 unless $refreshes->() > $ended;
+    ($last) = (grep { /"msg":"audit hourly view refreshed"/ } $since->())[-1];
+    1;
+});
+my ($took) = ($last // '') =~ /"ms":(\d+)/;
+my $hold = (List::Util::max(1000, 4 * ($took // 0)) + 2000) / 1000;
+my $locked_at = () = main::lines_of($log);
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
-    eval { pg_query('BEGIN; LOCK TABLE gateway_audit_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT') };
+    eval { pg_query("BEGIN; LOCK TABLE gateway_audit_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($hold); COMMIT") };
     print STDERR $@ if $@;
     POSIX::_exit($@ ? 1 : 0);
 }
 # (a refresh of the growing test table may be "slow" for a 1 s interval
-# too: the one that waited for the lock took 3 s)
+# too: the one that waited for the lock took 2 s or more)
 my $slow;
-poll_until(15, sub {
-    ($slow) = grep { /audit hourly view refresh is slow/ && /"ms":(\d+)/ && $1 >= 1000 } $since->();
+poll_until($hold + 10, sub {
+    my @l = main::lines_of($log);
+    ($slow) = grep { /audit hourly view refresh is slow/ && /"ms":(\d+)/ && $1 >= 1000 } @l[$locked_at .. $#l];
     $slow;
 });
 waitpid $pid, 0;
-is($?, 0, 'the events were locked for 3 s');
+is($?, 0, "the events were locked for $hold s");
 ok($slow, 'a warning says the refresh was slow');
 my ($ms) = ($slow // '') =~ /"ms":(\d+)/;
 my ($next) = ($slow // '') =~ /"next_in_ms":(\d+)/;
