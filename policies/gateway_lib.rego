@@ -65,25 +65,30 @@ developer_tool if {
 
 server_actions := {"gateway:server:access", "gateway:resource:read", "gateway:prompt:get"}
 
-table_grants_server if {
-	some role in roles
-	is_array(data.sark.grants[role][input.server_name])
-}
-
-table_grants_tool(name) if {
-	is_string(name)
+# The caller's roles that have a grant list for input.server_name, with
+# their lists.
+grant_lists[role] := tools if {
 	some role in roles
 	tools := data.sark.grants[role][input.server_name]
 	is_array(tools)
+}
+
+table_grants_server if count(grant_lists) > 0
+
+table_grants_tool(name) if {
+	some tools in grant_lists
+	list_grants(tools, name)
+}
+
+list_grants(tools, name) if {
+	is_string(name)
 	some granted_name in tools
 	granted_name in {"*", name}
 }
 
 # The first role, by name, whose grants let the caller do what it asks.
 grant_role := min({role |
-	some role in roles
-	tools := data.sark.grants[role][input.server_name]
-	is_array(tools)
+	some role, tools in grant_lists
 	grant_role_applies(tools)
 })
 
@@ -93,8 +98,7 @@ grant_role_applies(_) if {
 
 grant_role_applies(tools) if {
 	input.action == "gateway:tool:invoke"
-	some granted_name in tools
-	granted_name in {"*", input.tool_name}
+	list_grants(tools, input.tool_name)
 }
 
 # What a grant lets the caller do, for the reason: the tool, or the action.
