@@ -81,6 +81,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                SARK_REDIS_PORT=$(TEST_REDIS_PORT) \
                SARK_PG_PORT=$(TEST_PG_PORT) \
                SARK_PGBOUNCER_PORT=$(TEST_PGBOUNCER_PORT) \
+               SARK_MCP_PORT=$(TEST_MCP_PORT) \
                SARK_BUILD_DIR=$(ROOT)/$(B) \
                SARK_MODULE=$(ROOT)/$(MODULE_SO) \
                SARKD_BIN=$(ROOT)/$(SARKD) \
@@ -221,7 +222,7 @@ policy-test:
 ## t: run the integration suites in t/ against real nginx, sarkd and OPA
 t: all
 	@$(TEST_ENV) scripts/stack stop >/dev/null 2>&1 || true
-	@$(TEST_ENV) scripts/stack start postgres opa redis sarkd \
+	@$(TEST_ENV) scripts/stack start postgres opa redis sarkd mcp \
 	    || { $(TEST_ENV) scripts/stack stop >/dev/null 2>&1; exit 1; }
 	@set -a; . conf/dev.env; set +a; \
 	    $(TEST_ENV) TEST_NGINX_SERVER_PORT=$(TEST_NGINX_PORT) \
@@ -233,6 +234,7 @@ t: all
 	    TEST_NGINX_REDIS_PORT=$(TEST_REDIS_PORT) \
 	    TEST_NGINX_PG_PORT=$(TEST_PG_PORT) \
 	    TEST_NGINX_PGBOUNCER_PORT=$(TEST_PGBOUNCER_PORT) \
+	    TEST_NGINX_MCP_PORT=$(TEST_MCP_PORT) \
 	    $(if $(filter asan,$(BUILD)),TEST_NGINX_BINARY=$(ROOT)/scripts/nginx-asan) \
 	    prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/); rc=$$?; \
 	    $(TEST_ENV) SARK_RUN_DIR=$(TEST_RUN)/host2 scripts/stack stop >/dev/null 2>&1; \

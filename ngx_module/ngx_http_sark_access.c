@@ -27,6 +27,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_sark_module.h"
+#include "ngx_http_sark_mcp.h"
 
 
 static ngx_int_t ngx_http_sark_access_handler(ngx_http_request_t *r);
@@ -36,8 +37,6 @@ static ngx_int_t ngx_http_sark_access_result(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_access_done(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_refuse(ngx_http_request_t *r,
-    ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_precontent_handler(ngx_http_request_t *r);
 
 
@@ -87,6 +86,10 @@ ngx_http_sark_access_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
         }
 
+        if (ctx->mcp) {
+            return ngx_http_sark_mcp_resume(r, ctx);
+        }
+
         return ngx_http_sark_access_result(r, ctx);
     }
 
@@ -105,6 +108,10 @@ ngx_http_sark_access_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return ngx_http_sark_access_result(r, ctx);
+    }
+
+    if (slcf->mcp) {
+        return ngx_http_sark_mcp_start(r, slcf, ctx);
     }
 
     rc = ngx_http_sark_access_query(r, slcf, ctx);
@@ -263,7 +270,7 @@ ngx_http_sark_access_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
  * redirect the request.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_refuse(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 {
     ngx_int_t                  rc;

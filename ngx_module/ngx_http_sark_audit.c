@@ -427,6 +427,10 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     ev.client_ip = r->connection->addr_text;
 
+    if (ctx->audit_metadata.len) {
+        ev.metadata = ctx->audit_metadata;
+    }
+
     ngx_http_sark_audit_add(ngx_http_sark_audit, &ev);
 }
 

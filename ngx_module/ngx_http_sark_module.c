@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_sark_module.h"
+#include "ngx_http_sark_mcp.h"
 
 
 static void *ngx_http_sark_create_main_conf(ngx_conf_t *cf);
@@ -164,6 +165,27 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sark_loc_conf_t, authz_sensitivity),
+      NULL },
+
+    { ngx_string("sark_mcp"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, mcp),
+      NULL },
+
+    { ngx_string("sark_mcp_sessions"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, mcp_sessions_size),
+      NULL },
+
+    { ngx_string("sark_mcp_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, mcp_max_body),
       NULL },
 
     { ngx_string("sark_gateway_key"),
@@ -352,6 +374,7 @@ ngx_http_sark_create_main_conf(ngx_conf_t *cf)
     smcf->audit_ack_timeout = NGX_CONF_UNSET_MSEC;
     smcf->audit_batch = NGX_CONF_UNSET_SIZE;
     smcf->audit_buffer = NGX_CONF_UNSET_SIZE;
+    smcf->mcp_sessions_size = NGX_CONF_UNSET_SIZE;
 
     return smcf;
 }
@@ -374,6 +397,13 @@ ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->audit_ack_timeout, 30000);
     ngx_conf_init_size_value(smcf->audit_batch, 64 * 1024);
     ngx_conf_init_size_value(smcf->audit_buffer, 32 * 1024 * 1024);
+    ngx_conf_init_size_value(smcf->mcp_sessions_size, 1024 * 1024);
+
+    if (smcf->mcp_sessions_size < 64 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_mcp_sessions\" must be at least 64k");
+        return NGX_CONF_ERROR;
+    }
 
     if (smcf->audit_batch > smcf->sarkd_buffer_max / 4) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -434,6 +464,8 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->authz_tool = NGX_CONF_UNSET_PTR;
     slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
     slcf->audit = NGX_CONF_UNSET;
+    slcf->mcp = NGX_CONF_UNSET;
+    slcf->mcp_max_body = NGX_CONF_UNSET_SIZE;
 
     return slcf;
 }
@@ -461,6 +493,35 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->decision_timeout,
                               prev->decision_timeout, 3000);
 
+    ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
+    ngx_conf_merge_size_value(conf->mcp_max_body, prev->mcp_max_body,
+                              1024 * 1024);
+
+    /* sark_mcp takes the action and tool from each JSON-RPC message */
+
+    if (conf->mcp
+        && (conf->authz_action != NGX_CONF_UNSET_PTR
+            || conf->authz_tool != NGX_CONF_UNSET_PTR))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_mcp\" takes the action and the tool from "
+                           "each JSON-RPC message: remove "
+                           "\"sark_authz_action\" and \"sark_authz_tool\" "
+                           "from this location");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->mcp && conf->authz == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_mcp on\" enforces: it cannot go with "
+                           "\"sark_authz off\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->mcp) {
+        conf->authz = 1;
+    }
+
     ngx_conf_merge_value(conf->authz, prev->authz, 0);
     ngx_conf_merge_ptr_value(conf->authz_action, prev->authz_action, NULL);
     ngx_conf_merge_ptr_value(conf->authz_server, prev->authz_server, NULL);
@@ -485,7 +546,8 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
-    directive = conf->authz ? "sark_authz" : "sark_api";
+    directive = conf->mcp ? "sark_mcp" : conf->authz ? "sark_authz"
+                                                      : "sark_api";
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_sark_module);
 
@@ -515,6 +577,57 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"%s\" requires \"sark_jwt_secret\" or "
                            "\"sark_jwt_key_file\"", directive);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->mcp) {
+        if (conf->api != NGX_HTTP_SARK_API_OFF) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sark_mcp\" and \"sark_api\" cannot share "
+                               "a location");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->authz_server == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sark_mcp\" requires \"sark_authz_server\": "
+                               "the MCP server's name in the policy");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->authz_server->lengths == NULL
+            && (conf->authz_server->value.len == 0
+                || conf->authz_server->value.len > NGX_HTTP_SARK_MAX_NAME))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sark_authz_server\" must be 1 to %d bytes",
+                               NGX_HTTP_SARK_MAX_NAME);
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->authz_sensitivity
+            && conf->authz_sensitivity->lengths == NULL
+            && !ngx_http_sark_valid_sensitivity(
+                   &conf->authz_sensitivity->value))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"sark_authz_sensitivity\" must be low, "
+                               "medium, high or critical");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->authz_static = 0;
+
+        if (smcf->mcp_sessions == NULL) {
+            smcf->mcp_sessions = ngx_http_sark_sessions_add(cf,
+                                                   smcf->mcp_sessions_size);
+            if (smcf->mcp_sessions == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->mcp_sessions = smcf->mcp_sessions;
+
+        return NGX_CONF_OK;
     }
 
     if (conf->authz && conf->authz_action == NULL) {
@@ -815,7 +928,9 @@ static ngx_int_t
 ngx_http_sark_postconfiguration(ngx_conf_t *cf)
 {
     if (ngx_http_sark_body_init(cf) != NGX_OK
-        || ngx_http_sark_error_page_init(cf) != NGX_OK)
+        || ngx_http_sark_error_page_init(cf) != NGX_OK
+        || ngx_http_sark_mcp_session_init(cf) != NGX_OK
+        || ngx_http_sark_mcp_list_init(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }

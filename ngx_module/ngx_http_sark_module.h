@@ -43,6 +43,10 @@ typedef struct {
     ngx_msec_t                   audit_ack_timeout;
     size_t                       audit_batch;
     size_t                       audit_buffer;
+
+    size_t                       mcp_sessions_size;
+    void                        *mcp_sessions;  /* the zone, when a location
+                                                   has sark_mcp on */
 } ngx_http_sark_main_conf_t;
 
 
@@ -74,6 +78,10 @@ typedef struct {
     ngx_str_t                    gateway_key;
 
     ngx_flag_t                   audit;
+
+    ngx_flag_t                   mcp;           /* sark_mcp */
+    size_t                       mcp_max_body;
+    void                        *mcp_sessions;
 } ngx_http_sark_loc_conf_t;
 
 
@@ -157,12 +165,16 @@ typedef struct {
     const char                  *code;
     ngx_str_t                    message;
     ngx_uint_t                   retry_after;
+    ngx_int_t                    rpc_code;      /* JSON-RPC error code on
+                                                   MCP locations; 0: by
+                                                   status */
     unsigned                     www_authenticate:1;
     unsigned                     invalid_token:1;
 } ngx_http_sark_error_t;
 
 
 typedef struct ngx_http_sark_ctx_s  ngx_http_sark_ctx_t;
+typedef struct ngx_http_sark_mcp_s  ngx_http_sark_mcp_t;
 
 typedef void (*ngx_http_sark_done_pt)(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
@@ -197,6 +209,8 @@ struct ngx_http_sark_ctx_s {
     ngx_msec_t                   elapsed;
 
     void                        *data;          /* the endpoint's own */
+    ngx_http_sark_mcp_t         *mcp;           /* at sark_mcp locations */
+    ngx_str_t                    audit_metadata;    /* JSON object text */
 
     ngx_str_t                    page;          /* the envelope that
                                                    replaces nginx's own
@@ -281,6 +295,16 @@ typedef ngx_int_t (*ngx_http_sark_caller_pt)(ngx_http_request_t *r,
 
 /* ngx_http_sark_access.c */
 ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_sark_refuse(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err);
+
+/* ngx_http_sark_mcp.c */
+ngx_int_t ngx_http_sark_mcp_error_body(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err, ngx_str_t *body);
+
+/* ngx_http_sark_mcp_session.c */
+void *ngx_http_sark_sessions_add(ngx_conf_t *cf, size_t size);
+ngx_int_t ngx_http_sark_mcp_session_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_endpoint.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);

@@ -157,9 +157,16 @@ ngx_int_t
 ngx_http_sark_error_envelope(ngx_http_request_t *r, ngx_http_sark_error_t *err,
     ngx_str_t *body)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_str_t  *rid, code;
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *rid, code;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (slcf->mcp) {
+        return ngx_http_sark_mcp_error_body(r, err, body);
+    }
 
     code.data = (u_char *) err->code;
     code.len = ngx_strlen(err->code);
@@ -251,7 +258,14 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
     }
 
     if (err->status == NGX_HTTP_NOT_ALLOWED) {
-        ngx_str_set(&value, "POST");
+        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+        if (slcf->mcp) {
+            ngx_str_set(&value, "GET, POST, DELETE");
+
+        } else {
+            ngx_str_set(&value, "POST");
+        }
 
         if (ngx_http_sark_add_header(r, "Allow", &value) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -1047,6 +1047,117 @@ sark_json_get(const sark_json_t *obj, const char *key)
 }
 
 
+/*
+ * The only recursion in this file: it follows the nesting of trees the
+ * parser made, so its depth is bounded by their max_depth.
+ */
+
+static int
+sark_json_equal_r(const sark_json_t *a, const sark_json_t *b, size_t *budget)
+{
+    const sark_json_t  *x, *y, *start;
+
+    if (*budget == 0) {
+        return 0;
+    }
+
+    (*budget)--;
+
+    if (a->type != b->type) {
+        return 0;
+    }
+
+    switch (a->type) {
+
+    case SARK_JSON_NULL:
+    case SARK_JSON_FALSE:
+    case SARK_JSON_TRUE:
+        return 1;
+
+    case SARK_JSON_NUMBER:
+        if (a->is_int && b->is_int) {
+            return a->ival == b->ival;
+        }
+
+        return a->num == b->num;
+
+    case SARK_JSON_STRING:
+        return a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+
+    case SARK_JSON_ARRAY:
+        if (a->n != b->n) {
+            return 0;
+        }
+
+        for (x = a->child, y = b->child; x != NULL; x = x->next, y = y->next)
+        {
+            if (!sark_json_equal_r(x, y, budget)) {
+                return 0;
+            }
+        }
+
+        return 1;
+
+    default: /* SARK_JSON_OBJECT: names are unique, counts equal */
+        if (a->n != b->n) {
+            return 0;
+        }
+
+        /*
+         * each name of a is looked for in b from the member after the
+         * last one found, wrapping around: members in the same order cost
+         * one step each
+         */
+
+        start = b->child;
+
+        for (x = a->child; x != NULL; x = x->next) {
+
+            y = start;
+
+            do {
+                if (*budget == 0) {
+                    return 0;
+                }
+
+                (*budget)--;
+
+                if (y->key_len == x->key_len
+                    && memcmp(y->key, x->key, x->key_len) == 0)
+                {
+                    break;
+                }
+
+                y = (y->next != NULL) ? y->next : b->child;
+
+            } while (y != start);
+
+            if (y->key_len != x->key_len
+                || memcmp(y->key, x->key, x->key_len) != 0
+                || !sark_json_equal_r(x, y, budget))
+            {
+                return 0;
+            }
+
+            start = (y->next != NULL) ? y->next : b->child;
+        }
+
+        return 1;
+    }
+}
+
+
+int
+sark_json_equal(const sark_json_t *a, const sark_json_t *b, size_t budget)
+{
+    if (a == NULL || b == NULL) {
+        return 0;
+    }
+
+    return sark_json_equal_r(a, b, &budget);
+}
+
+
 size_t
 sark_json_escaped_len(const char *s, size_t len)
 {

@@ -94,6 +94,17 @@ const sark_json_t *sark_json_get(const sark_json_t *obj, const char *key);
 const sark_json_t *sark_json_get_n(const sark_json_t *obj, const char *key,
     size_t key_len);
 
+/*
+ * 1 if a and b are the same JSON value: objects with the same members in
+ * any order, arrays element by element, numbers by value, strings by their
+ * decoded text; else 0.  The comparison does at most `budget` steps (pairs
+ * of values or of member names looked at) and answers 0 beyond them, so
+ * two large objects cost a bounded time: a caller uses it only to skip
+ * work that is always correct to do.
+ */
+int sark_json_equal(const sark_json_t *a, const sark_json_t *b,
+    size_t budget);
+
 /* 1 if p[0..len) is valid UTF-8 (same rules as the parser), else 0 */
 int sark_json_utf8_valid(const unsigned char *p, size_t len);
 

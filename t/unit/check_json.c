@@ -1042,6 +1042,77 @@ END_TEST
 
 /* ---- out of memory ---- */
 
+
+/* sark_json_equal: the same value however it is written, within a budget */
+
+typedef struct {
+    const char  *a;
+    const char  *b;
+    int          equal;
+} equal_case_t;
+
+static const equal_case_t  equal_cases[] = {
+    { "{}", "{ }", 1 },
+    { "{\"a\":1,\"b\":[true,null]}", "{\"b\":[true,null],\"a\":1}", 1 },
+    { "{\"a\":1}", "{\"a\":1.0}", 1 },
+    { "{\"a\":1e2}", "{\"a\":100}", 1 },
+    { "{\"a\":\"\\u0041\"}", "{\"a\":\"A\"}", 1 },
+    { "[1,2]", "[2,1]", 0 },
+    { "{\"a\":1}", "{\"a\":2}", 0 },
+    { "{\"a\":1}", "{\"a\":1,\"b\":1}", 0 },
+    { "{\"a\":1,\"c\":1}", "{\"a\":1,\"b\":1}", 0 },
+    { "{\"a\":\"x\"}", "{\"a\":\"x \"}", 0 },
+    { "{\"a\":null}", "{\"a\":false}", 0 },
+    { "{\"a\":{}}", "{\"a\":[]}", 0 },
+    { "{\"a\":{\"b\":[{\"c\":1}]}}", "{\"a\":{\"b\":[{\"c\":1}]}}", 1 },
+    { "{\"a\":{\"b\":[{\"c\":1}]}}", "{\"a\":{\"b\":[{\"c\":0}]}}", 0 },
+};
+
+START_TEST(test_equal)
+{
+    const equal_case_t  *c = &equal_cases[_i];
+
+    ck_assert_int_eq(sark_json_equal(parse_ok(c->a), parse_ok(c->b), 1000),
+                     c->equal);
+    ck_assert_int_eq(sark_json_equal(parse_ok(c->b), parse_ok(c->a), 1000),
+                     c->equal);
+}
+END_TEST
+
+
+START_TEST(test_equal_budget)
+{
+    char         doc[4096], rev[4096];
+    size_t       n, m;
+    int          i;
+    sark_json_t  *a, *b;
+
+    /* 100 members, in reverse order in b: about 5,000 name comparisons */
+
+    n = 0;
+    m = 0;
+    doc[n++] = '{';
+    rev[m++] = '{';
+
+    for (i = 0; i < 100; i++) {
+        n += sprintf(doc + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+        m += sprintf(rev + m, "%s\"k%d\":%d", i ? "," : "", 99 - i, 99 - i);
+    }
+
+    doc[n++] = '}';
+    rev[m++] = '}';
+
+    a = parse_ok_n(doc, n, 8);
+    b = parse_ok_n(rev, m, 8);
+
+    ck_assert_int_eq(sark_json_equal(a, b, 100000), 1);
+    ck_assert_int_eq(sark_json_equal(a, b, 1000), 0);
+    ck_assert_int_eq(sark_json_equal(a, a, 1000), 1);
+    ck_assert_int_eq(sark_json_equal(a, NULL, 1000), 0);
+}
+END_TEST
+
+
 static const char  *oom_docs[] = {
     "{\"a\":[1,2,{\"b\":\"c\\u00e9\"}],\"d\":null}",
     "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,"
@@ -1289,6 +1360,9 @@ json_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_escape);
     tcase_add_test(tc, test_utf8_valid);
+    tcase_add_loop_test(tc, test_equal, 0,
+                        sizeof(equal_cases) / sizeof(equal_cases[0]));
+    tcase_add_test(tc, test_equal_budget);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fuzz");

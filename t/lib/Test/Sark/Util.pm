@@ -16,7 +16,8 @@ use MIME::Base64 ();
 
 our @EXPORT = qw(jwt stack);
 our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
-    nonce http_request authorize raw_request raw_exchange split_responses concurrent_requests decision_is
+    nonce http_request authorize raw_request raw_exchange parse_raw_response split_responses
+    concurrent_requests decision_is decode_json_or_undef
     poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
     redis_cli redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since);
 
