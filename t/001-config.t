@@ -186,3 +186,79 @@ qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
 --- must_die
 --- error_log
 "sark_protected_resource" serves a public document: it cannot share a location with "sark_api" or "sark_authz"
+
+
+
+=== TEST 16: sark_mcp needs the MCP server's name
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location /mcp { sark_mcp on; }
+--- must_die
+--- error_log
+"sark_mcp" requires "sark_authz_server": the MCP server's name in the policy
+
+
+
+=== TEST 17: sark_mcp takes the action and tool from the messages
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location /mcp {
+        sark_mcp on;
+        sark_authz_server everything;
+        sark_authz_action gateway:tool:invoke;
+    }
+--- must_die
+--- error_log
+"sark_mcp" takes the action and the tool from each JSON-RPC message
+
+
+
+=== TEST 18: sark_mcp with sark_authz off is a contradiction
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location /mcp { sark_mcp on; sark_authz off; sark_authz_server everything; }
+--- must_die
+--- error_log
+"sark_mcp on" enforces: it cannot go with "sark_authz off"
+
+
+
+=== TEST 19: sark_mcp needs a JWT key
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+--- config
+    location /mcp { sark_mcp on; sark_authz_server everything; }
+--- must_die
+--- error_log
+"sark_mcp" requires "sark_jwt_secret" or "sark_jwt_key_file"
+
+
+
+=== TEST 20: sark_mcp and sark_api cannot share a location
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+--- config
+    location /mcp { sark_mcp on; sark_authz_server everything; sark_api authorize; }
+--- must_die
+--- error_log
+"sark_mcp" and "sark_api" cannot share a location
+
+
+
+=== TEST 21: the session zone has a floor
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+    sark_mcp_sessions 8k;
+--- config
+    location /mcp { sark_mcp on; sark_authz_server everything; }
+--- must_die
+--- error_log
+"sark_mcp_sessions" must be at least 64k
