@@ -115,6 +115,13 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
         ngx_str_null(&m->sensitivity);
     }
 
+    if (ngx_http_sark_mcp_session_count(r) > 1) {
+        ngx_http_sark_mcp_invalid(r, ctx, NGX_HTTP_SARK_RPC_INVALID,
+                                  "a request names one MCP session at most");
+        m->state = NGX_HTTP_SARK_MCP_DONE;
+        return ngx_http_sark_mcp_resume(r, ctx);
+    }
+
     session = ngx_http_sark_mcp_session_id(r);
 
     if (session) {
@@ -176,6 +183,17 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     }
 
     /* the SSE stream, or the end of a session: access to the server */
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+
+        /* a body here would go upstream unread */
+
+        ngx_http_sark_mcp_invalid(r, ctx, NGX_HTTP_SARK_RPC_INVALID,
+                                  "a GET or DELETE to an MCP endpoint has no "
+                                  "body");
+        m->state = NGX_HTTP_SARK_MCP_DONE;
+        return ngx_http_sark_mcp_resume(r, ctx);
+    }
 
     msg = ngx_pcalloc(r->pool, sizeof(ngx_http_sark_mcp_msg_t));
     if (msg == NULL) {

@@ -86,6 +86,7 @@ ngx_int_t ngx_http_sark_mcp_list_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, ngx_str_t *id, ngx_uint_t strict);
 ngx_str_t *ngx_http_sark_mcp_session_id(ngx_http_request_t *r);
+ngx_uint_t ngx_http_sark_mcp_session_count(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_SARK_MCP_H_INCLUDED_ */

@@ -156,6 +156,24 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
 
     m->list = l;
 
+    /* a compressed answer cannot be read: it never goes out */
+
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len
+        && !(r->headers_out.content_encoding->value.len == 8
+             && ngx_strncasecmp(r->headers_out.content_encoding->value.data,
+                                (u_char *) "identity", 8)
+                == 0))
+    {
+        if (ngx_http_sark_list_fail(r, ctx, l, "it is compressed") != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
     /* the length changes; ranges and validators of the upstream's body
      * do not hold for this one */
 

@@ -256,6 +256,45 @@ ngx_http_sark_mcp_session_id(ngx_http_request_t *r)
 }
 
 
+/* how many Mcp-Session-Id headers a request has */
+
+ngx_uint_t
+ngx_http_sark_mcp_session_count(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == ngx_http_sark_session_header.len
+            && ngx_strncasecmp(h[i].key.data,
+                               ngx_http_sark_session_header.data,
+                               h[i].key.len)
+               == 0)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
 static ngx_int_t
 ngx_http_sark_session_digest(ngx_http_request_t *r, ngx_str_t *s,
     u_char *out)

@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 121;
+plan tests => 128;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -302,6 +302,21 @@ is($r->{status}, 413, 'chunked body over the limit: 413');
 like($r->{body}, qr/"code":-32600/, 'chunked body over the limit: a JSON-RPC error');
 Time::HiRes::sleep(0.1);
 is(main::sink_count() - $before, 0, 'chunked body over the limit: nothing upstream');
+
+# a GET or DELETE with a body (it would go upstream unread); two sessions
+for my $m (qw(GET DELETE)) {
+    $before = main::sink_count();
+    $r = main::mcp($g, '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get-env"}}', method => $m);
+    main::refused("$m with a body", $r, 400, -32600, undef, 'GW-100', $before);
+}
+$before = main::sink_count();
+$r = parse_raw_response(raw_exchange(["POST /mcp/everything HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "Authorization: Bearer $g\r\nContent-Type: application/json\r\nMcp-Session-Id: $sid\r\n"
+    . "Mcp-Session-Id: another\r\nContent-Length: 40\r\n\r\n" . '{"jsonrpc":"2.0","id":1,"method":"ping"} ']));
+is($r->{status}, 400, 'two Mcp-Session-Id headers: 400');
+like($r->{body}, qr/one MCP session at most/, 'two Mcp-Session-Id headers: says why');
+Time::HiRes::sleep(0.1);
+is(main::sink_count() - $before, 0, 'two Mcp-Session-Id headers: nothing upstream');
 
 # methods other than POST, GET and DELETE; tokens that are not valid
 $before = main::sink_count();

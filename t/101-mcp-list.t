@@ -14,7 +14,7 @@ use JSON::PP ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 43;
+plan tests => 46;
 
 our $N = nonce();
 $ENV{TEST_NGINX_UP_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 12;
@@ -85,6 +85,11 @@ add_block_preprocessor(sub {
         location = /double-garbage {
             default_type application/json;
             return 200 '{"jsonrpc":"2.0","id":2,"result":{"tools":[';
+        }
+        location = /double-gzip {
+            default_type text/event-stream;
+            add_header Content-Encoding gzip;
+            return 200 'event: message\ndata: {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"}]}}\n\n';
         }
         location = /double-unnamed {
             default_type application/json;
@@ -191,10 +196,10 @@ $r = main::mcp($t, $main::LIST, path => '/mcp/double-error');
 is($r->{body}, '{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no tools here"}}',
    'an error response passes unchanged');
 
-for my $bad (qw(double-garbage double-unnamed)) {
+for my $bad (qw(double-garbage double-unnamed double-gzip)) {
     $r = main::mcp($t, $main::LIST, path => "/mcp/$bad");
-    is($r->{json}{id} // '', 2, "$bad: a JSON-RPC answer for the request's id");
-    is($r->{json}{error}{code} // 0, -32603, "$bad: an error instead of an unfiltered list");
+    is($r->{rpc}{id} // '', 2, "$bad: a JSON-RPC answer for the request's id");
+    is($r->{rpc}{error}{code} // 0, -32603, "$bad: an error instead of an unfiltered list");
     unlike($r->{body}, qr/"tools"/, "$bad: no tool list goes out");
 }
 
