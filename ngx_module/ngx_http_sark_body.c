@@ -22,7 +22,8 @@
 #include "ngx_http_sark_module.h"
 
 
-#define NGX_HTTP_SARK_BODY_CHUNK  4096
+#define NGX_HTTP_SARK_BODY_CHUNK     4096
+#define NGX_HTTP_SARK_BODY_PREALLOC  (64 * 1024)
 
 
 static ngx_int_t ngx_http_sark_request_body_filter(ngx_http_request_t *r,
@@ -66,13 +67,20 @@ ngx_http_sark_read_body(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ctx->body_max = max;
     ctx->reading_body = 1;
 
+    /*
+     * room for the announced length, up to NGX_HTTP_SARK_BODY_PREALLOC:
+     * a length alone (HTTP/2 streams announce many at once) does not take
+     * more memory than that before the bytes come
+     */
+
     if (announced > 0) {
-        ctx->body.data = ngx_pnalloc(r->pool, (size_t) announced);
+        ctx->body_cap = (size_t) ngx_min(announced,
+                                         NGX_HTTP_SARK_BODY_PREALLOC);
+
+        ctx->body.data = ngx_pnalloc(r->pool, ctx->body_cap);
         if (ctx->body.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ctx->body_cap = (size_t) announced;
     }
 
     return ngx_http_read_client_request_body(r, post_handler);

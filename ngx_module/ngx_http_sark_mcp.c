@@ -33,6 +33,7 @@
 #define NGX_HTTP_SARK_MCP_EQUAL_BUDGET  65536
 
 
+static ngx_uint_t ngx_http_sark_mcp_json_type(ngx_http_request_t *r);
 static void ngx_http_sark_mcp_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_mcp_parse(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
@@ -131,6 +132,14 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (rc == NGX_BUSY) {
+            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_FOUND, "GW-404",
+                                    "unknown MCP session: start a new one");
+            ctx->error.rpc_code = NGX_HTTP_SARK_RPC_INVALID;
+            m->state = NGX_HTTP_SARK_MCP_DONE;
+            return ngx_http_sark_mcp_resume(r, ctx);
+        }
+
         if (rc == NGX_DECLINED) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "sark: refused MCP session \"%V\" to subject "
@@ -147,6 +156,24 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     }
 
     if (r->method == NGX_HTTP_POST) {
+
+        /*
+         * the upstream must read the bytes as this module does: UTF-8
+         * JSON, not compressed (a charset such as UTF-7 would give the two
+         * of them different messages in the same bytes)
+         */
+
+        if (!ngx_http_sark_mcp_json_type(r)) {
+            ngx_http_sark_error_set(&ctx->error,
+                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "GW-415",
+                                    "an MCP message is sent as "
+                                    "Content-Type: application/json (UTF-8), "
+                                    "not compressed");
+            ctx->error.rpc_code = NGX_HTTP_SARK_RPC_INVALID;
+            m->state = NGX_HTTP_SARK_MCP_DONE;
+            return ngx_http_sark_mcp_resume(r, ctx);
+        }
+
         m->state = NGX_HTTP_SARK_MCP_READING;
 
         rc = ngx_http_sark_read_body(r, ctx, slcf->mcp_max_body,
@@ -220,6 +247,84 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     m->state = NGX_HTTP_SARK_MCP_DONE;
 
     return ngx_http_sark_mcp_resume(r, ctx);
+}
+
+
+/*
+ * Content-Type application/json, with no parameter but charset=utf-8, and
+ * no Content-Encoding but identity
+ */
+
+static ngx_uint_t
+ngx_http_sark_mcp_json_type(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  encoding = ngx_string("Content-Encoding");
+
+    h = ngx_http_sark_find_header(r, &encoding);
+
+    if (h && !(h->value.len == 8
+               && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
+                  == 0))
+    {
+        return 0;
+    }
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL || h->value.len < sizeof("application/json") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "application/json",
+                           sizeof("application/json") - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    p = h->value.data + sizeof("application/json") - 1;
+    last = h->value.data + h->value.len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (p == last) {
+        return 1;
+    }
+
+    if (*p++ != ';') {
+        return 0;
+    }
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if ((size_t) (last - p) < sizeof("charset=utf-8") - 1
+        || ngx_strncasecmp(p, (u_char *) "charset=", 8) != 0)
+    {
+        return 0;
+    }
+
+    p += 8;
+
+    if (p < last && *p == '"') {
+        p++;
+
+        if (last[-1] != '"') {
+            return 0;
+        }
+
+        last--;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    return (last - p == 5 && ngx_strncasecmp(p, (u_char *) "utf-8", 5) == 0)
+           || (last - p == 4 && ngx_strncasecmp(p, (u_char *) "utf8", 4) == 0);
 }
 
 

@@ -5,24 +5,28 @@
 
 
 /*
- * tools/list answers filtered for the caller.  The upstream answers a
- * tools/list request with application/json (the JSON-RPC response is the
- * body) or text/event-stream (one SSE event carries it, among other events:
- * notifications, progress).  The filter finds that response (same id, a
- * result.tools array), asks one gateway:tool:discover decision for the
- * tool names it lists (cached and audited like any decision: the same list
- * for the same caller is an L1 hit) and replaces the tools array by the
- * tools the policy shows, every other byte of the body as it came.
+ * Tool lists filtered for the caller.  A tools/list answer comes as the
+ * application/json body of the POST, or as an SSE event of a
+ * text/event-stream: the POST's own stream, or the GET stream (where a
+ * server may send it again when a client resumes with Last-Event-ID).
+ * The filter reads those bodies and, in each JSON-RPC response with a
+ * result.tools array, whatever its id, replaces the array by the tools the
+ * policy shows: one gateway:tool:discover decision for the names listed,
+ * cached and audited like any decision (the same list for the same caller
+ * is an L1 hit).  Every other byte is as the upstream sent it.
  *
- * Every other SSE event goes on as soon as it is whole, flushed; once the
- * response has gone, the rest of the stream passes untouched.  While sarkd
- * is asked the output waits (the connection is marked buffered, so nginx
- * does not finish the request), and resumes when the answer comes.
+ * SSE is read as the spec says: lines end with CRLF, LF or CR, an empty
+ * line ends an event, a leading BOM is skipped.  Each event goes on as
+ * soon as it is whole, flushed; one whose data may hold a tool list (it
+ * names "tools" or has an escape) is parsed first.  While sarkd is asked
+ * the output waits (the connection is marked buffered, so nginx does not
+ * finish the request) and resumes when the answer comes.
  *
- * Failing closed: an answer the filter cannot read (larger than
- * NGX_HTTP_SARK_LIST_MAX, in a temporary file, not JSON) or a decision
- * that cannot be had is replaced by a JSON-RPC error; a tool list never
- * goes out unfiltered.
+ * Failing closed: a body or event the filter cannot read (over
+ * NGX_HTTP_SARK_LIST_MAX, in a temporary file, compressed, not JSON) or a
+ * list no decision can be had for is replaced by a JSON-RPC error and the
+ * rest of the body dropped; an incomplete event at the end of a stream is
+ * dropped (clients drop it too).  A tool list never goes out unfiltered.
  */
 
 
@@ -34,6 +38,7 @@
 
 
 #define NGX_HTTP_SARK_LIST_MAX       (1024 * 1024)
+#define NGX_HTTP_SARK_LIST_DEPTH     512
 #define NGX_HTTP_SARK_LIST_BUFFERED  0x80     /* in c->buffered */
 
 #define NGX_HTTP_SARK_LIST_JSON      0
@@ -42,24 +47,24 @@
 
 typedef struct {
     ngx_uint_t                   mode;
-    u_char                      *data;          /* what is read and not yet
-                                                   sent: the body (JSON), or
-                                                   the events (SSE) */
+    u_char                      *data;          /* read, not yet sent: the
+                                                   body (JSON), or the
+                                                   current event on (SSE) */
     size_t                       len;
     size_t                       cap;
     ngx_chain_t                 *out;           /* ready to be sent */
     ngx_chain_t                **last_out;
 
-    /* the response found, while its decision is asked */
-    sark_json_t                 *answer;
+    /* the response being decided */
+    const sark_json_t           *answer;
     const sark_json_t           *tools;
-    ngx_str_t                    before;        /* bytes up to the JSON (the
-                                                   event's other lines) */
-    size_t                       consumed;      /* bytes of data it used */
+    ngx_str_t                    fields;        /* the event's other lines */
+    size_t                       consumed;      /* bytes of data it took */
 
     unsigned                     deciding:1;
-    unsigned                     done:1;        /* the response has gone */
+    unsigned                     started:1;     /* past a leading BOM */
     unsigned                     last:1;        /* the upstream is done */
+    unsigned                     end:1;         /* the body ends here */
     unsigned                     failed:1;
     unsigned                     sent_last:1;
 } ngx_http_sark_mcp_list_t;
@@ -70,6 +75,8 @@ static ngx_int_t ngx_http_sark_list_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_sark_list_read(ngx_http_request_t *r,
     ngx_http_sark_mcp_list_t *l, ngx_chain_t *in);
+static void ngx_http_sark_list_drop(ngx_http_sark_mcp_list_t *l,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_sark_list_scan(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, ngx_http_sark_mcp_list_t *l);
 static ngx_int_t ngx_http_sark_list_event(ngx_http_request_t *r,
@@ -116,6 +123,7 @@ ngx_http_sark_mcp_list_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_sark_list_header_filter(ngx_http_request_t *r)
 {
+    ngx_uint_t                 sse, list;
     ngx_http_sark_ctx_t       *ctx;
     ngx_http_sark_mcp_t       *m;
     ngx_http_sark_mcp_list_t  *l;
@@ -134,7 +142,17 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
 
     m = ctx->mcp;
 
-    if (m->nmsgs != 1 || !m->msgs[0].list) {
+    sse = r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
+          && ngx_strncasecmp(r->headers_out.content_type.data,
+                             (u_char *) "text/event-stream",
+                             sizeof("text/event-stream") - 1)
+             == 0;
+
+    list = (m->nmsgs == 1 && m->msgs[0].list);
+
+    /* the answer to tools/list, and every GET stream */
+
+    if (!list && !(sse && r->method == NGX_HTTP_GET)) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -144,19 +162,11 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
     }
 
     l->last_out = &l->out;
-
-    if (r->headers_out.content_type.len >= sizeof("text/event-stream") - 1
-        && ngx_strncasecmp(r->headers_out.content_type.data,
-                           (u_char *) "text/event-stream",
-                           sizeof("text/event-stream") - 1)
-           == 0)
-    {
-        l->mode = NGX_HTTP_SARK_LIST_SSE;
-    }
+    l->mode = sse ? NGX_HTTP_SARK_LIST_SSE : NGX_HTTP_SARK_LIST_JSON;
 
     m->list = l;
 
-    /* a compressed answer cannot be read: it never goes out */
+    /* a compressed body cannot be read: it never goes out */
 
     if (r->headers_out.content_encoding
         && r->headers_out.content_encoding->value.len
@@ -190,7 +200,7 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_sark_list_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    ngx_chain_t               *out, *cl;
+    ngx_chain_t               *out;
     ngx_http_sark_ctx_t       *ctx;
     ngx_http_sark_mcp_list_t  *l;
 
@@ -202,41 +212,17 @@ ngx_http_sark_list_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     l = ctx->mcp->list;
 
-    /* after the response, the rest of a stream as it comes */
-
-    if (l->done && !l->failed && !l->deciding && l->out == NULL
-        && l->len == 0)
-    {
-        return ngx_http_next_body_filter(r, in);
-    }
-
     if (l->failed) {
-        for (cl = in; cl; cl = cl->next) {
-            if (cl->buf->last_buf) {
-                l->last = 1;
-            }
-
-            cl->buf->pos = cl->buf->last;
-
-            if (cl->buf->in_file) {
-                cl->buf->file_pos = cl->buf->file_last;
-            }
-        }
+        ngx_http_sark_list_drop(l, in);
 
     } else if (in && ngx_http_sark_list_read(r, l, in) != NGX_OK) {
+        ngx_http_sark_list_drop(l, in);
+
         if (ngx_http_sark_list_fail(r, ctx, l, "it is too large or not in "
                                     "memory")
             != NGX_OK)
         {
             return NGX_ERROR;
-        }
-
-        for (cl = in; cl; cl = cl->next) {
-            if (cl->buf->last_buf) {
-                l->last = 1;
-            }
-
-            cl->buf->pos = cl->buf->last;
         }
     }
 
@@ -258,7 +244,17 @@ ngx_http_sark_list_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     if (l->out == NULL) {
-        return (in == NULL) ? ngx_http_next_body_filter(r, NULL) : NGX_OK;
+
+        /* a call to flush: only what the filters below hold */
+
+        if (in == NULL
+            && (r->out
+                || (r->connection->buffered & ~NGX_HTTP_SARK_LIST_BUFFERED)))
+        {
+            return ngx_http_next_body_filter(r, NULL);
+        }
+
+        return NGX_OK;
     }
 
     out = l->out;
@@ -334,46 +330,61 @@ ngx_http_sark_list_read(ngx_http_request_t *r, ngx_http_sark_mcp_list_t *l,
 }
 
 
+/* the upstream's bytes after a failure: marked as sent, never sent */
+
+static void
+ngx_http_sark_list_drop(ngx_http_sark_mcp_list_t *l, ngx_chain_t *in)
+{
+    for ( /* void */ ; in; in = in->next) {
+        if (in->buf->last_buf) {
+            l->last = 1;
+        }
+
+        in->buf->pos = in->buf->last;
+
+        if (in->buf->in_file) {
+            in->buf->file_pos = in->buf->file_last;
+        }
+    }
+}
+
+
 /*
- * What is read becomes output: whole events (SSE) or, at the end, the
- * body (JSON); the response found starts its decision, and nothing after
- * it goes before it.
+ * What is read becomes output: each whole event (SSE) or, at the end, the
+ * body (JSON).  A response with tools starts its decision, and nothing
+ * after it goes before it.
  */
 
 static ngx_int_t
 ngx_http_sark_list_scan(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_mcp_list_t *l)
 {
-    u_char     *p, *start, *end;
+    u_char     *p, *start, *end, *eol;
     ngx_int_t   rc;
 
     if (l->mode == NGX_HTTP_SARK_LIST_JSON) {
-        if (!l->last) {
+        if (!l->last || l->sent_last) {
             return NGX_OK;
         }
 
-        if (!l->done) {
+        if (l->len) {
+            l->consumed = l->len;
+
             rc = ngx_http_sark_list_answer(r, ctx, l, l->data, l->len);
 
             if (rc == NGX_AGAIN || rc == NGX_ERROR) {
                 return rc;
             }
 
-            if (rc == NGX_DECLINED) {
-
-                /* not the tools/list response: as it came */
-
-                l->done = 1;
-
-                if (ngx_http_sark_list_output(r, l, l->data, l->len, 0)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
+            if (rc == NGX_DECLINED
+                && ngx_http_sark_list_output(r, l, l->data, l->len, 0)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
             }
-        }
 
-        l->len = 0;
+            l->len = 0;
+        }
 
         return ngx_http_sark_list_finish(r, l);
     }
@@ -381,143 +392,152 @@ ngx_http_sark_list_scan(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     start = l->data;
     end = l->data + l->len;
 
-    /* events end with a blank line: "\n\n", "\r\n\r\n" or "\r\r" */
-
-    for (p = start; p < end; p++) {
-
-        if (l->deciding) {
-            break;
+    if (!l->started) {
+        if (l->len < 3 && !l->last) {
+            return NGX_OK;
         }
 
-        if (*p != '\n' && *p != '\r') {
-            continue;
-        }
+        l->started = 1;
 
-        if (p + 1 < end && *p == '\r' && p[1] == '\n') {
-            if (p + 3 < end && p[2] == '\r' && p[3] == '\n') {
-                p += 3;
-
-            } else {
-                p++;
-                continue;
+        if (l->len >= 3 && start[0] == 0xef && start[1] == 0xbb
+            && start[2] == 0xbf)
+        {
+            if (ngx_http_sark_list_output(r, l, start, 3, 1) != NGX_OK) {
+                return NGX_ERROR;
             }
 
-        } else if (p + 1 < end && p[1] == *p) {
-            p++;
+            start += 3;
+        }
+    }
 
-        } else {
+    /* lines end with CRLF, LF or CR; an empty line ends the event */
+
+    p = start;
+
+    while (p < end && !l->deciding && !l->failed) {
+
+        for (eol = p; eol < end && *eol != '\n' && *eol != '\r'; eol++) {
+            /* void */
+        }
+
+        if (eol == end || (*eol == '\r' && eol + 1 == end && !l->last)) {
+            break;      /* the line, or its CRLF, is not whole yet */
+        }
+
+        if (eol != p) {
+            p = eol + ((*eol == '\r' && eol + 1 < end && eol[1] == '\n')
+                       ? 2 : 1);
             continue;
         }
 
-        /* start..p is one whole event */
+        /* an empty line: start..p + its ending is one whole event */
 
-        if (l->done) {
-            rc = NGX_DECLINED;
+        p += (*p == '\r' && p + 1 < end && p[1] == '\n') ? 2 : 1;
 
-        } else {
-            rc = ngx_http_sark_list_event(r, ctx, l, start, p + 1);
-        }
+        rc = ngx_http_sark_list_event(r, ctx, l, start, p);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        if (l->failed) {
-
-            /* the error went in the response's place; nothing more */
-
-            l->len = 0;
-            return ngx_http_sark_list_finish(r, l);
-        }
-
         if (rc == NGX_DECLINED
-            && ngx_http_sark_list_output(r, l, start, p + 1 - start, 1)
-               != NGX_OK)
+            && ngx_http_sark_list_output(r, l, start, p - start, 1) != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        start = p + 1;
+        start = p;
+    }
+
+    if (l->failed) {
+        return ngx_http_sark_list_finish(r, l);
     }
 
     if (l->deciding) {
-
-        /* the event being decided stays until its answer is made */
-
-        return NGX_OK;
+        return NGX_OK;      /* the event stays until its answer is made */
     }
 
-    /* keep the part of an event not yet whole */
+    /* keep what is not a whole event yet; at the end, drop it */
 
-    l->len = end - start;
+    l->len = l->last ? 0 : (size_t) (end - start);
     ngx_memmove(l->data, start, l->len);
-
-    if (l->last && l->len) {
-        if (ngx_http_sark_list_output(r, l, l->data, l->len, 1) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        l->len = 0;
-    }
 
     return ngx_http_sark_list_finish(r, l);
 }
 
 
 /*
- * One SSE event: its data is the tools/list response (NGX_OK or
- * NGX_AGAIN, as ngx_http_sark_list_answer()) or not (NGX_DECLINED).
+ * One SSE event: NGX_DECLINED when it goes on as it came, else (NGX_OK,
+ * NGX_AGAIN) its data is a response with tools, being decided.
  */
 
 static ngx_int_t
 ngx_http_sark_list_event(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_mcp_list_t *l, u_char *start, u_char *end)
 {
-    u_char     *p, *line, *eol, *data, *d;
-    size_t      len;
+    u_char     *p, *line, *eol, *next, *data, *d, *f;
+    size_t      len, flen;
     ngx_int_t   rc;
+    ngx_uint_t  ndata;
 
-    /* the data lines, joined by "\n" (the SSE rules) */
-
-    ngx_str_null(&l->before);
     len = 0;
-    data = NULL;
+    flen = 0;
+    ndata = 0;
 
-    for (line = start; line < end; line = eol + 1) {
+    /* sizes: the data lines' values, the other lines */
+
+    for (line = start; line < end; line = next) {
         for (eol = line; eol < end && *eol != '\n' && *eol != '\r'; eol++) {
             /* void */
         }
 
-        if (eol - line >= 5 && ngx_strncmp(line, "data:", 5) == 0) {
-            len += (eol - line) + 1;
-        }
+        next = eol + ((eol + 1 < end && *eol == '\r' && eol[1] == '\n')
+                      ? 2 : 1);
 
-        if (eol + 1 < end && *eol == '\r' && eol[1] == '\n') {
-            eol++;
+        if (eol - line >= 4 && ngx_strncmp(line, "data", 4) == 0
+            && (eol - line == 4 || line[4] == ':'))
+        {
+            len += (eol - line) + 1;
+            ndata++;
+
+        } else if (eol != line) {
+            flen += (eol - line) + 1;
         }
     }
 
-    if (len == 0) {
+    if (ndata == 0) {
         return NGX_DECLINED;
     }
 
-    data = ngx_pnalloc(r->pool, len);
+    data = ngx_pnalloc(r->pool, len + flen);
     if (data == NULL) {
         return NGX_ERROR;
     }
 
     d = data;
+    f = data + len;
 
-    for (line = start; line < end; line = eol + 1) {
+    l->fields.data = f;
+
+    for (line = start; line < end; line = next) {
         for (eol = line; eol < end && *eol != '\n' && *eol != '\r'; eol++) {
             /* void */
         }
 
-        if (eol - line >= 5 && ngx_strncmp(line, "data:", 5) == 0) {
-            p = line + 5;
+        next = eol + ((eol + 1 < end && *eol == '\r' && eol[1] == '\n')
+                      ? 2 : 1);
 
-            if (p < eol && *p == ' ') {
-                p++;
+        if (eol - line >= 4 && ngx_strncmp(line, "data", 4) == 0
+            && (eol - line == 4 || line[4] == ':'))
+        {
+            p = line + 4;
+
+            if (p < eol) {
+                p++;                            /* ':' */
+
+                if (p < eol && *p == ' ') {
+                    p++;
+                }
             }
 
             if (d != data) {
@@ -526,82 +546,74 @@ ngx_http_sark_list_event(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 
             d = ngx_cpymem(d, p, eol - p);
 
-            if (l->before.data == NULL) {
-                l->before.data = start;
-                l->before.len = line - start;
-            }
-        }
-
-        if (eol + 1 < end && *eol == '\r' && eol[1] == '\n') {
-            eol++;
+        } else if (eol != line) {
+            f = ngx_cpymem(f, line, eol - line);
+            *f++ = '\n';
         }
     }
 
-    rc = ngx_http_sark_list_answer(r, ctx, l, data, d - data);
+    l->fields.len = f - l->fields.data;
+    l->consumed = end - l->data;
 
-    if (rc == NGX_DECLINED) {
+    /* only data that names "tools", or hides names in escapes, may be one */
+
+    if (ngx_strlcasestrn(data, d, (u_char *) "\"tools\"", 7 - 1) == NULL
+        && ngx_strlcasestrn(data, d, (u_char *) "\\u", 2 - 1) == NULL)
+    {
         return NGX_DECLINED;
     }
 
-    /* the event is answered by the rewritten one, or an error */
-
-    l->consumed = end - l->data;
+    rc = ngx_http_sark_list_answer(r, ctx, l, data, d - data);
 
     return rc;
 }
 
 
 /*
- * json[0..len) as the response to the tools/list request: NGX_DECLINED
- * when it is not (another message, an error response); else its
- * decision is asked: NGX_AGAIN while sarkd answers, NGX_OK when the
- * rewritten response is output.
+ * json[0..len) (the body, or an event's data): NGX_DECLINED when it holds
+ * no tool list; else its decision is asked: NGX_AGAIN while sarkd
+ * answers, NGX_OK when the rewritten response (or an error) is output.
  */
 
 static ngx_int_t
 ngx_http_sark_list_answer(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_mcp_list_t *l, u_char *json, size_t len)
 {
-    u_char                    *p;
-    size_t                     size;
-    ngx_int_t                  rc;
-    ngx_str_t                  params, none;
-    sark_json_t               *root;
-    const sark_json_t         *id, *result, *tools, *t, *name, *want;
-    ngx_http_sark_mcp_t       *m;
-    ngx_http_sark_loc_conf_t  *slcf;
+    u_char               *p;
+    size_t                size;
+    ngx_int_t             rc;
+    ngx_str_t             params, none;
+    sark_json_t          *root;
+    const sark_json_t    *result, *tools, *t, *name;
 
-    m = ctx->mcp;
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    if (sark_json_parse(json, len, slcf->json_max_depth + 8,
+    if (sark_json_parse(json, len, NGX_HTTP_SARK_LIST_DEPTH,
                         ngx_http_sark_json_alloc, r->pool, &root, NULL, 0)
         != 0)
     {
-        if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
-            return NGX_DECLINED;
-        }
-
         return ngx_http_sark_list_fail(r, ctx, l, "it is not JSON");
     }
 
-    want = sark_json_get(m->msgs[0].msg, "id");
-    id = sark_json_get(root, "id");
-    result = sark_json_get(root, "result");
+    if (root->type == SARK_JSON_ARRAY) {
+        for (t = root->child; t; t = t->next) {
+            if (sark_json_get(sark_json_get(t, "result"), "tools")) {
+                return ngx_http_sark_list_fail(r, ctx, l,
+                                               "it is a batch with tools");
+            }
+        }
 
-    if (id == NULL || want == NULL || !sark_json_equal(id, want, 64)) {
         return NGX_DECLINED;
     }
 
-    if (result == NULL) {
-        return NGX_DECLINED;    /* an error response: nothing to filter */
-    }
-
+    result = sark_json_get(root, "result");
     tools = sark_json_get(result, "tools");
 
-    if (tools == NULL || tools->type != SARK_JSON_ARRAY) {
+    if (tools == NULL) {
+        return NGX_DECLINED;        /* no tool list: as it came */
+    }
+
+    if (tools->type != SARK_JSON_ARRAY) {
         return ngx_http_sark_list_fail(r, ctx, l,
-                                       "it has no result.tools array");
+                                       "its result.tools is not an array");
     }
 
     /* {"tools":["name",...]} of the names as they came */
@@ -677,19 +689,21 @@ ngx_http_sark_list_decided(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     c = r->connection;
     l = ctx->mcp->list;
 
+    if (!l->deciding) {
+        return;         /* failed meanwhile; the error has gone instead */
+    }
+
     l->deciding = 0;
 
     rc = ngx_http_sark_list_rewrite(r, ctx, l);
 
     if (rc == NGX_OK && !l->failed) {
 
-        /* the events read while it was asked */
+        /* what was read while it was asked */
 
-        if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
-            l->len -= l->consumed;
-            ngx_memmove(l->data, l->data + l->consumed, l->len);
-            l->consumed = 0;
-        }
+        l->len -= l->consumed;
+        ngx_memmove(l->data, l->data + l->consumed, l->len);
+        l->consumed = 0;
 
         rc = ngx_http_sark_list_scan(r, ctx, l);
     }
@@ -705,17 +719,16 @@ ngx_http_sark_list_decided(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     c->buffered &= ~NGX_HTTP_SARK_LIST_BUFFERED;
 
     /*
-     * the output goes now; a request the upstream has finished waits in
-     * nginx's writer, which the write event runs to end it
+     * the output goes now: a request the upstream has finished waits in
+     * nginx's writer, which its write event runs (it calls this filter and
+     * ends the request); else the output is sent from here
      */
 
-    rc = ngx_http_output_filter(r, NULL);
-
-    if (rc == NGX_ERROR) {
-        c->error = 1;
-    }
-
     if (l->last || c->error) {
+        ngx_post_event(c->write, &ngx_posted_events);
+
+    } else if (l->out && ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+        c->error = 1;
         ngx_post_event(c->write, &ngx_posted_events);
     }
 
@@ -725,16 +738,16 @@ ngx_http_sark_list_decided(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 /*
  * The response with only the tools the policy shows, as output: for SSE,
- * the event's lines before its data, then one data line.  A deny shows
- * none; an outage or a decision that cannot be read is an error.
+ * the event's other lines, then its data lines.  A deny shows none; an
+ * outage or a decision that cannot be read is an error.
  */
 
 static ngx_int_t
 ngx_http_sark_list_rewrite(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_mcp_list_t *l)
 {
-    u_char                    *p, *json, *start;
-    size_t                     size;
+    u_char                    *p, *q, *json, *text, *start;
+    size_t                     size, nl;
     ngx_uint_t                 kept;
     sark_json_t               *fp;
     const sark_json_t         *t, *name, *v, *shown;
@@ -744,6 +757,7 @@ ngx_http_sark_list_rewrite(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     shown = NULL;
 
     if (ctx->error.status) {
+        ngx_memzero(&ctx->error, sizeof(ngx_http_sark_error_t));
         return ngx_http_sark_list_fail(r, ctx, l,
                                        "no decision could be had for it");
     }
@@ -764,25 +778,17 @@ ngx_http_sark_list_rewrite(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
         }
     }
 
+    /* the JSON: up to the tools array, the kept tools as they were, the
+     * rest */
+
     json = (u_char *) l->answer->raw;
 
-    size = l->before.len + sizeof("data: \n\n") - 1 + l->answer->raw_len;
-
-    start = ngx_pnalloc(r->pool, size);
-    if (start == NULL) {
+    text = ngx_pnalloc(r->pool, l->answer->raw_len);
+    if (text == NULL) {
         return NGX_ERROR;
     }
 
-    p = start;
-
-    if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
-        p = ngx_cpymem(p, l->before.data, l->before.len);
-        p = ngx_http_sark_cpylit(p, "data: ");
-    }
-
-    /* up to the tools array, the kept tools as they were, the rest */
-
-    p = ngx_cpymem(p, json, (u_char *) l->tools->raw - json);
+    p = ngx_cpymem(text, json, (u_char *) l->tools->raw - json);
     *p++ = '[';
 
     kept = 0;
@@ -814,17 +820,43 @@ ngx_http_sark_list_rewrite(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
                    json + l->answer->raw_len
                    - (l->tools->raw + l->tools->raw_len));
 
-    if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
-        p = ngx_http_sark_cpylit(p, "\n\n");
-    }
-
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "sark mcp: tools/list shows %ui of %ui tools", kept,
+                   "sark mcp: a tool list shows %ui of %ui tools", kept,
                    l->tools->n);
 
-    l->done = 1;
+    if (l->mode == NGX_HTTP_SARK_LIST_JSON) {
+        return ngx_http_sark_list_output(r, l, text, p - text, 0);
+    }
 
-    return ngx_http_sark_list_output(r, l, start, p - start, 0);
+    /* SSE: each line of the JSON (it may span several) is a data line */
+
+    nl = 1;
+
+    for (q = text; q < p; q++) {
+        nl += (*q == '\n');
+    }
+
+    size = l->fields.len + nl * (sizeof("data: \n") - 1) + (p - text) + 1;
+
+    start = ngx_pnalloc(r->pool, size);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = ngx_cpymem(start, l->fields.data, l->fields.len);
+    q = ngx_http_sark_cpylit(q, "data: ");
+
+    for (json = text; json < p; json++) {
+        *q++ = *json;
+
+        if (*json == '\n') {
+            q = ngx_http_sark_cpylit(q, "data: ");
+        }
+    }
+
+    q = ngx_http_sark_cpylit(q, "\n\n");
+
+    return ngx_http_sark_list_output(r, l, start, q - start, 0);
 }
 
 
@@ -885,7 +917,7 @@ ngx_http_sark_list_finish(ngx_http_request_t *r, ngx_http_sark_mcp_list_t *l)
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    if (!l->last || l->sent_last) {
+    if (!(l->last || l->end) || l->sent_last) {
         return NGX_OK;
     }
 
@@ -911,9 +943,10 @@ ngx_http_sark_list_finish(ngx_http_request_t *r, ngx_http_sark_mcp_list_t *l)
 
 
 /*
- * The answer cannot be filtered: the client gets a JSON-RPC error for its
- * request in its place (an SSE event of its own on a stream), and nothing
- * more of the upstream's body.
+ * The body cannot be filtered: the client gets a JSON-RPC error in the
+ * place of the tool list (for the request's id; an SSE event of its own on
+ * a stream), and nothing more of the upstream's body.  A decision being
+ * asked is given up.
  */
 
 static ngx_int_t
@@ -922,18 +955,27 @@ ngx_http_sark_list_fail(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 {
     u_char     *p, *start;
     size_t      size;
-    ngx_str_t  *id;
+    ngx_str_t   id;
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "sark: refused to pass the upstream's tools/list answer: "
-                  "%s", why);
+                  "sark: refused to pass the upstream's tool list: %s", why);
 
-    id = &ctx->mcp->msgs[0].id;
+    if (l->deciding) {
+        ngx_http_sark_sarkd_cancel(&ctx->call);
+        ctx->waiting = 0;
+        l->deciding = 0;
+    }
+
+    ngx_str_set(&id, "null");
+
+    if (r->method == NGX_HTTP_POST && ctx->mcp->msgs[0].id.len) {
+        id = ctx->mcp->msgs[0].id;
+    }
 
     size = sizeof("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":,"
-                  "\"error\":{\"code\":-32603,\"message\":\"the tools/list "
-                  "answer could not be filtered for the caller: \"}}\n\n")
-           + id->len + ngx_strlen(why);
+                  "\"error\":{\"code\":-32603,\"message\":\"the tool list "
+                  "could not be filtered for the caller: \"}}\n\n")
+           + NGX_INT_T_LEN + id.len + ngx_strlen(why);
 
     start = ngx_pnalloc(r->pool, size);
     if (start == NULL) {
@@ -947,9 +989,9 @@ ngx_http_sark_list_fail(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     }
 
     p = ngx_http_sark_cpylit(p, "{\"jsonrpc\":\"2.0\",\"id\":");
-    p = ngx_cpymem(p, id->data, id->len);
-    p = ngx_sprintf(p, ",\"error\":{\"code\":%i,\"message\":\"the tools/list "
-                    "answer could not be filtered for the caller: %s\"}}",
+    p = ngx_cpymem(p, id.data, id.len);
+    p = ngx_sprintf(p, ",\"error\":{\"code\":%i,\"message\":\"the tool list "
+                    "could not be filtered for the caller: %s\"}}",
                     (ngx_int_t) NGX_HTTP_SARK_RPC_INTERNAL, why);
 
     if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
@@ -960,9 +1002,13 @@ ngx_http_sark_list_fail(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     }
 
     l->failed = 1;
-    l->done = 1;
-    l->deciding = 0;
     l->len = 0;
+
+    /* a stream ends here for the client (it may start another) */
+
+    if (l->mode == NGX_HTTP_SARK_LIST_SSE) {
+        l->end = 1;
+    }
 
     return ngx_http_sark_list_output(r, l, start, p - start, 0);
 }

@@ -10,14 +10,19 @@
  * the id an upstream hands out in its answer to one subject (the token's
  * `sub`) is recorded with that subject, and another subject presenting it
  * is refused with 403 AZ-004.  An id the zone does not know (issued before
- * nginx started, or pushed out of the table) is bound to the first subject
- * that presents it.
+ * nginx started, by another gateway host, or pushed out of the table) is
+ * bound to the first subject that presents it, in a free slot only: when
+ * there is none the request is refused with 404, which tells an MCP client
+ * to start a new session.
  *
  * The table lives in its own shared zone (sark_mcp_sessions, made when a
- * location has sark_mcp on): fixed slots of SHA-256 prefixes of the id and
- * of the subject, found by open addressing within NGX_HTTP_SARK_SESSION_PROBE
- * slots; a full neighbourhood gives up its least recently used slot.  No
- * allocation per request, bounded work under the zone's mutex.
+ * location has sark_mcp on): fixed slots of HMAC-SHA-256 prefixes of the
+ * id and of the subject, under a key drawn when the zone is made (so no
+ * one can compute which slots an id takes), found by open addressing
+ * within NGX_HTTP_SARK_SESSION_PROBE slots.  An id the upstream hands out
+ * takes a free slot or the least recently used one; a slot unused for
+ * NGX_HTTP_SARK_SESSION_IDLE counts as free.  No allocation per request,
+ * bounded work under the zone's mutex.
  */
 
 
@@ -26,13 +31,16 @@
 #include <ngx_http.h>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "ngx_http_sark_mcp.h"
 
 
 #define NGX_HTTP_SARK_SESSION_DIGEST  16
 #define NGX_HTTP_SARK_SESSION_PROBE   8
-#define NGX_HTTP_SARK_SESSION_MAGIC   0x53414b5345530001ULL  /* "SAKSES", 1 */
+#define NGX_HTTP_SARK_SESSION_IDLE    86400  /* seconds */
+#define NGX_HTTP_SARK_SESSION_MAGIC   0x53414b5345530002ULL  /* "SAKSES", 2 */
 
 
 typedef struct {
@@ -44,6 +52,7 @@ typedef struct {
 
 typedef struct {
     uint64_t                     magic;
+    u_char                       key[32];
     ngx_uint_t                   nslots;
     ngx_http_sark_session_slot_t slots[1];
 } ngx_http_sark_sessions_sh_t;
@@ -58,7 +67,7 @@ typedef struct {
 static ngx_int_t ngx_http_sark_sessions_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_sark_session_digest(ngx_http_request_t *r,
-    ngx_str_t *s, u_char *out);
+    u_char *key, ngx_str_t *s, u_char *out);
 static ngx_int_t ngx_http_sark_session_header_filter(ngx_http_request_t *r);
 
 
@@ -141,6 +150,12 @@ ngx_http_sark_sessions_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    if (RAND_bytes(ss->sh->key, sizeof(ss->sh->key)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "sark: no random key for zone \"sark_mcp_sessions\"");
+        return NGX_ERROR;
+    }
+
     ss->sh->magic = NGX_HTTP_SARK_SESSION_MAGIC;
     ss->sh->nslots = n;
     ss->shpool->data = ss->sh;
@@ -160,10 +175,11 @@ ngx_http_sark_mcp_session_init(ngx_conf_t *cf)
 
 
 /*
- * Binds session id `id` to ctx's subject.  With `strict`, an id bound to
- * another subject stays theirs and NGX_DECLINED is returned; without, the
- * binding is replaced (the upstream has just handed the id to this
- * subject).
+ * Binds session id `id` to ctx's subject.  A request (`strict`): an id
+ * bound to another subject stays theirs (NGX_DECLINED); an unknown one is
+ * bound in a free slot, or NGX_BUSY when there is none.  An answer of the
+ * upstream (not `strict`): the binding is made or replaced, in the least
+ * recently used slot when none is free.
  */
 
 ngx_int_t
@@ -185,8 +201,9 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (ngx_http_sark_session_digest(r, id, did) != NGX_OK
-        || ngx_http_sark_session_digest(r, &ctx->identity.sub, dsub)
+    if (ngx_http_sark_session_digest(r, ss->sh->key, id, did) != NGX_OK
+        || ngx_http_sark_session_digest(r, ss->sh->key, &ctx->identity.sub,
+                                        dsub)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -212,6 +229,10 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
             break;
         }
 
+        if (slot->used + NGX_HTTP_SARK_SESSION_IDLE < now) {
+            slot->used = 0;
+        }
+
         if (victim == NULL || slot->used < victim->used) {
             victim = slot;
         }
@@ -228,13 +249,16 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
         }
 
         if (rc == NGX_OK) {
-            found->used = now ? now : 1;
+            found->used = now;
         }
+
+    } else if (strict && victim->used) {
+        rc = NGX_BUSY;
 
     } else {
         ngx_memcpy(victim->id, did, NGX_HTTP_SARK_SESSION_DIGEST);
         ngx_memcpy(victim->sub, dsub, NGX_HTTP_SARK_SESSION_DIGEST);
-        victim->used = now ? now : 1;
+        victim->used = now;
     }
 
     ngx_shmtx_unlock(&ss->shpool->mutex);
@@ -296,14 +320,14 @@ ngx_http_sark_mcp_session_count(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_sark_session_digest(ngx_http_request_t *r, ngx_str_t *s,
+ngx_http_sark_session_digest(ngx_http_request_t *r, u_char *key, ngx_str_t *s,
     u_char *out)
 {
     unsigned int  len;
 
-    if (EVP_Digest(s->data, s->len, out, &len, EVP_sha256(), NULL) != 1) {
+    if (HMAC(EVP_sha256(), key, 32, s->data, s->len, out, &len) == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "sark: SHA-256 failed");
+                      "sark: HMAC-SHA-256 failed");
         return NGX_ERROR;
     }
 

@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 128;
+plan tests => 137;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -60,6 +60,7 @@ sub mcp {
     my %h = ('Content-Type' => 'application/json',
              'Accept' => 'application/json, text/event-stream',
              %{ $opt{headers} || {} });
+    delete $h{$_} for grep { $h{$_} eq '' } keys %h;
     $h{'Mcp-Session-Id'} = $opt{session} if defined $opt{session};
     my $r = http_request($opt{method} // 'POST', $opt{path} // '/mcp/everything',
                          token => $token, headers => \%h,
@@ -337,6 +338,21 @@ like($r->{body}, qr/one MCP session at most/, 'two Mcp-Session-Id headers: says 
 Time::HiRes::sleep(0.1);
 is(main::sink_count() - $before, 0, 'two Mcp-Session-Id headers: nothing upstream');
 
+# the upstream must read the body as sark does: UTF-8 JSON, not compressed
+for my $c (['a UTF-7 body', { 'Content-Type' => 'application/json; charset=utf-7' }],
+           ['no Content-Type', { 'Content-Type' => '' }],
+           ['text/plain', { 'Content-Type' => 'text/plain' }],
+           ['a compressed body', { 'Content-Encoding' => 'gzip' }]) {
+    my ($what, $h) = @$c;
+    $before = main::sink_count();
+    $r = main::mcp($g, '{"jsonrpc":"2.0","id":1,"method":"ping","x":"+ACI-,+ACI-method+ACI-:+ACI-tools/call+ACI-"}',
+                   headers => $h);
+    main::refused($what, $r, 415, -32600, undef, 'GW-415', $before);
+}
+$r = main::mcp($g, '{"jsonrpc":"2.0","id":1,"method":"ping"}', session => $sid,
+               headers => { 'Content-Type' => 'application/json; charset="UTF-8"' });
+isnt($r->{status}, 415, 'charset=UTF-8 is accepted');
+
 # methods other than POST, GET and DELETE; tokens that are not valid
 $before = main::sink_count();
 $r = main::mcp($g, '', method => 'PUT');
@@ -351,7 +367,7 @@ main::refused('expired token', $r, 401, -32001, undef, 'AU-003', $before);
 --- request
 POST /mcp/everything
 --- more_headers eval
-"Authorization: Bearer $main::guest"
+"Authorization: Bearer $main::guest\nContent-Type: application/json"
 --- request_body: {"jsonrpc":"2.0","id":1,"method":"ping"
 --- error_code: 400
 --- no_error_log

@@ -14,7 +14,7 @@ use JSON::PP ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 46;
+plan tests => 56;
 
 our $N = nonce();
 $ENV{TEST_NGINX_UP_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 12;
@@ -78,6 +78,26 @@ add_block_preprocessor(sub {
             default_type text/event-stream;
             return 200 'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"before"}}\n\nevent: message\nid: e-2\ndata: {"jsonrpc":"2.0","id":2,\ndata: "result":{"tools":[{"name":"get-env"},{"name":"echo"}]}}\n\n: a comment\n\nevent: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"after"}}\n\n';
         }
+        location = /double-other-id {
+            default_type application/json;
+            return 200 '{"jsonrpc":"2.0","id":9007199254740992,"result":{"tools":[{"name":"get-env"},{"name":"echo"}]}}';
+        }
+        location = /double-cr {
+            default_type text/event-stream;
+            return 200 '\xef\xbb\xbfevent: message\rdata: {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"},{"name":"echo"}]}}\r\r';
+        }
+        location = /double-mixed {
+            default_type text/event-stream;
+            return 200 'data: {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"}]}}\r\n\ndata: {"jsonrpc":"2.0","id":3,"result":{"tools":[{"name":"get-sum"},{"name":"echo"}]}}\n\r\n';
+        }
+        location = /double-cut {
+            default_type text/event-stream;
+            return 200 'event: message\ndata: {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"}]}}\n';
+        }
+        location = /double-broken-event {
+            default_type text/event-stream;
+            return 200 'data: {"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"get-env"}\n\n';
+        }
         location = /double-error {
             default_type application/json;
             return 200 '{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no tools here"}}';
@@ -107,7 +127,7 @@ _EOC_
         proxy_http_version 1.1;
         proxy_buffering   off;
     }
-    location ~ ^/mcp/(?<double>double-[a-z]+)$ {
+    location ~ ^/mcp/(?<double>double-[a-z-]+)$ {
         sark_mcp          on;
         sark_authz_server everything;
         proxy_pass        http://127.0.0.1:$TEST_NGINX_UP_PORT/$double;
@@ -187,10 +207,37 @@ my @events = split /\n\n/, $r->{body};
 is(scalar @events, 4, 'SSE answer: four events') or diag($r->{body});
 is($events[0], 'event: message' . "\n" . 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"before"}}',
    'SSE answer: the event before the response unchanged');
-is($events[1], 'event: message' . "\n" . 'id: e-2' . "\n" . 'data: {"jsonrpc":"2.0","id":2,' . "\n" . '"result":{"tools":[{"name":"echo"}]}}',
+is($events[1], 'event: message' . "\n" . 'id: e-2' . "\n" . 'data: {"jsonrpc":"2.0","id":2,' . "\n" . 'data: "result":{"tools":[{"name":"echo"}]}}',
    'SSE answer: the response (data on two lines) filtered, its other lines kept');
 is($events[2], ': a comment', 'SSE answer: a comment unchanged');
 like($events[3], qr/"data":"after"/, 'SSE answer: the event after the response unchanged');
+
+# the GET stream (a server may send a tool list again there when a client
+# resumes with Last-Event-ID) is filtered as well
+$r = main::http_request('GET', '/mcp/double-sse', token => $t, headers => { Accept => 'text/event-stream' });
+unlike($r->{body}, qr/get-env/, 'GET stream: the hidden tool is filtered out');
+like($r->{body}, qr/"name":"echo"/, 'GET stream: the shown one stays');
+
+# a tool list under another id is filtered all the same
+$r = main::mcp($t, $main::LIST, path => '/mcp/double-other-id');
+is($r->{body}, '{"jsonrpc":"2.0","id":9007199254740992,"result":{"tools":[{"name":"echo"}]}}',
+   'a tool list under another id: filtered');
+
+# lines ending in CR alone, a leading BOM, CRLF then LF: events as SSE reads them
+$r = main::mcp($t, $main::LIST, path => '/mcp/double-cr');
+unlike($r->{body}, qr/get-env/, 'CR line endings and a BOM: filtered');
+like($r->{body}, qr/"name":"echo"/, 'CR line endings and a BOM: the shown tool stays');
+$r = main::mcp($t, $main::LIST, path => '/mcp/double-mixed');
+unlike($r->{body}, qr/get-env|get-sum/, 'CRLF, LF and CR mixed: both lists filtered');
+is(scalar(() = $r->{body} =~ /"name":"echo"/g), 1, 'CRLF, LF and CR mixed: the shown tool stays');
+
+# an event not ended by an empty line never goes out; data that may be a
+# tool list and is not JSON is an error
+$r = main::mcp($t, $main::LIST, path => '/mcp/double-cut');
+unlike($r->{body}, qr/get-env/, 'an incomplete last event is dropped');
+$r = main::mcp($t, $main::LIST, path => '/mcp/double-broken-event');
+unlike($r->{body}, qr/get-env/, 'a broken event with "tools": not passed');
+is($r->{rpc}{error}{code} // 0, -32603, 'a broken event with "tools": an error in its place');
 
 $r = main::mcp($t, $main::LIST, path => '/mcp/double-error');
 is($r->{body}, '{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no tools here"}}',
@@ -216,6 +263,6 @@ main::stack('start', 'opa');
 GET /mcp/everything
 --- error_code: 401
 --- error_log
-sark: refused to pass the upstream's tools/list answer
+sark: refused to pass the upstream's tool list
 --- no_error_log
 [alert]
