@@ -8,7 +8,7 @@ repeat_each(1);
 # blocks build on the ones before them (state of the stack, caches)
 no_shuffle();
 
-plan tests => repeat_each() * (blocks() * 3 + 1);
+plan tests => repeat_each() * (blocks() * 3 + 1) + 2 - 1;
 
 our $token = jwt(roles => ['analyst']);
 our $nonce = 0;
@@ -128,4 +128,29 @@ stack('resume', 'sarkd');
 --- error_code: 200
 --- response_headers
 !Retry-After
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 10: OPA stalled with more decisions than OPA_MAX_CONNECTIONS: the queued ones time out after OPA_TIMEOUT_MS as well (OPA-003), not after sark_decision_timeout
+--- init
+{
+    local $ENV{OPA_MAX_CONNECTIONS} = 1;
+    local $ENV{OPA_TIMEOUT_MS} = 500;
+    stack('restart', 'sarkd');
+}
+stack('pause', 'opa');
+my @reqs = map {
+    my $body = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+             . '"tool_name":"list_tables","parameters":{"queued":"' . "$$-" . time() . "-$_" . '"}}';
+    "POST /authorize HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "Authorization: Bearer $main::token\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
+} 1 .. 8;
+my @answers = Test::Sark::Util::concurrent_requests(8, \@reqs);
+my @codes = map { ($_->{json} && ref $_->{json}{error}) ? $_->{json}{error}{code} : $_->{status} } @answers;
+is("@codes", join(' ', ('OPA-003') x 8), 'all 8 answered OPA-003, the 7 queued ones included');
+like($answers[-1]{body}, qr/timed out after 500 ms/, 'the message names OPA_TIMEOUT_MS');
+stack('resume', 'opa');
+stack('restart', 'sarkd');
+--- error_code: 200
 --- response_body_like: ^\{"allow":true,

@@ -31,6 +31,8 @@ OpaClient::OpaClient(EventLoop& loop, const Config& cfg) : loop_(loop), cfg_(cfg
 OpaClient::~OpaClient() {
   loop_.cancelTimer(timer_);
   timer_ = 0;
+  loop_.cancelTimer(queue_timer_);
+  queue_timer_ = 0;
   for (auto& [easy, call] : active_) {
     curl_multi_remove_handle(multi_.get(), easy);
   }
@@ -121,6 +123,7 @@ bool OpaClient::evaluate(std::string body, OpaCallback done) {
     return false;
   }
   waiting_.push_back(std::move(call));
+  armQueueTimer();
   return true;
 }
 
@@ -140,8 +143,52 @@ void OpaClient::get(const std::string& path, OpaCallback done) {
   start(std::move(call), host);
 }
 
+// How long `call` may still take: OPA_TIMEOUT_MS counts from when it was
+// asked, so the time it waited for a free connection is its own; 0 = none
+// left.
+uint64_t OpaClient::msLeft(const Call& call, uint64_t now_us) const {
+  uint64_t waited_ms = (now_us - call.enqueued_us) / 1000;
+  return waited_ms < cfg_.opa_timeout_ms ? cfg_.opa_timeout_ms - waited_ms : 0;
+}
+
+// `call` ran out of time before it could start: answered as a timeout.
+void OpaClient::expire(CallPtr call) {
+  OpaResult r;
+  r.curl_code = CURLE_OPERATION_TIMEDOUT;
+  r.error_text = "no free connection to OPA within OPA_TIMEOUT_MS";
+  complete(std::move(call), r);
+}
+
+// One timer for the FIFO: its head has the nearest deadline (every call
+// gets the same OPA_TIMEOUT_MS), so when it fires the calls whose time is
+// up are answered, in order, and it is set again for the new head.
+void OpaClient::armQueueTimer() {
+  if (queue_timer_ != 0 || waiting_.empty()) {
+    return;
+  }
+  uint64_t left = msLeft(*waiting_.front(), monotonicUs());
+  queue_timer_ = loop_.addTimer(left > 0 ? left : 1, [this]() {
+    queue_timer_ = 0;
+    uint64_t now = monotonicUs();
+    while (!waiting_.empty() && msLeft(*waiting_.front(), now) == 0) {
+      CallPtr call = std::move(waiting_.front());
+      waiting_.pop_front();
+      expire(std::move(call));
+    }
+    armQueueTimer();
+  });
+}
+
 void OpaClient::start(CallPtr call, int host) {
   Host& h = hosts_[static_cast<size_t>(host)];
+  uint64_t left = msLeft(*call, monotonicUs());
+  if (left == 0) {
+    if (call->is_evaluation) {
+      active_evaluations_--;
+    }
+    expire(std::move(call));
+    return;
+  }
   next_host_ = (static_cast<size_t>(host) + 1) % hosts_.size();
   call->host = host;
   if (call->started_us == 0) {
@@ -176,8 +223,8 @@ void OpaClient::start(CallPtr call, int host) {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OpaClient::onCurlWrite);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, call.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.opa_timeout_ms));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.opa_timeout_ms));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(left));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(left));
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -384,6 +431,8 @@ void OpaClient::complete(CallPtr call, OpaResult& result) {
 
 void OpaClient::abortAll() {
   closed_ = true;
+  loop_.cancelTimer(queue_timer_);
+  queue_timer_ = 0;
   std::vector<CallPtr> calls;
   for (auto& [easy, call] : active_) {
     curl_multi_remove_handle(multi_.get(), easy);

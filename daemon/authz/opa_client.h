@@ -4,7 +4,8 @@
 // (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION), keep-alive
 // connections, one or more OPA servers chosen by fewest in-flight
 // requests, at most OPA_MAX_CONNECTIONS in flight per server and a bounded
-// FIFO for the rest.
+// FIFO for the rest.  OPA_TIMEOUT_MS bounds a call from when it is asked,
+// time in the FIFO included.
 
 #include <curl/curl.h>
 
@@ -92,6 +93,9 @@ private:
   static size_t onCurlWrite(char* data, size_t size, size_t nmemb, void* userp);
 
   int pickHost(bool need_capacity) const;
+  uint64_t msLeft(const Call& call, uint64_t now_us) const;
+  void expire(CallPtr call);
+  void armQueueTimer();
   void start(CallPtr call, int host);
   void onSocketEvent(int fd, uint32_t events);
   void onTimeout();
@@ -115,6 +119,7 @@ private:
   size_t active_evaluations_{0};
   size_t next_host_{0};
   EventLoop::TimerId timer_{0};
+  EventLoop::TimerId queue_timer_{0}; // the FIFO head's deadline
   bool closed_{false};
 };
 
