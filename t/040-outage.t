@@ -8,7 +8,7 @@ repeat_each(1);
 # blocks build on the ones before them (state of the stack, caches)
 no_shuffle();
 
-plan tests => repeat_each() * (blocks() * 3 + 1) + 2 - 1;
+plan tests => repeat_each() * (blocks() * 3 + 1) + (2 - 1) * 2;
 
 our $token = jwt(roles => ['analyst']);
 our $nonce = 0;
@@ -152,5 +152,38 @@ is("@codes", join(' ', ('OPA-003') x 8), 'all 8 answered OPA-003, the 7 queued o
 like($answers[-1]{body}, qr/timed out after 500 ms/, 'the message names OPA_TIMEOUT_MS');
 stack('resume', 'opa');
 stack('restart', 'sarkd');
+--- error_code: 200
+--- response_body_like: ^\{"allow":true,
+
+
+
+=== TEST 11: sarkd draining (SIGTERM while an OPA call is in flight): a new decision is refused at once with GW-503, the one in flight still gets its answer
+--- init
+stack('pause', 'opa');
+my $fresh = sub {
+    my $body = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
+             . '"tool_name":"list_tables","parameters":{"drain":"' . "$$-" . time() . "-$_[0]" . '"}}';
+    "POST /authorize HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "Authorization: Bearer $main::token\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
+};
+require IO::Socket::INET;
+my $first = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_SERVER_PORT})
+    or die "connect: $!";
+syswrite $first, $fresh->('in-flight');
+Time::HiRes::sleep(0.3);
+my ($pid) = stack('pid', 'sarkd') =~ /(\d+)/;
+kill 'TERM', $pid;
+Time::HiRes::sleep(0.2);
+my $t0 = Time::HiRes::time();
+my $r = Test::Sark::Util::parse_raw_response(Test::Sark::Util::raw_exchange([$fresh->('during-drain')]));
+my $took = Time::HiRes::time() - $t0;
+my $code = $r->{json} && ref $r->{json}{error} ? $r->{json}{error}{code} : $r->{status};
+is("$r->{status} $code", '503 GW-503', "a decision asked while sarkd drains: 503 GW-503 at once (${took}s)");
+local $/;
+my $a = Test::Sark::Util::parse_raw_response(<$first> // '');
+like($a->{json}{error}{code} // '', qr/^OPA-003$/, 'the decision in flight when the drain began still got its answer');
+stack('resume', 'opa');
+Test::Sark::Util::poll_until(5, sub { !kill 0, $pid });
+stack('start', 'sarkd');
 --- error_code: 200
 --- response_body_like: ^\{"allow":true,

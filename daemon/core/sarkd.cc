@@ -115,6 +115,13 @@ int Sarkd::run() {
   }
   server_.setAuthzHandler([this](uint64_t conn_id, uint32_t req_id, const uint8_t* payload,
                                  size_t len, std::string& e) {
+    if (draining_) {
+      // answered at once: the worker says 503 now, not after its timeout
+      server_.sendAuthzResponse(conn_id, req_id,
+                                Decision::outage("GW-503", "sarkd shutting down", 1),
+                                AnswerMeta{});
+      return true;
+    }
     return authorizer_.onAuthzRequest(conn_id, req_id, payload, len, e);
   });
   server_.setInvalidateHandler([this](uint64_t conn_id, uint32_t frame_id,
@@ -126,6 +133,11 @@ int Sarkd::run() {
   server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
   server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
                                  const uint8_t* payload, size_t len) {
+    if (draining_) {
+      // not taken, not acknowledged: the worker keeps the batch and sends
+      // it to the next sarkd once this connection is gone
+      return;
+    }
     audit_.onBatch(conn_id, id, flags, payload, len);
   });
   audit_.setAckFn([this](uint64_t conn_id, uint32_t id, uint8_t status, uint32_t events,

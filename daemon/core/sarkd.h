@@ -1,10 +1,11 @@
 #pragma once
 
 // sarkd's lifecycle: owns the event loop and its clients, starts them,
-// turns SIGTERM/SIGINT into a drain (stop accepting, stop reading, finish
-// in-flight OPA calls and invalidations, write or spool every audit event
-// received, replay the spool while the database takes it, flush answers)
-// and stops.  A second signal exits at
+// turns SIGTERM/SIGINT into a drain (stop accepting; answer new decisions
+// at once with GW-503 and leave new audit batches with the workers, which
+// send them to the next sarkd; finish in-flight OPA calls and
+// invalidations, write or spool every audit event received, replay the
+// spool while the database takes it, flush answers) and stops.  A second signal exits at
 // once with status 1.
 
 #include <string>

@@ -530,7 +530,9 @@ bool ModuleServer::flush(Connection& c) {
 
 void ModuleServer::updateInterest(Connection& c) {
   uint32_t want = 0;
-  if (!draining_ && !c.closing) {
+  // still read while draining: what comes then is answered at once
+  // (sarkd.cc), not left to the module's timeout
+  if (!c.closing) {
     want |= EPOLLIN;
   }
   if (c.wpos < c.wbuf.size()) {
