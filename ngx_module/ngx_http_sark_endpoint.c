@@ -38,6 +38,11 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_SARK_API_AUDIT:
         return ngx_http_sark_gateway_audit_handler(r);
 
+    case NGX_HTTP_SARK_API_LIVE:
+    case NGX_HTTP_SARK_API_READY:
+    case NGX_HTTP_SARK_API_DETAILED:
+        return ngx_http_sark_health_handler(r);
+
     default:
         return ngx_http_sark_authorize_handler(r);
     }

@@ -50,6 +50,9 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("invalidate"), NGX_HTTP_SARK_API_INVALIDATE },
     { ngx_string("warm"), NGX_HTTP_SARK_API_WARM },
     { ngx_string("audit"), NGX_HTTP_SARK_API_AUDIT },
+    { ngx_string("health_live"), NGX_HTTP_SARK_API_LIVE },
+    { ngx_string("health_ready"), NGX_HTTP_SARK_API_READY },
+    { ngx_string("health_detailed"), NGX_HTTP_SARK_API_DETAILED },
     { ngx_null_string, 0 }
 };
 
@@ -569,6 +572,7 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->jwt_keys == NULL
         && (conf->authz
             || !(conf->api == NGX_HTTP_SARK_API_AUDIT
+                 || conf->api >= NGX_HTTP_SARK_API_LIVE
                  || ((conf->api == NGX_HTTP_SARK_API_INVALIDATE
                       || conf->api == NGX_HTTP_SARK_API_WARM)
                      && conf->admin_key.len))))

@@ -25,6 +25,9 @@
 #define NGX_HTTP_SARK_API_INVALIDATE   2
 #define NGX_HTTP_SARK_API_WARM         3
 #define NGX_HTTP_SARK_API_AUDIT        4
+#define NGX_HTTP_SARK_API_LIVE         5
+#define NGX_HTTP_SARK_API_READY        6
+#define NGX_HTTP_SARK_API_DETAILED     7
 
 #define NGX_HTTP_SARK_MAX_ROLES        SARK_PROTO_MAX_ROLES
 #define NGX_HTTP_SARK_MAX_NAME         SARK_PROTO_MAX_NAME
@@ -308,6 +311,9 @@ ngx_int_t ngx_http_sark_mcp_session_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_endpoint.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_health.c */
+ngx_int_t ngx_http_sark_health_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_resource_doc.c */
 char *ngx_http_sark_protected_resource(ngx_conf_t *cf, ngx_command_t *cmd,

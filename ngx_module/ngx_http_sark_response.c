@@ -263,6 +263,9 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
         if (slcf->mcp) {
             ngx_str_set(&value, "GET, POST, DELETE");
 
+        } else if (slcf->api >= NGX_HTTP_SARK_API_LIVE) {
+            ngx_str_set(&value, "GET, HEAD");
+
         } else {
             ngx_str_set(&value, "POST");
         }

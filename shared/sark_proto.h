@@ -70,7 +70,11 @@ extern "C" {
                                          ack is sent again after a
                                          reconnect; sarkd stores an event
                                          id once however often it comes. */
-#define SARK_MSG_TYPE_MAX         12
+#define SARK_MSG_STATUS_REQ       13  /* module -> sarkd: sarkd's health and
+                                         counters; empty payload */
+#define SARK_MSG_STATUS_RESP      14  /* sarkd -> module, same id: one
+                                         SARK_STATUS_JSON */
+#define SARK_MSG_TYPE_MAX         14
 
 /* AUDIT_BATCH header flags */
 #define SARK_AUDIT_F_URGENT       0x0001  /* write it now, not at the next
@@ -124,6 +128,14 @@ extern "C" {
                                          did not confirm in time, or L2
                                          unavailable) */
 #define SARK_REV_REVISION         1   /* string */
+
+/*
+ * STATUS_RESP TLV: a JSON object, UTF-8 (docs/design.md, Operations):
+ * {"sarkd": {...}, "dependencies": {"opa"|"redis"|"postgresql":
+ * {"healthy", "latency_ms", "error", "circuit"}}, "audit": {...},
+ * "counters": {...}}
+ */
+#define SARK_STATUS_JSON          1
 
 /*
  * Hosts' clocks differ: a cached decision evaluated up to this long after

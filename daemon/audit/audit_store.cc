@@ -575,6 +575,7 @@ void AuditStore::breakerSuccess() {
 }
 
 void AuditStore::breakerFailure(std::string_view why) {
+  last_error_.assign(why);
   if (!breaker_.onFailure(monotonicUs())) {
     return;
   }

@@ -81,6 +81,7 @@ public:
   void setWritableListener(std::function<void()> cb) { listener_ = std::move(cb); }
   size_t inflight() const { return inflight_; } // writes started, done not yet called
   const char* circuitState() const;             // "closed" | "open" | "half_open"
+  const std::string& lastError() const { return last_error_; } // of the last failure
   // Closes every connection; pending writes get done(false, "closing").
   void close();
 
@@ -140,6 +141,7 @@ private:
   std::string direct_sql_; // COPY straight into the table
   std::string dedupe_sql_; // through a temporary table, skipping stored ids
   CircuitBreaker breaker_;
+  std::string last_error_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::function<void()> listener_;
 

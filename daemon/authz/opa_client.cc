@@ -424,9 +424,36 @@ void OpaClient::complete(CallPtr call, OpaResult& result) {
   } else {
     result.queue_us = now - call->enqueued_us;
   }
+  if (!result.aborted) {
+    if (result.curl_code == CURLE_OK && result.http_status == 200 && !result.too_large) {
+      health_.last_ok_us = now;
+      health_.last_latency_us = result.opa_us;
+    } else {
+      health_.last_failure_us = now;
+      if (result.curl_code != CURLE_OK) {
+        health_.last_error = result.error_text.empty() ? curl_easy_strerror(result.curl_code)
+                                                       : result.error_text;
+      } else if (result.too_large) {
+        health_.last_error = "response too large";
+      } else {
+        health_.last_error = "HTTP " + std::to_string(result.http_status);
+        health_.last_latency_us = result.opa_us;
+      }
+    }
+  }
   OpaCallback done = std::move(call->done);
   call.reset();
   done(result);
+}
+
+bool OpaClient::allServersDown() const {
+  uint64_t now = monotonicUs();
+  for (const Host& h : hosts_) {
+    if (h.down_until_us <= now) {
+      return false;
+    }
+  }
+  return !hosts_.empty();
 }
 
 void OpaClient::abortAll() {

@@ -62,6 +62,17 @@ public:
   // Completes every call now with `aborted` set; later calls are refused.
   void abortAll();
 
+  // The last outcome of a call to OPA, for health reports.
+  struct Health {
+    uint64_t last_ok_us{0};      // monotonic; 0 = never
+    uint64_t last_failure_us{0};
+    uint64_t last_latency_us{0}; // of the last call that reached OPA
+    std::string last_error;      // of the last failure
+  };
+  const Health& health() const { return health_; }
+  // Whether every server is marked down after a connection failure.
+  bool allServersDown() const;
+
 private:
   struct Host {
     std::string base;
@@ -120,6 +131,7 @@ private:
   size_t next_host_{0};
   EventLoop::TimerId timer_{0};
   EventLoop::TimerId queue_timer_{0}; // the FIFO head's deadline
+  Health health_;
   bool closed_{false};
 };
 

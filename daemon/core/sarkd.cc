@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "proto/cache_frames.h"
 
@@ -109,6 +110,7 @@ void Sarkd::logStartup() {
 
 int Sarkd::run() {
   std::string err;
+  started_us_ = monotonicUs();
   if (!loop_.init(err) || !opa_.init(err) || !setupSignals(err)) {
     LogLine(LogLevel::Error, "cannot start").str("error", err);
     return 1;
@@ -131,6 +133,7 @@ int Sarkd::run() {
   server_.setAckHandler(
       [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
   server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
+  server_.setStatusHandler([this]() { return statusJson(); });
   server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
                                  const uint8_t* payload, size_t len) {
     if (draining_) {

@@ -43,6 +43,8 @@ private:
   void checkDrained();
   void logStartup();
   void onModuleConnected(uint64_t conn_id);
+  // STATUS_RESP's JSON (status.cc)
+  std::string statusJson() const;
 
   // Declaration order is destruction order in reverse: the loop outlives
   // every client registered on it.
@@ -62,6 +64,7 @@ private:
   UniqueFd signal_fd_;
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};
+  uint64_t started_us_{0};
 };
 
 } // namespace sark

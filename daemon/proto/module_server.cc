@@ -60,6 +60,10 @@ const char* frameTypeName(uint8_t type) {
     return "AUDIT_BATCH";
   case SARK_MSG_AUDIT_ACK:
     return "AUDIT_ACK";
+  case SARK_MSG_STATUS_REQ:
+    return "STATUS_REQ";
+  case SARK_MSG_STATUS_RESP:
+    return "STATUS_RESP";
   default:
     return "unknown";
   }
@@ -403,6 +407,13 @@ bool ModuleServer::handleFrame(Connection& c, const sark_frame_hdr_t& h, const u
     return true;
   case SARK_MSG_PING: {
     FrameBuilder f(c.wbuf, SARK_MSG_PONG, h.id);
+    f.finish();
+    queued(c);
+    return true;
+  }
+  case SARK_MSG_STATUS_REQ: {
+    FrameBuilder f(c.wbuf, SARK_MSG_STATUS_RESP, h.id);
+    f.str(SARK_STATUS_JSON, status_handler_ ? status_handler_() : std::string("{}"));
     f.finish();
     queued(c);
     return true;

@@ -51,6 +51,8 @@ public:
                                           const uint8_t* payload, size_t len)>;
   // A module connection was accepted (frames queued here go out first).
   using ConnectHandler = std::function<void(uint64_t conn_id)>;
+  // STATUS_REQ: the JSON object STATUS_RESP carries
+  using StatusHandler = std::function<std::string()>;
 
   ModuleServer(EventLoop& loop, const Config& cfg);
   ~ModuleServer();
@@ -64,6 +66,7 @@ public:
   void setAckHandler(AckHandler handler) { ack_handler_ = std::move(handler); }
   void setConnectHandler(ConnectHandler handler) { connect_handler_ = std::move(handler); }
   void setAuditHandler(AuditHandler handler) { audit_handler_ = std::move(handler); }
+  void setStatusHandler(StatusHandler handler) { status_handler_ = std::move(handler); }
 
   // Creates the socket (refusing to start when another sarkd answers on
   // it), sets its mode and starts accepting.
@@ -135,6 +138,7 @@ private:
   AckHandler ack_handler_;
   ConnectHandler connect_handler_;
   AuditHandler audit_handler_;
+  StatusHandler status_handler_;
   UniqueFd listen_fd_;
   bool accepting_{false};
   bool draining_{false};
