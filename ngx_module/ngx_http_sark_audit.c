@@ -776,6 +776,8 @@ ngx_http_sark_audit_add(ngx_http_sark_audit_t *a,
     b->events++;
     a->pending++;
 
+    ngx_http_sark_metrics_audit(a->pending, a->held, a->dropped_total);
+
     if (a->draining) {
 
         /* events of requests an exiting worker still finishes */
@@ -955,6 +957,8 @@ ngx_http_sark_audit_release(ngx_http_sark_audit_t *a,
 
     a->pending -= b->events;
     b->events = 0;
+
+    ngx_http_sark_metrics_audit(a->pending, a->held, a->dropped_total);
 
     cap = b->end - b->start;
 
@@ -1305,6 +1309,8 @@ ngx_http_sark_audit_drop(ngx_http_sark_audit_t *a)
 {
     a->dropped++;
     a->dropped_total++;
+
+    ngx_http_sark_metrics_audit(a->pending, a->held, a->dropped_total);
 
     ngx_http_sark_audit_log_drops(a);
 }

@@ -65,6 +65,7 @@ ngx_http_sark_init_ctx(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ctx->call.handler = ngx_http_sark_answer;
     ctx->call.timer.log = r->connection->log;
     ctx->started = ngx_current_msec;
+    ctx->started_us = ngx_http_sark_now_us();
 }
 
 
@@ -216,6 +217,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             ctx->elapsed = ngx_current_msec - ctx->started;
 
             ngx_http_sark_audit_decision(r, ctx);
+            ngx_http_sark_metrics_decision(ctx);
 
             return NGX_OK;
         }
@@ -241,12 +243,14 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 "CN-001", "authorization service unavailable");
         ctx->error.retry_after = 1;
+        ngx_http_sark_metrics_error(ctx->error.code);
         return NGX_DECLINED;
 
     case NGX_BUSY:
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 "GW-503", "authorization service overloaded");
         ctx->error.retry_after = 1;
+        ngx_http_sark_metrics_error(ctx->error.code);
         return NGX_DECLINED;
 
     default:
@@ -464,6 +468,11 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
          */
 
         ngx_http_sark_audit_decision(r, ctx);
+        ngx_http_sark_metrics_decision(ctx);
+    }
+
+    if (err->status) {
+        ngx_http_sark_metrics_error(err->code);
     }
 
     ctx->done(r, ctx);

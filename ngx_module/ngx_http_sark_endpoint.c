@@ -43,6 +43,9 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_SARK_API_DETAILED:
         return ngx_http_sark_health_handler(r);
 
+    case NGX_HTTP_SARK_API_METRICS:
+        return ngx_http_sark_metrics_handler(r);
+
     default:
         return ngx_http_sark_authorize_handler(r);
     }

@@ -737,6 +737,7 @@ ngx_http_sark_mcp_ask(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ctx->decided = 0;
     ctx->question = NULL;
     ctx->started = ngx_current_msec;
+    ctx->started_us = ngx_http_sark_now_us();
 
     q->action = *action;
     q->server_name = m->server;

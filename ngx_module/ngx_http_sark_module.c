@@ -53,6 +53,7 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("health_live"), NGX_HTTP_SARK_API_LIVE },
     { ngx_string("health_ready"), NGX_HTTP_SARK_API_READY },
     { ngx_string("health_detailed"), NGX_HTTP_SARK_API_DETAILED },
+    { ngx_string("metrics"), NGX_HTTP_SARK_API_METRICS },
     { ngx_null_string, 0 }
 };
 
@@ -709,6 +710,10 @@ ngx_http_sark_sarkd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     smcf->sarkd = &u.addrs[0];
 
+    if (ngx_http_sark_metrics_add(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -960,6 +965,8 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     if (smcf == NULL || smcf->sarkd == NULL) {
         return NGX_OK;
     }
+
+    ngx_http_sark_metrics_init_process();
 
     conf.addr = smcf->sarkd;
     conf.connect_timeout = NGX_HTTP_SARK_CONNECT_TIMEOUT;

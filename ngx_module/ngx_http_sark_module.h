@@ -28,6 +28,7 @@
 #define NGX_HTTP_SARK_API_LIVE         5
 #define NGX_HTTP_SARK_API_READY        6
 #define NGX_HTTP_SARK_API_DETAILED     7
+#define NGX_HTTP_SARK_API_METRICS      8
 
 #define NGX_HTTP_SARK_MAX_ROLES        SARK_PROTO_MAX_ROLES
 #define NGX_HTTP_SARK_MAX_NAME         SARK_PROTO_MAX_NAME
@@ -210,6 +211,8 @@ struct ngx_http_sark_ctx_s {
 
     ngx_msec_t                   started;
     ngx_msec_t                   elapsed;
+    uint64_t                     started_us;    /* monotonic, for the
+                                                   latency histogram */
 
     void                        *data;          /* the endpoint's own */
     ngx_http_sark_mcp_t         *mcp;           /* at sark_mcp locations */
@@ -311,6 +314,16 @@ ngx_int_t ngx_http_sark_mcp_session_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_endpoint.c */
 ngx_int_t ngx_http_sark_api_handler(ngx_http_request_t *r);
+
+/* ngx_http_sark_metrics.c */
+ngx_int_t ngx_http_sark_metrics_add(ngx_conf_t *cf);
+void ngx_http_sark_metrics_init_process(void);
+void ngx_http_sark_metrics_decision(ngx_http_sark_ctx_t *ctx);
+void ngx_http_sark_metrics_error(const char *code);
+void ngx_http_sark_metrics_audit(ngx_uint_t pending, size_t held,
+    ngx_uint_t dropped);
+uint64_t ngx_http_sark_now_us(void);
+ngx_int_t ngx_http_sark_metrics_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_health.c */
 ngx_int_t ngx_http_sark_health_handler(ngx_http_request_t *r);
@@ -476,6 +489,8 @@ ngx_int_t ngx_http_sark_add_header(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+ngx_int_t ngx_http_sark_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body);
 size_t ngx_http_sark_string_len(ngx_str_t *s);
 u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
 u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width);

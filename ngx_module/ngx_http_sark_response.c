@@ -63,6 +63,16 @@ ngx_int_t
 ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body)
 {
+    static ngx_str_t  json = ngx_string("application/json");
+
+    return ngx_http_sark_send_body(r, status, &json, body);
+}
+
+
+ngx_int_t
+ngx_http_sark_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_str_t *body)
+{
     ngx_int_t    rc;
     ngx_buf_t   *b;
     ngx_chain_t  out;
@@ -70,7 +80,7 @@ ngx_http_sark_send_json(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type = *type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
