@@ -274,7 +274,30 @@ ngx_int_t
 ngx_http_sark_refuse(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 {
     ngx_int_t                  rc;
+    ngx_http_sark_ctx_t       *ctx;
     ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (slcf->dry_run) {
+
+        /* sark_authz_dry_run: said, not done */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "sark: dry run: would have refused with %ui %s: \"%V\"",
+                      err->status, err->code,
+                      ngx_http_sark_log_safe(r->pool, &err->message));
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
+
+        if (ctx) {
+            ctx->allowed = 1;
+            ctx->dry_run = 1;
+        }
+
+        return NGX_OK;
+    }
 
     rc = ngx_http_discard_request_body(r);
 
@@ -339,5 +362,9 @@ ngx_http_sark_precontent_handler(ngx_http_request_t *r)
     ngx_http_sark_error_set(&err, NGX_HTTP_FORBIDDEN, "AZ-003",
                             "request was not authorized");
 
-    return ngx_http_sark_refuse(r, &err);
+    if (ngx_http_sark_refuse(r, &err) == NGX_OK) {
+        return NGX_DECLINED;        /* dry run: the phase goes on */
+    }
+
+    return NGX_DONE;
 }

@@ -336,7 +336,8 @@ ngx_http_sark_mcp_json_type(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_sark_mcp_resume(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
-    ngx_http_sark_mcp_t  *m;
+    ngx_http_sark_mcp_t       *m;
+    ngx_http_sark_loc_conf_t  *slcf;
 
     m = ctx->mcp;
 
@@ -348,7 +349,13 @@ ngx_http_sark_mcp_resume(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return ngx_http_sark_refuse(r, &ctx->error);
     }
 
-    if (m->rewrite && ngx_http_sark_mcp_rewrite(r, ctx) != NGX_OK) {
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    /* a dry run changes nothing: the body goes on as it came */
+
+    if (m->rewrite && !slcf->dry_run
+        && ngx_http_sark_mcp_rewrite(r, ctx) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

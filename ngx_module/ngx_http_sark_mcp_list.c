@@ -133,6 +133,8 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
     if (ctx == NULL
         || ctx->mcp == NULL
         || !ctx->allowed
+        || ((ngx_http_sark_loc_conf_t *)
+            ngx_http_get_module_loc_conf(r, ngx_http_sark_module))->dry_run
         || r != r->main
         || r->headers_out.status != NGX_HTTP_OK
         || r->header_only)

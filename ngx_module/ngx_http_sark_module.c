@@ -171,6 +171,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       offsetof(ngx_http_sark_loc_conf_t, authz_sensitivity),
       NULL },
 
+    { ngx_string("sark_authz_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, dry_run),
+      NULL },
+
     { ngx_string("sark_mcp"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -468,6 +475,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->authz_tool = NGX_CONF_UNSET_PTR;
     slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
     slcf->audit = NGX_CONF_UNSET;
+    slcf->dry_run = NGX_CONF_UNSET;
     slcf->mcp = NGX_CONF_UNSET;
     slcf->mcp_max_body = NGX_CONF_UNSET_SIZE;
 
@@ -497,6 +505,7 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->decision_timeout,
                               prev->decision_timeout, 3000);
 
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
     ngx_conf_merge_size_value(conf->mcp_max_body, prev->mcp_max_body,
                               1024 * 1024);

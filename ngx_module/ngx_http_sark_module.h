@@ -83,6 +83,7 @@ typedef struct {
 
     ngx_flag_t                   audit;
 
+    ngx_flag_t                   dry_run;       /* sark_authz_dry_run */
     ngx_flag_t                   mcp;           /* sark_mcp */
     size_t                       mcp_max_body;
     void                        *mcp_sessions;
@@ -234,6 +235,8 @@ struct ngx_http_sark_ctx_s {
                                                    location */
     unsigned                     error_page:1;  /* nginx's own error page
                                                    becomes the envelope */
+    unsigned                     dry_run:1;     /* a refusal let through by
+                                                   sark_authz_dry_run */
 };
 
 

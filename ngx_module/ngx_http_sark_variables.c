@@ -119,6 +119,9 @@ ngx_http_sark_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             if (ctx->decision.decision == SARK_DECISION_ALLOW) {
                 ngx_str_set(&s, "allow");
 
+            } else if (ctx->dry_run) {
+                ngx_str_set(&s, "dry_run_deny");    /* let through */
+
             } else {
                 ngx_str_set(&s, "deny");
             }
