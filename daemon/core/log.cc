@@ -215,6 +215,14 @@ LogLine& LogLine::boolean(std::string_view k, bool value) {
   return *this;
 }
 
+LogLine& LogLine::json(std::string_view k, std::string_view json) {
+  if (enabled_) {
+    key(k);
+    line_.append(json);
+  }
+  return *this;
+}
+
 bool LogRateLimiter::allow(uint64_t now_us, uint64_t& suppressed) {
   if (seen_ && now_us - last_us_ < interval_us_) {
     dropped_++;

@@ -36,6 +36,8 @@ public:
   LogLine& num(std::string_view key, int64_t value);
   LogLine& unum(std::string_view key, uint64_t value);
   LogLine& boolean(std::string_view key, bool value);
+  // `json` must be one valid JSON value (the caller made it)
+  LogLine& json(std::string_view key, std::string_view json);
 
 private:
   void key(std::string_view key);

@@ -26,12 +26,14 @@ void usage(FILE* out) {
 } // namespace
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread (libcurl's resolver) is
-  // created; they are read from a signalfd in the event loop.
+  // Block the signals sarkd handles before any thread (libcurl's resolver)
+  // is created; they are read from a signalfd in the event loop.
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGUSR1);
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -69,6 +71,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  sark::Sarkd daemon(cfg);
+  sark::Sarkd daemon(cfg, env_file);
   return daemon.run();
 }

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -23,8 +25,8 @@ constexpr size_t kRecentInvalidations = 256;
 
 } // namespace
 
-Sarkd::Sarkd(const Config& cfg)
-    : cfg_(cfg), opa_(loop_, cfg), revision_(loop_, opa_, cfg.opa_revision_poll_ms),
+Sarkd::Sarkd(Config& cfg, const char* env_file)
+    : cfg_(cfg), env_file_(env_file), opa_(loop_, cfg), revision_(loop_, opa_, cfg.opa_revision_poll_ms),
       server_(loop_, cfg),
       recent_(cfg.maxCacheTtlMs() + SARK_INVALIDATION_SKEW_MS, kRecentInvalidations, SARK_INVALIDATION_SKEW_MS),
       redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
@@ -37,6 +39,8 @@ bool Sarkd::setupSignals(std::string& err) {
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGUSR1);
   // main() blocked these before any thread existed.
   signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) {
@@ -60,6 +64,14 @@ void Sarkd::onSignalReadable() {
       }
       return;
     }
+    if (info.ssi_signo == SIGUSR1) {
+      LogLine(LogLevel::Info, "status").json("status", statusJson());
+      continue;
+    }
+    if (info.ssi_signo == SIGHUP) {
+      reloadSettings();
+      continue;
+    }
     const char* name = info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
     if (!draining_) {
       beginDrain(name);
@@ -71,6 +83,39 @@ void Sarkd::onSignalReadable() {
     server_.removeSocketFile();
     _exit(1);
   }
+}
+
+// SIGHUP: the settings are read again as at start (environment, then the
+// env file).  LOG_LEVEL and ENABLE_PROFILING take effect at once; any
+// other change is named as needing a restart; a bad value changes
+// nothing.  Logs go to stderr, which the supervisor owns (journald, or a
+// file it opened): there is no file of sarkd's own to reopen.
+void Sarkd::reloadSettings() {
+  Config fresh;
+  std::string err;
+  std::vector<std::string> notes;
+  if (!loadConfig(env_file_, fresh, err, notes)) {
+    LogLine(LogLevel::Warn, "settings not reloaded").str("error", err);
+    return;
+  }
+  std::string restart;
+  for (const auto& [name, value] : fresh.effective) {
+    if (name == "LOG_LEVEL" || name == "ENABLE_PROFILING") {
+      continue;
+    }
+    for (const auto& [old_name, old_value] : cfg_.effective) {
+      if (old_name == name && old_value != value) {
+        restart += restart.empty() ? name : "," + name;
+      }
+    }
+  }
+  cfg_.log_level = fresh.log_level;
+  cfg_.enable_profiling = fresh.enable_profiling;
+  setLogLevel(cfg_.log_level);
+  LogLine(LogLevel::Info, "settings reloaded")
+      .str("log_level", logLevelName(cfg_.log_level))
+      .boolean("enable_profiling", cfg_.enable_profiling)
+      .str("need_restart", restart);
 }
 
 void Sarkd::beginDrain(const char* signal_name) {

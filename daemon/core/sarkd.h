@@ -1,7 +1,8 @@
 #pragma once
 
 // sarkd's lifecycle: owns the event loop and its clients, starts them,
-// turns SIGTERM/SIGINT into a drain (stop accepting; answer new decisions
+// logs its status on SIGUSR1, reloads the settings that can change on
+// SIGHUP, and turns SIGTERM/SIGINT into a drain (stop accepting; answer new decisions
 // at once with GW-503 and leave new audit batches with the workers, which
 // send them to the next sarkd; finish in-flight OPA calls and
 // invalidations, write or spool every audit event received, replay the
@@ -29,7 +30,10 @@ namespace sark {
 
 class Sarkd {
 public:
-  explicit Sarkd(const Config& cfg);
+  // `cfg` is shared by every part; SIGHUP changes the settings that can
+  // change safely in it (LOG_LEVEL, ENABLE_PROFILING), read again from
+  // the environment and `env_file`.
+  Sarkd(Config& cfg, const char* env_file);
   Sarkd(const Sarkd&) = delete;
   Sarkd& operator=(const Sarkd&) = delete;
 
@@ -40,6 +44,7 @@ private:
   bool setupSignals(std::string& err);
   void onSignalReadable();
   void beginDrain(const char* signal_name);
+  void reloadSettings();
   void checkDrained();
   void logStartup();
   void onModuleConnected(uint64_t conn_id);
@@ -48,7 +53,8 @@ private:
 
   // Declaration order is destruction order in reverse: the loop outlives
   // every client registered on it.
-  const Config& cfg_;
+  Config& cfg_;
+  const char* env_file_;
   EventLoop loop_;
   OpaClient opa_;
   PolicyRevision revision_;
