@@ -47,7 +47,20 @@ endif
 # (-MMD) mirror that layout under $(B)/daemon/.
 DAEMON_SRCS := $(wildcard daemon/*/*.cc)
 DAEMON_OBJS := $(patsubst daemon/%.cc,$(B)/daemon/%.o,$(DAEMON_SRCS))
-CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -pthread \
+# sarkd gets Debian's hardening (fortify, stack protector, format checks;
+# full RELRO, bind now) like the module, except in the sanitizer build.
+# Warnings are errors here and in CI; a packager's release build may drop
+# that with `make WERROR=` (a newer compiler's new warning then does not
+# stop it).
+WERROR      ?= -Werror
+ifneq ($(BUILD),asan)
+HARDEN_CPPFLAGS := $(shell DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS 2>/dev/null)
+HARDEN_CXXFLAGS := $(filter -fstack-protector% -Wformat% -Werror=format%,\
+               $(shell DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CXXFLAGS 2>/dev/null))
+HARDEN_LDFLAGS  := $(shell DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get LDFLAGS 2>/dev/null)
+endif
+CXXFLAGS    := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra $(WERROR) -pthread \
+               $(HARDEN_CPPFLAGS) $(HARDEN_CXXFLAGS) \
                -Idaemon -Ishared $(SAN) \
                $(shell pkg-config --cflags libcurl libpq 2>/dev/null)
 DAEMON_LIBS := $(shell pkg-config --libs libcurl hiredis libpq 2>/dev/null) -lcrypto
@@ -88,7 +101,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                $(if $(filter asan,$(BUILD)),SARK_NGINX_BINARY=$(ROOT)/scripts/nginx-asan)
 
 .PHONY: all help setup test unit t policy-test run stop status asan \
-        clean valgrind install FORCE
+        clean valgrind install uninstall FORCE
 
 ## all: build the nginx module and sarkd
 all: $(MODULE_SO) $(SARKD)
@@ -134,7 +147,7 @@ $(B)/daemon/%.o: daemon/%.cc $(B)/.flags
 
 $(SARKD): $(DAEMON_OBJS)
 	@echo "  LINK      $@"
-	@$(CXX) $(CXXFLAGS) $^ -o $@.tmp $(DAEMON_LIBS) && mv -f $@.tmp $@
+	@$(CXX) $(CXXFLAGS) $(HARDEN_LDFLAGS) $^ -o $@.tmp $(DAEMON_LIBS) && mv -f $@.tmp $@
 
 -include $(DAEMON_OBJS:.o=.d)
 
@@ -300,12 +313,19 @@ bench-stack: all
 
 PREFIX      ?= /usr/local
 NGX_MODDIR  ?= /usr/lib/nginx/modules
+SYSTEMD_UNITDIR ?= /lib/systemd/system
+SYSUSERS_DIR ?= /usr/lib/sysusers.d
 
-## install: install the module, sarkd, its settings and systemd unit
+## install: install the module, sarkd, its settings, the sark user and the systemd unit
 install: all
 	install -D -m 0644 $(MODULE_SO) $(DESTDIR)$(NGX_MODDIR)/ngx_http_sark_module.so
 	install -D -m 0755 $(SARKD) $(DESTDIR)$(PREFIX)/sbin/sarkd
-	install -D -m 0644 conf/sarkd.service $(DESTDIR)/lib/systemd/system/sarkd.service
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' conf/sarkd.service \
+	    >$(DESTDIR)$(SYSTEMD_UNITDIR)/sarkd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/sarkd.service
+	install -D -m 0644 conf/sark-gateway.sysusers \
+	    $(DESTDIR)$(SYSUSERS_DIR)/sark-gateway.conf
 	install -d $(DESTDIR)/etc/sark/policies
 	install -m 0644 $(filter-out %_test.rego,$(wildcard policies/*.rego)) \
 	    $(DESTDIR)/etc/sark/policies/
@@ -314,6 +334,22 @@ install: all
 	test -e $(DESTDIR)/etc/sark/sarkd.env || \
 	    install -m 0640 conf/sarkd.env $(DESTDIR)/etc/sark/sarkd.env
 	install -D -m 0644 README.md $(DESTDIR)/usr/share/doc/sark-gateway/README.md
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+	    systemd-sysusers $(SYSUSERS_DIR)/sark-gateway.conf; \
+	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+
+## uninstall: remove what install put there (settings in /etc/sark stay)
+uninstall:
+	rm -f $(DESTDIR)$(NGX_MODDIR)/ngx_http_sark_module.so \
+	    $(DESTDIR)$(PREFIX)/sbin/sarkd \
+	    $(DESTDIR)$(SYSTEMD_UNITDIR)/sarkd.service \
+	    $(DESTDIR)$(SYSUSERS_DIR)/sark-gateway.conf \
+	    $(DESTDIR)/usr/share/doc/sark-gateway/README.md
+	rm -f $(addprefix $(DESTDIR)/etc/sark/policies/,\
+	    $(notdir $(filter-out %_test.rego,$(wildcard policies/*.rego))))
+	-rmdir $(DESTDIR)/usr/share/doc/sark-gateway 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf build

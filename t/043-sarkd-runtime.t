@@ -9,7 +9,7 @@ use Test::Sark::Util qw(poll_until sarkd_log_mark sarkd_log_since repo_root);
 repeat_each(1);
 no_shuffle();
 
-plan tests => 8;
+plan tests => 11;
 
 our $ENV_FILE = html_dir() . '/../sarkd-runtime.env';
 
@@ -64,6 +64,33 @@ $r = main::signal_and_wait('HUP', 'settings not reloaded');
 like($r->{error} // '', qr/LOG_LEVEL/, 'a bad value: nothing changes, the error names it');
 ok(kill(0, (stack('pid', 'sarkd') =~ /(\d+)/)[0]), 'sarkd is still running');
 stack('restart', 'sarkd');
+--- request
+GET /live
+--- error_code: 200
+
+
+
+=== TEST 2: under a Type=notify unit: READY=1 once it listens and OPA has answered, STOPPING=1 when it drains
+--- init
+require IO::Socket::UNIX;
+require IO::Select;
+my $path = html_dir() . '/../notify.sock';
+unlink $path;
+my $sock = IO::Socket::UNIX->new(Type => Socket::SOCK_DGRAM(), Local => $path) or die "$path: $!";
+my $recv = sub {
+    my $msg = '';
+    $sock->recv($msg, 256) if IO::Select->new($sock)->can_read(10);
+    return $msg;
+};
+{
+    local $ENV{NOTIFY_SOCKET} = $path;
+    stack('restart', 'sarkd');
+}
+is($recv->(), 'READY=1', 'READY=1 once it is ready');
+stack('stop', 'sarkd');
+is($recv->(), 'STOPPING=1', 'STOPPING=1 when it drains');
+stack('start', 'sarkd');
+unlink $path;
 --- request
 GET /live
 --- error_code: 200

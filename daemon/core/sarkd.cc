@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/sd_notify.h"
 #include "proto/cache_frames.h"
 
 namespace sark {
@@ -120,6 +121,7 @@ void Sarkd::reloadSettings() {
 
 void Sarkd::beginDrain(const char* signal_name) {
   draining_ = true;
+  sdNotify("STOPPING=1");
   LogLine(LogLevel::Info, "draining")
       .str("signal", signal_name)
       .unum("pending", authorizer_.pending())
@@ -206,6 +208,11 @@ int Sarkd::run() {
   loop_.addBeforeSleep([this]() {
     if (draining_) {
       checkDrained();
+    } else if (!ready_sent_ && revision_.settled()) {
+      // listening, and OPA has answered: systemd may start nginx now
+      ready_sent_ = true;
+      bool told = sdNotify("READY=1");
+      LogLine(LogLevel::Info, "ready").boolean("systemd_notified", told);
     }
   });
   logStartup();

@@ -71,6 +71,7 @@ private:
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};
   uint64_t started_us_{0};
+  bool ready_sent_{false};
 };
 
 } // namespace sark
