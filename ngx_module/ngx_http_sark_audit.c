@@ -26,8 +26,12 @@
  * All batches a worker holds stay within sark_audit_buffer: beyond it new
  * events are dropped and counted, never failing the request.
  *
- * On a graceful exit the worker sends everything at once and stays alive
- * until all of it is acknowledged, for at most NGX_HTTP_SARK_AUDIT_DRAIN.
+ * On a graceful exit (a reload, nginx -s quit) the worker sends everything
+ * at once and stays alive until all of it is acknowledged, for at most
+ * sark_audit_exit_wait: long enough for sarkd to come back, or for a slow
+ * database to take what sarkd holds.  What it still holds then is logged
+ * at error level, and truly: events that never reached sarkd are lost;
+ * events sarkd received but did not confirm may still be stored.
  */
 
 
@@ -40,7 +44,6 @@
 #include "ngx_http_sark_module.h"
 
 
-#define NGX_HTTP_SARK_AUDIT_DRAIN        5000
 #define NGX_HTTP_SARK_AUDIT_RETRY_MAX    30000
 
 /* standard-size buffers kept for reuse once their batch is acknowledged */
@@ -96,6 +99,8 @@ typedef struct {
     ngx_msec_t                    retry_at;
 
     ngx_msec_t                    drain_until;
+    ngx_msec_t                    exit_wait;
+    unsigned                      loss_reported:1;
 
     ngx_event_t                   tick;
     ngx_event_t                   ship;
@@ -134,6 +139,8 @@ static void ngx_http_sark_audit_log_drops(ngx_http_sark_audit_t *a);
 static void ngx_http_sark_audit_tick_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_ship_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_drain_handler(ngx_event_t *ev);
+static void ngx_http_sark_audit_report_loss(ngx_http_sark_audit_t *a,
+    ngx_log_t *log, const char *when);
 static void ngx_http_sark_audit_ack_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
 static void ngx_http_sark_caller_request_id(ngx_http_request_t *r,
@@ -177,6 +184,7 @@ ngx_http_sark_audit_init(ngx_cycle_t *cycle, ngx_http_sark_main_conf_t *smcf)
     a->sarkd_max = smcf->sarkd_buffer_max;
     a->flush = smcf->audit_flush;
     a->ack_timeout = smcf->audit_ack_timeout;
+    a->exit_wait = smcf->audit_exit_wait;
     a->pool = cycle->pool;
     a->log = cycle->log;
 
@@ -234,10 +242,8 @@ ngx_http_sark_audit_exit(ngx_cycle_t *cycle)
         return;
     }
 
-    if (a->pending) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "sark: %ui audit events not acknowledged by sarkd "
-                      "are lost as the worker exits", a->pending);
+    if (a->pending && !a->loss_reported) {
+        ngx_http_sark_audit_report_loss(a, cycle->log, "as the worker exits");
     }
 
     if (a->dropped_total) {
@@ -1331,7 +1337,7 @@ ngx_http_sark_audit_start_drain(ngx_http_sark_audit_t *a)
     }
 
     a->draining = 1;
-    a->drain_until = ngx_current_msec + NGX_HTTP_SARK_AUDIT_DRAIN;
+    a->drain_until = ngx_current_msec + a->exit_wait;
 
     /* a lost connection is retried at once now */
     a->retrying = 0;
@@ -1344,7 +1350,7 @@ ngx_http_sark_audit_start_drain(ngx_http_sark_audit_t *a)
                   "sark: worker exiting: sending %ui unacknowledged audit "
                   "events to sarkd", a->pending);
 
-    ngx_add_timer(&a->drain, NGX_HTTP_SARK_AUDIT_DRAIN);
+    ngx_add_timer(&a->drain, a->exit_wait);
 
     ngx_http_sark_audit_close(a);
     ngx_http_sark_audit_post(a);
@@ -1416,6 +1422,56 @@ ngx_http_sark_audit_ship_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * What the worker gives up: the events of batches sarkd never received
+ * (the current and the unsent ones) are lost; those of batches sent and
+ * not acknowledged may still be stored by sarkd, and are said to be so.
+ */
+
+static void
+ngx_http_sark_audit_report_loss(ngx_http_sark_audit_t *a, ngx_log_t *log,
+    const char *when)
+{
+    ngx_uint_t                    unsent, unconfirmed;
+    ngx_queue_t                  *q;
+    ngx_http_sark_audit_batch_t  *b;
+
+    unsent = a->current ? a->current->events : 0;
+    unconfirmed = 0;
+
+    for (q = ngx_queue_head(&a->unsent);
+         q != ngx_queue_sentinel(&a->unsent);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+        unsent += b->events;
+    }
+
+    for (q = ngx_queue_head(&a->inflight);
+         q != ngx_queue_sentinel(&a->inflight);
+         q = ngx_queue_next(q))
+    {
+        b = ngx_queue_data(q, ngx_http_sark_audit_batch_t, queue);
+        unconfirmed += b->events;
+    }
+
+    if (unsent) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "sark: %ui audit events never reached sarkd and are "
+                      "lost %s", unsent, when);
+    }
+
+    if (unconfirmed) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "sark: %ui audit events were sent to sarkd and not "
+                      "confirmed %s: sarkd may still store them",
+                      unconfirmed, when);
+    }
+
+    a->loss_reported = 1;
+}
+
+
 static void
 ngx_http_sark_audit_drain_handler(ngx_event_t *ev)
 {
@@ -1423,10 +1479,7 @@ ngx_http_sark_audit_drain_handler(ngx_event_t *ev)
 
     a = ev->data;
 
-    ngx_log_error(NGX_LOG_NOTICE, a->log, 0,
-                  "sark: %ui audit events still unacknowledged after %d ms; "
-                  "the worker no longer waits for them", a->pending,
-                  NGX_HTTP_SARK_AUDIT_DRAIN);
+    ngx_http_sark_audit_report_loss(a, a->log, "after sark_audit_exit_wait");
 
     a->drained = 1;
 

@@ -73,6 +73,9 @@ typedef struct {
 static ngx_http_sark_msec_bounds_t  ngx_http_sark_audit_flush_bounds = {
     ngx_http_sark_check_msec, 1, 10000, "must be between 1ms and 10s"
 };
+static ngx_http_sark_msec_bounds_t  ngx_http_sark_audit_exit_wait_bounds = {
+    ngx_http_sark_check_msec, 1000, 3600000, "must be between 1s and 1h"
+};
 static ngx_http_sark_msec_bounds_t  ngx_http_sark_audit_ack_timeout_bounds = {
     ngx_http_sark_check_msec, 1000, 3600000, "must be between 1s and 1h"
 };
@@ -234,6 +237,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       offsetof(ngx_http_sark_main_conf_t, audit_ack_timeout),
       &ngx_http_sark_audit_ack_timeout_bounds },
 
+    { ngx_string("sark_audit_exit_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_sark_main_conf_t, audit_exit_wait),
+      &ngx_http_sark_audit_exit_wait_bounds },
+
     { ngx_string("sark_audit_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -383,6 +393,7 @@ ngx_http_sark_create_main_conf(ngx_conf_t *cf)
     smcf->request_id_index = NGX_ERROR;
     smcf->audit_flush = NGX_CONF_UNSET_MSEC;
     smcf->audit_ack_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->audit_exit_wait = NGX_CONF_UNSET_MSEC;
     smcf->audit_batch = NGX_CONF_UNSET_SIZE;
     smcf->audit_buffer = NGX_CONF_UNSET_SIZE;
     smcf->mcp_sessions_size = NGX_CONF_UNSET_SIZE;
@@ -406,6 +417,7 @@ ngx_http_sark_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(smcf->audit_flush, 100);
     ngx_conf_init_msec_value(smcf->audit_ack_timeout, 30000);
+    ngx_conf_init_msec_value(smcf->audit_exit_wait, 60000);
     ngx_conf_init_size_value(smcf->audit_batch, 64 * 1024);
     ngx_conf_init_size_value(smcf->audit_buffer, 32 * 1024 * 1024);
     ngx_conf_init_size_value(smcf->mcp_sessions_size, 1024 * 1024);

@@ -45,6 +45,7 @@ typedef struct {
 
     ngx_msec_t                   audit_flush;
     ngx_msec_t                   audit_ack_timeout;
+    ngx_msec_t                   audit_exit_wait;
     size_t                       audit_batch;
     size_t                       audit_buffer;
 

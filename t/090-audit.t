@@ -28,7 +28,7 @@ repeat_each(1);
 # blocks build on the ones before them (state of the stack, caches)
 no_shuffle();
 
-plan tests => repeat_each() * 67;
+plan tests => repeat_each() * 71;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -522,3 +522,31 @@ ok(poll_until($next / 1000 + 5, sub { $refreshes->() > $before }), 'refreshes go
 
 stack('restart', 'sarkd');
 --- error_code: 200
+
+
+
+=== TEST 14: nginx reload while sarkd is down: the old workers keep their events (sark_audit_exit_wait) until sarkd is back, and none is lost
+--- init
+main::ready();
+my $tok = main::user('reload-down');
+authorize($main::QUERY, token => $tok);    # decided by sarkd, then cached
+main::rows_for("u-$main::N-reload-down", 1);
+stack('stop', 'sarkd');
+my @ids;
+for (1 .. 10) {
+    my $r = authorize($main::QUERY, token => $tok);
+    push @ids, $r->{json}{audit_id} if $r->{status} == 200;
+}
+is(scalar @ids, 10, 'ten answers from L1 while sarkd is down');
+(my $prefix = Test::Sark::html_dir()) =~ s{/html$}{};
+open my $fh, '<', "$prefix/logs/nginx.pid" or die "nginx.pid: $!";
+my ($master) = <$fh> =~ /(\d+)/;
+kill 'HUP', $master;
+Time::HiRes::sleep(6);     # past the old wait of 5 s
+stack('start', 'sarkd');
+my @rows = main::rows_for("u-$main::N-reload-down", 11, 30);
+shift @rows;
+main::ids_are(\@rows, \@ids, 'the ten events of the old worker are rows');
+--- error_code: 200
+--- no_error_log
+are lost
