@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_sark_decode_answer(ngx_pool_t *pool,
     uint64_t *expires_at);
 static ngx_int_t ngx_http_sark_dup(ngx_pool_t *pool, ngx_str_t *dst,
     const uint8_t *src, size_t len);
+static void ngx_http_sark_decided(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 static void ngx_http_sark_ctx_cleanup(void *data);
 
 
@@ -179,6 +181,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                     *frame;
     size_t                      len;
+    uint64_t                    t0;
     ngx_int_t                   rc;
     ngx_http_sark_cached_t      hit;
     ngx_http_sark_decision_t   *d;
@@ -198,10 +201,16 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ctx->key_gen = ngx_http_sark_revision_gen;
 
     if (ctx->keyed && smcf->cache) {
+        t0 = slcf->profile ? ngx_http_sark_now_us() : 0;
+
         rc = ngx_http_sark_cache_lookup(smcf->cache, r->pool, &ctx->key,
                                         ctx->want_params, &hit);
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
+        }
+
+        if (t0) {
+            ctx->cache_us = ngx_http_sark_now_us() - t0;
         }
 
         if (rc == NGX_OK) {
@@ -216,8 +225,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             ctx->decided = 1;
             ctx->elapsed = ngx_current_msec - ctx->started;
 
-            ngx_http_sark_audit_decision(r, ctx);
-            ngx_http_sark_metrics_decision(ctx);
+            ngx_http_sark_decided(r, ctx);
 
             return NGX_OK;
         }
@@ -229,6 +237,11 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     frame = ngx_http_sark_build_request(r, ctx, &len);
     if (frame == NULL) {
         return NGX_ERROR;
+    }
+
+    if (slcf->profile) {
+        ctx->sarkd_us = ngx_http_sark_now_us();     /* its start, until the
+                                                       answer */
     }
 
     rc = ngx_http_sark_ctx_call(ctx, frame, len, slcf->decision_timeout);
@@ -389,6 +402,10 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     ctx->waiting = 0;
     ctx->elapsed = ngx_current_msec - ctx->started;
 
+    if (ctx->sarkd_us) {
+        ctx->sarkd_us = ngx_http_sark_now_us() - ctx->sarkd_us;
+    }
+
     switch (status) {
 
     case NGX_HTTP_SARK_CALL_TIMEOUT:
@@ -467,8 +484,7 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
          * get here
          */
 
-        ngx_http_sark_audit_decision(r, ctx);
-        ngx_http_sark_metrics_decision(ctx);
+        ngx_http_sark_decided(r, ctx);
     }
 
     if (err->status) {
@@ -601,6 +617,57 @@ ngx_http_sark_dup(ngx_pool_t *pool, ngx_str_t *dst, const uint8_t *src,
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * A decision is known (L1 or sarkd): its audit event, its metrics, and
+ * with sark_profile one line of where its time went, in microseconds:
+ * {"audit_id","action","cache","auth_us","cache_us","sarkd_us",
+ * "audit_us","overhead_us","total_us"} (total: from the request's start
+ * in the module, or an MCP message's; overhead: what the parts leave).
+ */
+
+static void
+ngx_http_sark_decided(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+{
+    uint64_t                   t0, total, parts;
+    ngx_str_t                 *aid;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    static const char         *layers[] = { "MISS", "L1", "L2" };
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (!slcf->profile) {
+        ngx_http_sark_audit_decision(r, ctx);
+        ngx_http_sark_metrics_decision(ctx);
+        return;
+    }
+
+    t0 = ngx_http_sark_now_us();
+    ngx_http_sark_audit_decision(r, ctx);
+    ctx->audit_us = ngx_http_sark_now_us() - t0;
+
+    ngx_http_sark_metrics_decision(ctx);
+
+    total = ngx_http_sark_now_us() - ctx->started_us;
+    parts = ctx->identity.auth_us + ctx->cache_us + ctx->sarkd_us
+            + ctx->audit_us;
+
+    aid = ngx_http_sark_audit_id(r->pool, ctx);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "sark: profile {\"audit_id\":\"%V\",\"action\":\"%V\","
+                  "\"cache\":\"%s\",\"auth_us\":%uL,\"cache_us\":%uL,"
+                  "\"sarkd_us\":%uL,\"audit_us\":%uL,\"overhead_us\":%uL,"
+                  "\"total_us\":%uL}",
+                  aid ? aid : &ctx->query.action,
+                  ngx_http_sark_log_safe(r->pool, &ctx->query.action),
+                  layers[ctx->decision.cache_layer <= SARK_CACHE_L2
+                         ? ctx->decision.cache_layer : 0],
+                  ctx->identity.auth_us, ctx->cache_us, ctx->sarkd_us,
+                  ctx->audit_us, total > parts ? total - parts : 0, total);
 }
 
 

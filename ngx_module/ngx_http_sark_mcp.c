@@ -745,6 +745,8 @@ ngx_http_sark_mcp_ask(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ctx->question = NULL;
     ctx->started = ngx_current_msec;
     ctx->started_us = ngx_http_sark_now_us();
+    ctx->cache_us = 0;
+    ctx->sarkd_us = 0;
 
     q->action = *action;
     q->server_name = m->server;

@@ -174,6 +174,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       offsetof(ngx_http_sark_loc_conf_t, authz_sensitivity),
       NULL },
 
+    { ngx_string("sark_profile"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_sark_loc_conf_t, profile),
+      NULL },
+
     { ngx_string("sark_authz_dry_run"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -488,6 +495,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
     slcf->audit = NGX_CONF_UNSET;
     slcf->dry_run = NGX_CONF_UNSET;
+    slcf->profile = NGX_CONF_UNSET;
     slcf->mcp = NGX_CONF_UNSET;
     slcf->mcp_max_body = NGX_CONF_UNSET_SIZE;
 
@@ -518,6 +526,7 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->decision_timeout, 3000);
 
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_value(conf->profile, prev->profile, 0);
     ngx_conf_merge_value(conf->mcp, prev->mcp, 0);
     ngx_conf_merge_size_value(conf->mcp_max_body, prev->mcp_max_body,
                               1024 * 1024);

@@ -85,6 +85,7 @@ typedef struct {
     ngx_flag_t                   audit;
 
     ngx_flag_t                   dry_run;       /* sark_authz_dry_run */
+    ngx_flag_t                   profile;       /* sark_profile */
     ngx_flag_t                   mcp;           /* sark_mcp */
     size_t                       mcp_max_body;
     void                        *mcp_sessions;
@@ -100,6 +101,8 @@ typedef struct {
     ngx_str_t                   *teams;
     ngx_uint_t                   nteams;
     time_t                       exp;
+
+    uint64_t                     auth_us;       /* sark_profile */
 
     /* the worker's slot of the verified token, while it still holds it
      * (ngx_http_sark_memo.c) */
@@ -215,6 +218,9 @@ struct ngx_http_sark_ctx_s {
     ngx_msec_t                   elapsed;
     uint64_t                     started_us;    /* monotonic, for the
                                                    latency histogram */
+    uint64_t                     cache_us;      /* sark_profile: L1 lookup, */
+    uint64_t                     sarkd_us;      /* the call to sarkd, */
+    uint64_t                     audit_us;      /* the audit event */
 
     void                        *data;          /* the endpoint's own */
     ngx_http_sark_mcp_t         *mcp;           /* at sark_mcp locations */

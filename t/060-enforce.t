@@ -11,9 +11,9 @@ repeat_each(1);
 # blocks build on the ones before them (state of the stack, caches)
 no_shuffle();
 
-# Tests per block, in order: 10 5 7 5 10 5 5 3 3 3 5 4 2 2 2 (71); the
+# Tests per block, in order: 10 5 7 5 10 5 5 3 3 3 5 4 2 2 2 2 (73); the
 # init sections hold 3 more.
-plan tests => repeat_each() * 71 + 3;
+plan tests => repeat_each() * 73 + 3;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -279,3 +279,22 @@ GET /sens?s=extreme
 --- must_die
 --- error_log
 "sark_authz_sensitivity" must be low, medium, high or critical
+
+
+
+=== TEST 16: sark_profile on: one line per decision with where its time went
+--- config
+    location = /api/v1/gateway/authorize { sark_api authorize; }
+    location ~ ^/mcp/(?<srv>[a-z-]+)/(?<tool>[a-z_]+)$ {
+        sark_profile       on;
+        sark_authz         on;
+        sark_authz_action  gateway:tool:invoke;
+        sark_authz_server  $srv;
+        sark_authz_tool    $tool;
+        empty_gif;
+    }
+--- request
+GET /mcp/github-mcp/get_repo
+--- error_code: 200
+--- error_log eval
+qr/sark: profile \{"audit_id":"[0-9a-f-]{36}","action":"gateway:tool:invoke","cache":"(L1|L2|MISS)","auth_us":\d+,"cache_us":\d+,"sarkd_us":\d+,"audit_us":\d+,"overhead_us":\d+,"total_us":\d+\}/
