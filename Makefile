@@ -101,7 +101,7 @@ TEST_ENV     = SARK_RUN_DIR=$(TEST_RUN) \
                $(if $(filter asan,$(BUILD)),SARK_NGINX_BINARY=$(ROOT)/scripts/nginx-asan)
 
 .PHONY: all help setup test unit t policy-test run stop status asan \
-        clean valgrind install uninstall FORCE
+        clean valgrind install uninstall soak FORCE
 
 ## all: build the nginx module and sarkd
 all: $(MODULE_SO) $(SARKD)
@@ -298,6 +298,11 @@ status:
 bench-ir: all
 	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
 	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/bench-ir
+
+## soak: 30 minutes of decisions at 1,000/s; fails if a worker or sarkd grows
+soak: all
+	@SARK_BUILD_DIR=$(ROOT)/$(B) SARK_MODULE=$(ROOT)/$(MODULE_SO) \
+	    SARKD_BIN=$(ROOT)/$(SARKD) scripts/soak
 
 ## bench: the benchmarks of docs/design.md (Performance targets): throughput ratios, then latency
 .PHONY: bench bench-stack

@@ -33,7 +33,7 @@
 #include "ngx_http_sark_module.h"
 
 
-static void ngx_http_sark_health_answer(ngx_http_sark_call_t *call,
+static void ngx_http_sark_status_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_health_reply(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
@@ -46,15 +46,33 @@ static ngx_int_t ngx_http_sark_detailed_reply(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_sark_health_handler(ngx_http_request_t *r)
 {
-    u_char                    *frame;
     ngx_int_t                  rc;
     ngx_str_t                  body;
-    sark_frame_hdr_t           h;
-    ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_error_t      err;
     ngx_http_sark_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (slcf->api != NGX_HTTP_SARK_API_LIVE) {
+        return ngx_http_sark_status_request(r, ngx_http_sark_health_reply);
+    }
+
+    rc = ngx_http_sark_get_only(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_str_set(&body, "{\"status\":\"alive\"}\n");
+
+    return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
+}
+
+
+/* GET or HEAD, without a body: NGX_OK, or what to answer instead */
+
+ngx_int_t
+ngx_http_sark_get_only(ngx_http_request_t *r)
+{
+    ngx_http_sark_error_t  err;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         ngx_http_sark_error_set(&err, NGX_HTTP_NOT_ALLOWED, "GW-101",
@@ -62,14 +80,31 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
         return ngx_http_sark_send_error(r, &err);
     }
 
-    rc = ngx_http_discard_request_body(r);
+    return ngx_http_discard_request_body(r);
+}
+
+
+/*
+ * A GET that sarkd's status answers (health_ready, health_detailed,
+ * metrics): STATUS_REQ on the worker's connection; `reply` makes the
+ * answer from the JSON it carries, or from `why` there is none.
+ */
+
+ngx_int_t
+ngx_http_sark_status_request(ngx_http_request_t *r,
+    ngx_http_sark_status_pt reply)
+{
+    u_char                    *frame;
+    ngx_int_t                  rc;
+    sark_frame_hdr_t           h;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    rc = ngx_http_sark_get_only(r);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (slcf->api == NGX_HTTP_SARK_API_LIVE) {
-        ngx_str_set(&body, "{\"status\":\"alive\"}\n");
-        return ngx_http_sark_send_json(r, NGX_HTTP_OK, &body);
     }
 
     ctx = ngx_http_sark_create_ctx(r);
@@ -77,7 +112,8 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->call.handler = ngx_http_sark_health_answer;
+    ctx->call.handler = ngx_http_sark_status_answer;
+    ctx->data = (void *) reply;
 
     frame = ngx_pnalloc(r->pool, SARK_PROTO_HDR_LEN);
     if (frame == NULL) {
@@ -98,12 +134,10 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
         return NGX_DONE;
 
     case NGX_DECLINED:
-        return ngx_http_sark_health_reply(r, ctx, NULL,
-                                          "sarkd is not connected");
+        return reply(r, ctx, NULL, "sarkd is not connected");
 
     case NGX_BUSY:
-        return ngx_http_sark_health_reply(r, ctx, NULL,
-                                          "the queue to sarkd is full");
+        return reply(r, ctx, NULL, "the queue to sarkd is full");
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -112,21 +146,23 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
 
 
 static void
-ngx_http_sark_health_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
+ngx_http_sark_status_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     u_char *payload, size_t len)
 {
-    size_t                off;
-    ngx_int_t             rc;
-    ngx_str_t             json;
-    sark_tlv_t            t;
-    const char           *why;
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    ngx_http_sark_ctx_t  *ctx;
+    size_t                    off;
+    ngx_int_t                 rc;
+    ngx_str_t                 json;
+    sark_tlv_t                t;
+    const char               *why;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_sark_ctx_t      *ctx;
+    ngx_http_sark_status_pt   reply;
 
     ctx = call->data;
     r = ctx->request;
     c = r->connection;
+    reply = (ngx_http_sark_status_pt) ctx->data;
 
     ngx_str_null(&json);
     why = NULL;
@@ -157,7 +193,7 @@ ngx_http_sark_health_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
         why = "the connection to sarkd was lost";
     }
 
-    rc = ngx_http_sark_health_reply(r, ctx, json.data ? &json : NULL, why);
+    rc = reply(r, ctx, json.data ? &json : NULL, why);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

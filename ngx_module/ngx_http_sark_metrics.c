@@ -56,10 +56,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_sark_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_sark_metrics_answer(ngx_http_sark_call_t *call,
-    ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_metrics_reply(ngx_http_request_t *r,
-    ngx_str_t *json);
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
 
 
 static ngx_http_sark_metrics_sh_t   *ngx_http_sark_metrics_sh;
@@ -252,89 +250,7 @@ ngx_http_sark_now_us(void)
 ngx_int_t
 ngx_http_sark_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                    *frame;
-    ngx_int_t                  rc;
-    sark_frame_hdr_t           h;
-    ngx_http_sark_ctx_t       *ctx;
-    ngx_http_sark_error_t      err;
-    ngx_http_sark_loc_conf_t  *slcf;
-
-    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        ngx_http_sark_error_set(&err, NGX_HTTP_NOT_ALLOWED, "GW-101",
-                                "method not allowed: use GET");
-        return ngx_http_sark_send_error(r, &err);
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->call.handler = ngx_http_sark_metrics_answer;
-
-    frame = ngx_pnalloc(r->pool, SARK_PROTO_HDR_LEN);
-    if (frame == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memzero(&h, sizeof(sark_frame_hdr_t));
-    h.type = SARK_MSG_STATUS_REQ;
-    sark_frame_hdr_encode(frame, &h);
-
-    rc = ngx_http_sark_ctx_call(ctx, frame, SARK_PROTO_HDR_LEN,
-                                slcf->decision_timeout);
-
-    if (rc == NGX_OK) {
-        r->main->count++;
-        return NGX_DONE;
-    }
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_sark_metrics_reply(r, NULL);
-}
-
-
-static void
-ngx_http_sark_metrics_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
-    u_char *payload, size_t len)
-{
-    size_t                off;
-    ngx_str_t             json;
-    sark_tlv_t            t;
-    ngx_connection_t     *c;
-    ngx_http_request_t   *r;
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = call->data;
-    r = ctx->request;
-    c = r->connection;
-
-    ngx_str_null(&json);
-
-    if (status == NGX_HTTP_SARK_CALL_OK) {
-        off = 0;
-
-        while (sark_tlv_next(payload, len, &off, &t) == SARK_PROTO_OK) {
-            if (t.tag == SARK_STATUS_JSON) {
-                json.data = (u_char *) t.value;
-                json.len = t.len;
-            }
-        }
-    }
-
-    ngx_http_finalize_request(r, ngx_http_sark_metrics_reply(r,
-                                             json.data ? &json : NULL));
-    ngx_http_run_posted_requests(c);
+    return ngx_http_sark_status_request(r, ngx_http_sark_metrics_reply);
 }
 
 
@@ -344,33 +260,63 @@ ngx_http_sark_metrics_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
 
 
-static u_char *
-ngx_http_sark_sarkd_number(u_char *p, const sark_json_t *obj,
-    const char *key, const char *name, const char *type, const char *help)
-{
-    const sark_json_t  *v;
+/* sarkd's figures: where in its status, and as which metric */
 
-    v = sark_json_get(obj, key);
+typedef struct {
+    const char                  *object;
+    const char                  *key;
+    const char                  *name;
+    const char                  *type;
+    const char                  *help;
+} ngx_http_sark_sarkd_metric_t;
 
-    if (v == NULL || v->type != SARK_JSON_NUMBER) {
-        return p;
-    }
 
-    ngx_http_sark_metric_head(p, name, type, help);
-
-    return ngx_sprintf(p, "%s %*s\n", name, v->raw_len, v->raw);
-}
+static ngx_http_sark_sarkd_metric_t  ngx_http_sark_sarkd_metrics[] = {
+    { "audit", "written", "sark_audit_events_written_total", "counter",
+      "Audit events committed to PostgreSQL from memory." },
+    { "audit", "replayed", "sark_audit_events_replayed_total", "counter",
+      "Audit events committed to PostgreSQL from the spool." },
+    { "audit", "spooled", "sark_audit_events_spooled_total", "counter",
+      "Audit events written to the spool while the database was away." },
+    { "audit", "refused", "sark_audit_events_refused_total", "counter",
+      "Audit events the database refused for their data (set aside)." },
+    { "audit", "invalid", "sark_audit_events_invalid_total", "counter",
+      "Audit events refused for a field (set aside)." },
+    { "audit", "lost", "sark_audit_events_lost_total", "counter",
+      "Audit events neither stored nor spooled." },
+    { "audit", "queued_events", "sark_audit_queue_depth", "gauge",
+      "Audit events in sarkd's memory, not yet written." },
+    { "audit", "spool_events", "sark_audit_spooled_events", "gauge",
+      "Audit events in the spool, waiting to be replayed." },
+    { "counters", "decision_requests", "sark_sarkd_decision_requests_total",
+      "counter", "Decision requests sarkd received." },
+    { "counters", "coalesced", "sark_sarkd_coalesced_total", "counter",
+      "Decision requests that joined an evaluation already running." },
+    { "counters", "opa_evaluations", "sark_opa_requests_total", "counter",
+      "Policy evaluations sent to OPA." },
+    { "counters", "l2_hits", "sark_gateway_l2_hits_total", "counter",
+      "L2 (Redis) hits." },
+    { "counters", "l2_misses", "sark_gateway_l2_misses_total", "counter",
+      "L2 (Redis) misses." },
+    { "counters", "l2_errors", "sark_gateway_l2_errors_total", "counter",
+      "L2 (Redis) commands that failed." },
+    { "counters", "l2_unauthenticated", "sark_gateway_l2_unauthenticated_total",
+      "counter", "L2 values whose HMAC did not verify (dropped)." },
+    { NULL, NULL, NULL, NULL, NULL }
+};
 
 
 static ngx_int_t
-ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_str_t *json)
+ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *json, const char *why)
 {
     u_char                         *p;
     uint64_t                        cum, layer_sum[NGX_HTTP_SARK_LAYERS];
     ngx_str_t                       body;
     ngx_uint_t                      d, a, l, b, i, state;
     sark_json_t                    *root;
-    const sark_json_t              *deps, *dep, *v, *audit, *counters;
+    const sark_json_t              *deps, *dep, *v;
+    ngx_http_sark_sarkd_metric_t   *m;
     ngx_http_sark_metrics_slot_t    total, *s;
     ngx_http_sark_main_conf_t      *smcf;
     ngx_http_sark_cache_stats_t     st;
@@ -565,54 +511,16 @@ ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_str_t *json)
                         (v && v->type == SARK_JSON_TRUE) ? 1 : 0);
     }
 
-    audit = sark_json_get(root, "audit");
-    counters = sark_json_get(root, "counters");
+    for (m = ngx_http_sark_sarkd_metrics; m->key; m++) {
+        v = sark_json_get(sark_json_get(root, m->object), m->key);
 
-    p = ngx_http_sark_sarkd_number(p, audit, "written",
-            "sark_audit_events_written_total", "counter",
-            "Audit events committed to PostgreSQL from memory.");
-    p = ngx_http_sark_sarkd_number(p, audit, "replayed",
-            "sark_audit_events_replayed_total", "counter",
-            "Audit events committed to PostgreSQL from the spool.");
-    p = ngx_http_sark_sarkd_number(p, audit, "spooled",
-            "sark_audit_events_spooled_total", "counter",
-            "Audit events written to the spool while the database was "
-            "away.");
-    p = ngx_http_sark_sarkd_number(p, audit, "refused",
-            "sark_audit_events_refused_total", "counter",
-            "Audit events the database refused for their data (set "
-            "aside).");
-    p = ngx_http_sark_sarkd_number(p, audit, "invalid",
-            "sark_audit_events_invalid_total", "counter",
-            "Audit events refused for a field (set aside).");
-    p = ngx_http_sark_sarkd_number(p, audit, "lost",
-            "sark_audit_events_lost_total", "counter",
-            "Audit events neither stored nor spooled.");
-    p = ngx_http_sark_sarkd_number(p, audit, "queued_events",
-            "sark_audit_queue_depth", "gauge",
-            "Audit events in sarkd's memory, not yet written.");
-    p = ngx_http_sark_sarkd_number(p, audit, "spool_events",
-            "sark_audit_spooled_events", "gauge",
-            "Audit events in the spool, waiting to be replayed.");
-    p = ngx_http_sark_sarkd_number(p, counters, "decision_requests",
-            "sark_sarkd_decision_requests_total", "counter",
-            "Decision requests sarkd received.");
-    p = ngx_http_sark_sarkd_number(p, counters, "coalesced",
-            "sark_sarkd_coalesced_total", "counter",
-            "Decision requests that joined an evaluation already running.");
-    p = ngx_http_sark_sarkd_number(p, counters, "opa_evaluations",
-            "sark_opa_requests_total", "counter",
-            "Policy evaluations sent to OPA.");
-    p = ngx_http_sark_sarkd_number(p, counters, "l2_hits",
-            "sark_gateway_l2_hits_total", "counter", "L2 (Redis) hits.");
-    p = ngx_http_sark_sarkd_number(p, counters, "l2_misses",
-            "sark_gateway_l2_misses_total", "counter", "L2 (Redis) misses.");
-    p = ngx_http_sark_sarkd_number(p, counters, "l2_errors",
-            "sark_gateway_l2_errors_total", "counter",
-            "L2 (Redis) commands that failed.");
-    p = ngx_http_sark_sarkd_number(p, counters, "l2_unauthenticated",
-            "sark_gateway_l2_unauthenticated_total", "counter",
-            "L2 values whose HMAC did not verify (dropped).");
+        if (v == NULL || v->type != SARK_JSON_NUMBER) {
+            continue;
+        }
+
+        ngx_http_sark_metric_head(p, m->name, m->type, m->help);
+        p = ngx_sprintf(p, "%s %*s\n", m->name, v->raw_len, v->raw);
+    }
 
 done:
 

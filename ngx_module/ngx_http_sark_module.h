@@ -336,7 +336,13 @@ uint64_t ngx_http_sark_now_us(void);
 ngx_int_t ngx_http_sark_metrics_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_health.c */
+typedef ngx_int_t (*ngx_http_sark_status_pt)(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
+
 ngx_int_t ngx_http_sark_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_get_only(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_status_request(ngx_http_request_t *r,
+    ngx_http_sark_status_pt reply);
 
 /* ngx_http_sark_resource_doc.c */
 char *ngx_http_sark_protected_resource(ngx_conf_t *cf, ngx_command_t *cmd,

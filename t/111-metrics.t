@@ -4,8 +4,7 @@
 # exactly the requests sent, whichever of the two workers answered them.
 use lib 't/lib';
 use Test::Sark;
-use Test::Sark::Util qw(nonce authorize http_request l1_ready repo_root);
-use JSON::PP ();
+use Test::Sark::Util qw(nonce authorize http_request l1_ready metrics_samples);
 
 repeat_each(1);
 no_shuffle();
@@ -15,25 +14,7 @@ plan tests => 20;
 
 our $N = nonce();
 
-# the samples of one scrape: { "name{k=v,...}" => value }; dies when the
-# reference parser refuses the text
-sub scrape {
-    my $r = http_request('GET', '/metrics');
-    die "GET /metrics: $r->{status}\n" unless $r->{status} == 200;
-    my $in = html_dir() . "/../logs/metrics-$$.txt";
-    open my $fh, '>', $in or die "$in: $!";
-    print $fh $r->{body};
-    close $fh;
-    my $out = `/usr/bin/python3 ${\ repo_root()}/t/lib/parse-metrics.py < $in 2>&1`;
-    die "the Prometheus parser refused /metrics: $out\n" if $?;
-    my %s;
-    for (split /\n/, $out) {
-        my $x = JSON::PP::decode_json($_);
-        my $l = join ',', map { "$_=$x->{labels}{$_}" } sort keys %{ $x->{labels} };
-        $s{"$x->{name}\{$l}"} = $x->{value};
-    }
-    return (\%s, $r);
-}
+sub scrape { metrics_samples() }
 
 # the sum of the samples of NAME whose labels match LABELS (k=v, ...)
 sub total {

@@ -4,7 +4,7 @@
 # /metrics really serves, as the reference parser reads it.
 use lib 't/lib';
 use Test::Sark;
-use Test::Sark::Util qw(http_request repo_root l1_ready authorize);
+use Test::Sark::Util qw(repo_root l1_ready metrics_samples);
 use JSON::PP ();
 
 repeat_each(1);
@@ -14,16 +14,10 @@ plan tests => 8;
 
 our $DIR = repo_root() . '/conf/monitoring';
 
+# the names of the samples /metrics serves
 sub served_names {
-    my $r = http_request('GET', '/metrics');
-    my $in = html_dir() . "/../logs/monitoring-$$.txt";
-    open my $fh, '>', $in or die "$in: $!";
-    print $fh $r->{body};
-    close $fh;
-    my %n;
-    for (`/usr/bin/python3 ${\ repo_root()}/t/lib/parse-metrics.py < $in`) {
-        $n{ JSON::PP::decode_json($_)->{name} } = 1;
-    }
+    my ($s) = metrics_samples();
+    my %n = map { /^([^{]+)/ ? ($1 => 1) : () } keys %$s;
     return \%n;
 }
 

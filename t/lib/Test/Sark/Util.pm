@@ -19,7 +19,8 @@ our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
     nonce http_request authorize raw_request raw_exchange parse_raw_response split_responses
     concurrent_requests decision_is decode_json_or_undef
     poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
-    redis_cli redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since);
+    redis_cli redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since
+    metrics_samples);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
 
@@ -545,6 +546,28 @@ sub audit_rows_for {
         push @rows, \%h;
     }
     return @rows;
+}
+
+# metrics_samples(): GET /metrics from the test nginx, read by the
+# reference Prometheus parser (t/lib/parse-metrics.py, with Debian's
+# python3-prometheus-client); returns ({ "name{k=v,...}" => value }, the
+# response).  Dies when the answer is not 200 or the parser refuses it.
+sub metrics_samples {
+    my $r = http_request('GET', '/metrics');
+    die "GET /metrics: $r->{status}\n" unless $r->{status} == 200;
+    require File::Temp;
+    my $tmp = File::Temp->new;
+    print $tmp $r->{body};
+    close $tmp;
+    my $out = `/usr/bin/python3 $Root/t/lib/parse-metrics.py < ${\ $tmp->filename} 2>&1`;
+    die "the Prometheus parser refused /metrics: $out\n" if $?;
+    my %s;
+    for (split /\n/, $out) {
+        my $x = $Json->decode($_);
+        my $l = join ',', map { "$_=$x->{labels}{$_}" } sort keys %{ $x->{labels} };
+        $s{"$x->{name}\{$l}"} = $x->{value};
+    }
+    return (\%s, $r);
 }
 
 # ------------------------------------------------------------ sarkd's log
