@@ -260,6 +260,132 @@ ngx_http_sark_metrics_handler(ngx_http_request_t *r)
     p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
 
 
+/* a label value as the text format writes it: \\, \" and \n escaped */
+
+static u_char *
+ngx_http_sark_label(u_char *p, const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len && i < 256; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            *p++ = '\\';
+            *p++ = s[i];
+
+        } else if (s[i] == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else {
+            *p++ = s[i];
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * sarkd's evaluations per OPA server: a histogram with the workers'
+ * bounds, errors and timeouts (the servers are OPA_URL's: bounded)
+ */
+
+static u_char *
+ngx_http_sark_opa_servers(u_char *p, const sark_json_t *servers)
+{
+    uint64_t            cum;
+    ngx_uint_t          b, pass;
+    const sark_json_t  *srv, *url, *n, *buckets, *x;
+
+    static const char  *counters[] = { "errors", "timeouts" };
+
+    if (servers == NULL || servers->type != SARK_JSON_ARRAY
+        || servers->n == 0 || servers->n > 16)
+    {
+        return p;
+    }
+
+    ngx_http_sark_metric_head(p, "sark_opa_request_duration_seconds",
+                              "histogram", "Time of policy evaluations, by "
+                              "OPA server.");
+
+    for (srv = servers->child; srv; srv = srv->next) {
+        url = sark_json_get(srv, "url");
+        buckets = sark_json_get(srv, "latency_buckets");
+        n = sark_json_get(srv, "latency_sum_us");
+
+        if (url == NULL || url->type != SARK_JSON_STRING
+            || buckets == NULL || buckets->type != SARK_JSON_ARRAY
+            || buckets->n != NGX_HTTP_SARK_BUCKETS + 1
+            || n == NULL || !n->is_int)
+        {
+            continue;
+        }
+
+        cum = 0;
+
+        for (b = 0, x = buckets->child; x; b++, x = x->next) {
+            cum += x->is_int ? (uint64_t) x->ival : 0;
+
+            p = ngx_cpymem(p, "sark_opa_request_duration_seconds_bucket"
+                              "{server=\"",
+                           sizeof("sark_opa_request_duration_seconds_bucket"
+                                  "{server=\"") - 1);
+            p = ngx_http_sark_label(p, url->str, url->len);
+
+            if (b < NGX_HTTP_SARK_BUCKETS) {
+                p = ngx_sprintf(p, "\",le=\"%ui.%06ui\"} %uL\n",
+                                ngx_http_sark_bounds[b] / 1000000,
+                                ngx_http_sark_bounds[b] % 1000000, cum);
+
+            } else {
+                p = ngx_sprintf(p, "\",le=\"+Inf\"} %uL\n", cum);
+            }
+        }
+
+        p = ngx_cpymem(p, "sark_opa_request_duration_seconds_sum{server=\"",
+                       sizeof("sark_opa_request_duration_seconds_sum"
+                              "{server=\"") - 1);
+        p = ngx_http_sark_label(p, url->str, url->len);
+        p = ngx_sprintf(p, "\"} %uL.%06uL\n",
+                        (uint64_t) n->ival / 1000000,
+                        (uint64_t) n->ival % 1000000);
+
+        p = ngx_cpymem(p, "sark_opa_request_duration_seconds_count"
+                          "{server=\"",
+                       sizeof("sark_opa_request_duration_seconds_count"
+                              "{server=\"") - 1);
+        p = ngx_http_sark_label(p, url->str, url->len);
+        p = ngx_sprintf(p, "\"} %uL\n", cum);
+    }
+
+    for (pass = 0; pass < 2; pass++) {
+        p = ngx_sprintf(p, "# HELP sark_opa_%s_total Policy evaluations that "
+                           "%s, by OPA server.\n"
+                           "# TYPE sark_opa_%s_total counter\n",
+                        counters[pass],
+                        pass ? "timed out" : "failed", counters[pass]);
+
+        for (srv = servers->child; srv; srv = srv->next) {
+            url = sark_json_get(srv, "url");
+            n = sark_json_get(srv, counters[pass]);
+
+            if (url == NULL || url->type != SARK_JSON_STRING
+                || n == NULL || n->type != SARK_JSON_NUMBER)
+            {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "sark_opa_%s_total{server=\"", counters[pass]);
+            p = ngx_http_sark_label(p, url->str, url->len);
+            p = ngx_sprintf(p, "\"} %*s\n", n->raw_len, n->raw);
+        }
+    }
+
+    return p;
+}
+
+
 /* sarkd's figures: where in its status, and as which metric */
 
 typedef struct {
@@ -509,6 +635,26 @@ ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
                            "%d\n",
                         ngx_min(dep->key_len, 32), dep->key,
                         (v && v->type == SARK_JSON_TRUE) ? 1 : 0);
+    }
+
+    p = ngx_http_sark_opa_servers(p, sark_json_get(root, "opa_servers"));
+
+    v = sark_json_get(root, "invalidations");
+
+    if (v && v->type == SARK_JSON_OBJECT) {
+        ngx_http_sark_metric_head(p, "sark_gateway_invalidations_total",
+                                  "counter", "Cache invalidations: issued "
+                                  "here, confirmed by every host, answered "
+                                  "partial, received from other hosts.");
+
+        for (dep = v->child; dep; dep = dep->next) {
+            if (dep->type == SARK_JSON_NUMBER && dep->key_len <= 16) {
+                p = ngx_sprintf(p, "sark_gateway_invalidations_total"
+                                   "{result=\"%*s\"} %*s\n",
+                                dep->key_len, dep->key,
+                                dep->raw_len, dep->raw);
+            }
+        }
     }
 
     for (m = ngx_http_sark_sarkd_metrics; m->key; m++) {

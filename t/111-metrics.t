@@ -10,7 +10,7 @@ repeat_each(1);
 no_shuffle();
 workers(2);
 
-plan tests => 20;
+plan tests => 25;
 
 our $N = nonce();
 
@@ -47,6 +47,7 @@ add_block_preprocessor(sub {
     $block->set_value(config => <<'_EOC_');
     location = /api/v1/gateway/authorize { sark_api authorize; }
     location = /metrics { sark_api metrics; }
+    location = /api/v1/cache/invalidate { sark_api invalidate; }
 _EOC_
 });
 
@@ -95,6 +96,11 @@ is(main::total($s1, 'sark_sarkd_up'), 1, 'sarkd answered the scrape');
 is(main::total($s1, 'sark_gateway_dependency_up', dependency => 'opa'), 1, 'OPA up');
 is(main::total($s1, 'sark_gateway_circuit_breaker_state', dependency => 'redis'), 0, 'Redis circuit closed');
 ok(main::total($s1, 'sark_opa_requests_total') >= 2, 'sarkd counts its OPA evaluations');
+my $opa = main::total($s1, 'sark_opa_request_duration_seconds_count') - main::total($s0, 'sark_opa_request_duration_seconds_count');
+is($opa, main::total($s1, 'sark_opa_requests_total') - main::total($s0, 'sark_opa_requests_total'),
+   'the OPA latency histogram, per server, counts each evaluation');
+is(scalar(grep { /^sark_opa_request_duration_seconds_count\{server=http:\/\/127\.0\.0\.1:\d+\}$/ } keys %$s1), 1,
+   'one series per OPA server, labelled with its URL');
 --- request
 GET /metrics
 --- error_code: 200
@@ -109,8 +115,16 @@ main::ask('list_tables', "outage-$_") for 1 .. 3;
 my ($s1) = main::scrape();
 is(main::total($s1, 'sark_gateway_errors_total', component => 'opa')
    - main::total($s0, 'sark_gateway_errors_total', component => 'opa'), 3, 'three answers without a decision, OPA\'s fault');
+is(main::total($s1, 'sark_opa_errors_total') - main::total($s0, 'sark_opa_errors_total'), 3,
+   'sarkd counts the three failed evaluations');
 is(main::total($s1, 'sark_gateway_dependency_up', dependency => 'opa'), 0, 'OPA down');
 stack('start', 'opa');
+my $inv = http_request('POST', '/api/v1/cache/invalidate', token => jwt(sub => "u-$main::N-admin", roles => ['admin']),
+                       body => { pattern => "authz:u-$main::N:*" });
+is($inv->{status}, 200, 'an invalidation') or diag($inv->{body});
+my ($s3) = main::scrape();
+is(main::total($s3, 'sark_gateway_invalidations_total', result => 'issued')
+   - main::total($s1, 'sark_gateway_invalidations_total', result => 'issued'), 1, 'counted as issued');
 stack('stop', 'sarkd');
 my ($s2) = main::scrape();
 is(main::total($s2, 'sark_sarkd_up'), 0, 'sarkd away: sark_sarkd_up 0');

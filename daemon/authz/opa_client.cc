@@ -424,6 +424,21 @@ void OpaClient::complete(CallPtr call, OpaResult& result) {
   } else {
     result.queue_us = now - call->enqueued_us;
   }
+  if (!result.aborted && call->is_evaluation && call->host >= 0) {
+    ServerStats& st = hosts_[static_cast<size_t>(call->host)].stats;
+    st.requests++;
+    if (result.curl_code == CURLE_OPERATION_TIMEDOUT) {
+      st.timeouts++;
+    } else if (result.curl_code != CURLE_OK || result.http_status != 200 || result.too_large) {
+      st.errors++;
+    }
+    size_t b = 0;
+    while (b < kLatencyBuckets && result.opa_us > kLatencyBoundsUs[b]) {
+      b++;
+    }
+    st.latency[b]++;
+    st.latency_sum_us += result.opa_us;
+  }
   if (!result.aborted) {
     if (result.curl_code == CURLE_OK && result.http_status == 200 && !result.too_large) {
       health_.last_ok_us = now;

@@ -73,12 +73,29 @@ public:
   // Whether every server is marked down after a connection failure.
   bool allServersDown() const;
 
+  // Evaluations per OPA server: counts and a latency histogram.
+  static constexpr size_t kLatencyBuckets = 14; // and +Inf
+  static constexpr uint64_t kLatencyBoundsUs[kLatencyBuckets] = {
+      50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+      2500000};
+  struct ServerStats {
+    uint64_t requests{0};
+    uint64_t errors{0};   // no answer, an HTTP error, or too large
+    uint64_t timeouts{0}; // OPA_TIMEOUT_MS passed (queue included)
+    uint64_t latency_sum_us{0};
+    uint64_t latency[kLatencyBuckets + 1]{}; // not cumulative
+  };
+  size_t serverCount() const { return hosts_.size(); }
+  const std::string& serverUrl(size_t i) const { return hosts_[i].base; }
+  const ServerStats& serverStats(size_t i) const { return hosts_[i].stats; }
+
 private:
   struct Host {
     std::string base;
     std::string eval_url;
     uint32_t in_flight{0};
     uint64_t down_until_us{0}; // after a connect failure, others are preferred
+    ServerStats stats;
   };
 
   struct Call {

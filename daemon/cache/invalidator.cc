@@ -163,13 +163,16 @@ bool Invalidator::onInvalidateRequest(uint64_t conn_id, uint32_t frame_id,
   uint64_t now = wallMs();
   uint64_t issued_at = req.issued_at != 0 ? req.issued_at : now;
   recent_.record(req.pattern, issued_at, now);
+  stats_.issued++;
 
   if (!cfg_.cache_l2_enabled) {
     r.status = 0; // no L2 and no other hosts to tell
+    stats_.confirmed++;
     answer(conn_id, frame_id, r);
     return true;
   }
   if (!l2_.feedLive() || !redis_.usable() || ops_.size() >= kMaxOps) {
+    stats_.partial++;
     LogLine(LogLevel::Warn, "cache invalidated on this host only")
         .str("pattern", truncateUtf8(req.pattern, 256))
         .str("reason", ops_.size() >= kMaxOps ? "too many invalidations in progress"
@@ -342,6 +345,7 @@ void Invalidator::finish(Op& op) {
   r.hosts_expected = op.published && op.subscribers > 0 ? op.subscribers : 1;
   bool all_hosts = op.published && r.hosts >= r.hosts_expected;
   r.status = all_hosts && !op.scan_failed ? 0 : 1;
+  (r.status == 0 ? stats_.confirmed : stats_.partial)++;
   answer(op.conn_id, op.frame_id, r);
   LogLine(r.status == 0 ? LogLevel::Info : LogLevel::Warn, "cache invalidated")
       .str("pattern", truncateUtf8(op.pattern, 256))
@@ -401,6 +405,7 @@ void Invalidator::onRemoteInvalidate(std::string_view payload) {
   if (origin == host_id_) {
     return; // our own, already applied
   }
+  stats_.received++;
   LogLine(LogLevel::Info, "cache invalidation from another host")
       .str("pattern", truncateUtf8(pattern, 256))
       .str("origin", origin)

@@ -63,6 +63,14 @@ public:
   // Invalidations being carried out (answer not sent yet).
   size_t pending() const { return unanswered_; }
 
+  struct Stats {
+    uint64_t issued{0};    // asked by this host's modules
+    uint64_t confirmed{0}; // every subscribed host applied it, L2 swept
+    uint64_t partial{0};   // answered without every confirmation
+    uint64_t received{0};  // from other hosts, applied here
+  };
+  const Stats& stats() const { return stats_; }
+
 private:
   struct Op {
     uint64_t id{0};
@@ -114,6 +122,7 @@ private:
   std::unique_ptr<RedisConnection> subscriber_;
   uint64_t next_op_id_{1};
   uint32_t next_push_id_{1};
+  Stats stats_;
   size_t unanswered_{0};
   std::unordered_map<uint64_t, std::unique_ptr<Op>> ops_;
   std::unordered_map<uint32_t, Push> pushes_;

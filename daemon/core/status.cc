@@ -114,6 +114,37 @@ std::string Sarkd::statusJson() const {
   counter(w, "lost", as.lost);
   w.EndObject();
 
+  // per OPA server: the URL is an operator's setting, a bounded label
+  w.Key("opa_servers");
+  w.StartArray();
+  for (size_t i = 0; i < opa_.serverCount(); i++) {
+    const OpaClient::ServerStats& st = opa_.serverStats(i);
+    w.StartObject();
+    w.Key("url");
+    w.String(opa_.serverUrl(i).c_str());
+    counter(w, "requests", st.requests);
+    counter(w, "errors", st.errors);
+    counter(w, "timeouts", st.timeouts);
+    counter(w, "latency_sum_us", st.latency_sum_us);
+    w.Key("latency_buckets");
+    w.StartArray();
+    for (uint64_t n : st.latency) {
+      w.Uint64(n);
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+
+  const Invalidator::Stats& is = invalidator_.stats();
+  w.Key("invalidations");
+  w.StartObject();
+  counter(w, "issued", is.issued);
+  counter(w, "confirmed", is.confirmed);
+  counter(w, "partial", is.partial);
+  counter(w, "received", is.received);
+  w.EndObject();
+
   const Authorizer::Stats& zs = authorizer_.stats();
   const L2Cache::Stats& ls = l2_.stats();
   w.Key("counters");
