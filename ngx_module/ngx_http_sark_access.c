@@ -267,15 +267,14 @@ ngx_http_sark_access_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
  * Sends the refusal and finalizes the request; NGX_DONE tells the phase
  * engine to run nothing more.  A refusal that cannot be sent closes the
  * connection: handing nginx an error status instead would let error_page
- * redirect the request.
+ * redirect the request.  Under sark_authz_dry_run the refusal is logged
+ * instead and NGX_OK lets the request go on.
  */
 
 ngx_int_t
 ngx_http_sark_refuse(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 {
-    ngx_int_t                  rc;
     ngx_http_sark_ctx_t       *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
     ngx_http_sark_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
@@ -298,6 +297,18 @@ ngx_http_sark_refuse(ngx_http_request_t *r, ngx_http_sark_error_t *err)
 
         return NGX_OK;
     }
+
+    return ngx_http_sark_refuse_final(r, err);
+}
+
+
+/* the refusal itself, dry run or not (when the request cannot go on) */
+
+ngx_int_t
+ngx_http_sark_refuse_final(ngx_http_request_t *r, ngx_http_sark_error_t *err)
+{
+    ngx_int_t                  rc;
+    ngx_http_core_loc_conf_t  *clcf;
 
     rc = ngx_http_discard_request_body(r);
 

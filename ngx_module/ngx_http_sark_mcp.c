@@ -191,8 +191,10 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
                                         "could not read the request body");
             }
 
+            /* (even in a dry run: the body cannot go on half read) */
+
             m->state = NGX_HTTP_SARK_MCP_DONE;
-            return ngx_http_sark_refuse(r, &ctx->error);
+            return ngx_http_sark_refuse_final(r, &ctx->error);
         }
 
         /* the body handler has run, or runs once the body is in */

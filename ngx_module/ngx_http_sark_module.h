@@ -313,6 +313,8 @@ typedef ngx_int_t (*ngx_http_sark_caller_pt)(ngx_http_request_t *r,
 ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_sark_refuse(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_refuse_final(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_mcp.c */
 ngx_int_t ngx_http_sark_mcp_error_body(ngx_http_request_t *r,
