@@ -36,7 +36,7 @@
 static void ngx_http_sark_status_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
 static ngx_int_t ngx_http_sark_health_reply(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
+    ngx_http_sark_ctx_t *ctx, const sark_json_t *root, const char *why);
 static ngx_int_t ngx_http_sark_ready_reply(ngx_http_request_t *r,
     const sark_json_t *root, const char *why);
 static ngx_int_t ngx_http_sark_detailed_reply(ngx_http_request_t *r,
@@ -154,6 +154,7 @@ ngx_http_sark_status_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     ngx_str_t                 json;
     sark_tlv_t                t;
     const char               *why;
+    sark_json_t              *root;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
     ngx_http_sark_ctx_t      *ctx;
@@ -193,7 +194,19 @@ ngx_http_sark_status_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
         why = "the connection to sarkd was lost";
     }
 
-    rc = reply(r, ctx, json.data ? &json : NULL, why);
+    root = NULL;
+
+    if (json.data
+        && (sark_json_parse(json.data, json.len, 64, ngx_http_sark_json_alloc,
+                            r->pool, &root, NULL, 0)
+            != 0
+            || root->type != SARK_JSON_OBJECT))
+    {
+        root = NULL;
+        why = "sarkd's status is not a JSON object";
+    }
+
+    rc = reply(r, ctx, root, why);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -202,24 +215,11 @@ ngx_http_sark_status_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
 
 static ngx_int_t
 ngx_http_sark_health_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_str_t *json, const char *why)
+    const sark_json_t *root, const char *why)
 {
-    sark_json_t               *root;
     ngx_http_sark_loc_conf_t  *slcf;
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
-    root = NULL;
-
-    if (json
-        && (sark_json_parse(json->data, json->len, 64,
-                            ngx_http_sark_json_alloc, r->pool, &root, NULL, 0)
-            != 0
-            || root->type != SARK_JSON_OBJECT))
-    {
-        root = NULL;
-        why = "sarkd's status is not a JSON object";
-    }
 
     if (slcf->api == NGX_HTTP_SARK_API_READY) {
         return ngx_http_sark_ready_reply(r, root, why);

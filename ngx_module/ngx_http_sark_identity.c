@@ -360,29 +360,48 @@ ngx_http_sark_gateway_check(ngx_http_request_t *r,
 ngx_table_elt_t *
 ngx_http_sark_find_header(ngx_http_request_t *r, ngx_str_t *name)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
+    ngx_http_sark_header_iter_t  it;
+
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
+
+    return ngx_http_sark_next_header(&r->headers_in.headers, name, &it);
+}
+
+
+/*
+ * The next header of `list` called `name` (any case) after the ones `it`
+ * has given (a zeroed `it` starts at the first), or NULL
+ */
+
+ngx_table_elt_t *
+ngx_http_sark_next_header(ngx_list_t *list, ngx_str_t *name,
+    ngx_http_sark_header_iter_t *it)
+{
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    if (it->part == NULL) {
+        it->part = &list->part;
+        it->i = 0;
+    }
 
-    for (i = 0; /* void */; i++) {
+    for ( ;; ) {
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
+        if (it->i >= it->part->nelts) {
+            if (it->part->next == NULL) {
                 return NULL;
             }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
+            it->part = it->part->next;
+            it->i = 0;
+            continue;
         }
 
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        h = (ngx_table_elt_t *) it->part->elts + it->i++;
+
+        if (h->key.len == name->len
+            && ngx_strncasecmp(h->key.data, name->data, name->len) == 0)
         {
-            return &h[i];
+            return h;
         }
     }
 }

@@ -1003,12 +1003,13 @@ ngx_http_sark_mcp_audit_header(ngx_http_request_t *r, ngx_http_sark_mcp_t *m)
 {
     u_char           *p;
     size_t            len;
-    ngx_str_t         value;
-    ngx_uint_t        i, found;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t                     value;
+    ngx_uint_t                    i, found;
+    ngx_table_elt_t              *h;
+    ngx_http_sark_header_iter_t   it;
 
     static u_char     lowcase[] = "x-sark-audit-id";
+    static ngx_str_t  name = ngx_string("x-sark-audit-id");
 
     len = 0;
 
@@ -1038,28 +1039,11 @@ ngx_http_sark_mcp_audit_header(ngx_http_request_t *r, ngx_http_sark_mcp_t *m)
     value.len = p - value.data;
 
     found = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof(lowcase) - 1
-            && ngx_strncasecmp(h[i].key.data, lowcase, sizeof(lowcase) - 1)
-               == 0)
-        {
-            h[i].value = value;
-            found = 1;
-        }
+    while ((h = ngx_http_sark_next_header(&r->headers_in.headers, &name, &it))) {
+        h->value = value;
+        found = 1;
     }
 
     if (found) {

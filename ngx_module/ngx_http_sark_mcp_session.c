@@ -285,34 +285,16 @@ ngx_http_sark_mcp_session_id(ngx_http_request_t *r)
 ngx_uint_t
 ngx_http_sark_mcp_session_count(ngx_http_request_t *r)
 {
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_uint_t                    n;
+    ngx_http_sark_header_iter_t   it;
 
     n = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_http_sark_session_header.len
-            && ngx_strncasecmp(h[i].key.data,
-                               ngx_http_sark_session_header.data,
-                               h[i].key.len)
-               == 0)
-        {
-            n++;
-        }
+    while (ngx_http_sark_next_header(&r->headers_in.headers,
+                                     &ngx_http_sark_session_header, &it))
+    {
+        n++;
     }
 
     return n;
@@ -340,10 +322,9 @@ ngx_http_sark_session_digest(ngx_http_request_t *r, u_char *key, ngx_str_t *s,
 static ngx_int_t
 ngx_http_sark_session_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t            i;
-    ngx_list_part_t      *part;
-    ngx_table_elt_t      *h;
-    ngx_http_sark_ctx_t  *ctx;
+    ngx_table_elt_t              *h;
+    ngx_http_sark_ctx_t          *ctx;
+    ngx_http_sark_header_iter_t   it;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_sark_module);
 
@@ -351,33 +332,16 @@ ngx_http_sark_session_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].value.len == 0
-            || h[i].key.len != ngx_http_sark_session_header.len
-            || ngx_strncasecmp(h[i].key.data,
-                               ngx_http_sark_session_header.data,
-                               h[i].key.len)
-               != 0)
-        {
+    while ((h = ngx_http_sark_next_header(&r->headers_out.headers,
+                                          &ngx_http_sark_session_header, &it)))
+    {
+        if (h->hash == 0 || h->value.len == 0) {
             continue;
         }
 
-        if (ngx_http_sark_mcp_session_bind(r, ctx, &h[i].value, 0)
+        if (ngx_http_sark_mcp_session_bind(r, ctx, &h->value, 0)
             == NGX_ERROR)
         {
             return NGX_ERROR;

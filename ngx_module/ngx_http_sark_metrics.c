@@ -57,7 +57,7 @@ typedef struct {
 static ngx_int_t ngx_http_sark_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_sark_metrics_reply(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
+    ngx_http_sark_ctx_t *ctx, const sark_json_t *root, const char *why);
 
 
 static ngx_http_sark_metrics_sh_t   *ngx_http_sark_metrics_sh;
@@ -434,13 +434,12 @@ static ngx_http_sark_sarkd_metric_t  ngx_http_sark_sarkd_metrics[] = {
 
 static ngx_int_t
 ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_str_t *json, const char *why)
+    const sark_json_t *root, const char *why)
 {
     u_char                         *p;
     uint64_t                        cum, layer_sum[NGX_HTTP_SARK_LAYERS];
     ngx_str_t                       body;
     ngx_uint_t                      d, a, l, b, i, state;
-    sark_json_t                    *root;
     const sark_json_t              *deps, *dep, *v;
     ngx_http_sark_sarkd_metric_t   *m;
     ngx_http_sark_metrics_slot_t    total, *s;
@@ -448,17 +447,6 @@ ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_cache_stats_t     st;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
-
-    root = NULL;
-
-    if (json
-        && (sark_json_parse(json->data, json->len, 64,
-                            ngx_http_sark_json_alloc, r->pool, &root, NULL, 0)
-            != 0
-            || root->type != SARK_JSON_OBJECT))
-    {
-        root = NULL;
-    }
 
     /* the sum over the workers' slots */
 
@@ -489,7 +477,7 @@ ngx_http_sark_metrics_reply(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
         total.audit_dropped += s->audit_dropped;
     }
 
-    p = ngx_pnalloc(r->pool, 32768 + (json ? json->len * 4 : 0));
+    p = ngx_pnalloc(r->pool, 32768 + (root ? root->raw_len * 4 : 0));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

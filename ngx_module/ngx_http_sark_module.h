@@ -338,8 +338,9 @@ uint64_t ngx_http_sark_now_us(void);
 ngx_int_t ngx_http_sark_metrics_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_health.c */
+/* sarkd's status, a JSON object, or NULL and why there is none */
 typedef ngx_int_t (*ngx_http_sark_status_pt)(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *json, const char *why);
+    ngx_http_sark_ctx_t *ctx, const sark_json_t *root, const char *why);
 
 ngx_int_t ngx_http_sark_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_get_only(ngx_http_request_t *r);
@@ -386,6 +387,14 @@ ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
+
+typedef struct {
+    ngx_list_part_t             *part;
+    ngx_uint_t                   i;
+} ngx_http_sark_header_iter_t;
+
+ngx_table_elt_t *ngx_http_sark_next_header(ngx_list_t *list, ngx_str_t *name,
+    ngx_http_sark_header_iter_t *it);
 
 /* ngx_http_sark_memo.c */
 ngx_int_t ngx_http_sark_token_recall(ngx_http_request_t *r,
