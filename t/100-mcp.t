@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 137;
+plan tests => 175;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -146,7 +146,18 @@ _EOC_
     location /mcp/ep { sark_mcp on; sark_authz_server everything;
                        error_page 400 401 403 413 503 = @open;
                        proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
+    location /mcp/eu { sark_mcp on; sark_authz_server everything;
+                       error_page 400 401 403 413 503 /open/x;
+                       proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
+    location /mcp/mi { sark_mcp on; sark_authz_server everything;
+                       mirror /mirror-to;
+                       proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
+    location /mcp/pa { sark_mcp on; sark_authz_server everything;
+                       post_action @open;
+                       proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
     location @open   { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT; }
+    location /open/  { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
+    location = /mirror-to { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
 _EOC_
 });
 
@@ -375,15 +386,20 @@ POST /mcp/everything
 
 
 
-=== TEST 3: try_files and error_page on an MCP location do not turn a refusal into an upstream request; an outage is 503 with Retry-After
+=== TEST 3: try_files, error_page (named and URI), mirror and post_action on an MCP location do not turn a refusal (denied, no token, forged token, malformed, outage) into an upstream request; an outage is 503 with Retry-After
 --- init
-for my $path ('/mcp/tf/x', '/mcp/ep/x') {
+our @FLOW = ('/mcp/tf/x', '/mcp/ep/x', '/mcp/eu/x', '/mcp/mi/x', '/mcp/pa/x');
+my $forged = jwt(sub => "u-$main::N-forged", roles => ['admin'], wrong_secret => 1);
+for my $path (@FLOW) {
     my $before = main::sink_count();
     my $r = main::mcp($main::guest, main::call('t', 'get-env', {}), path => $path);
     main::refused("$path denied", $r, 403, -32003, 't', 'AZ-001', $before);
     $before = main::sink_count();
     $r = main::mcp(undef, main::call('t', 'echo', {}), path => $path);
     main::refused("$path no token", $r, 401, -32001, undef, 'AU-001', $before);
+    $before = main::sink_count();
+    $r = main::mcp($forged, main::call('t', 'echo', {}), path => $path);
+    main::refused("$path forged token", $r, 401, -32001, undef, 'AU-002', $before);
     $before = main::sink_count();
     $r = main::mcp($main::guest, '{', path => $path);
     main::refused("$path malformed", $r, 400, -32700, undef, 'GW-100', $before);
@@ -393,9 +409,11 @@ my $r = main::mcp($main::guest, { jsonrpc => '2.0', id => 1, method => 'ping' },
 is(scalar(main::sink_since($before, 1)) - $before, 1, 'try_files: an allowed request goes on');
 
 main::stack('stop', 'opa');
-$before = main::sink_count();
-$r = main::mcp($main::guest, main::call('o', 'echo', { message => "outage-$main::N" }));
-main::refused('outage', $r, 503, -32000, 'o', 'OPA-001', $before);
+for my $path ('/mcp/everything', @FLOW) {
+    $before = main::sink_count();
+    $r = main::mcp($main::guest, main::call('o', 'echo', { message => "outage-$main::N-$path" }), path => $path);
+    main::refused("$path outage", $r, 503, -32000, 'o', 'OPA-001', $before);
+}
 ok(($r->{headers}{'retry-after'} // '') =~ /^\d+$/, 'outage: Retry-After');
 main::stack('start', 'opa');
 --- request
