@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_one_of(ngx_str_t *s, ngx_str_t *set);
 static ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
+static ngx_uint_t ngx_http_sark_compat_outage_of(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 
 
 static ngx_str_t  ngx_http_sark_actions[] = {
@@ -176,11 +178,37 @@ ngx_http_sark_authorize_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return NGX_DONE;
 
     case NGX_DECLINED:
+        if (ngx_http_sark_compat_outage_of(r, ctx)) {
+            return ngx_http_sark_send_decision(r, ctx);
+        }
+
         return NGX_DECLINED;
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+
+/* sark_api_compat sark: an outage is answered as a deny */
+
+static ngx_uint_t
+ngx_http_sark_compat_outage_of(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx)
+{
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    if (slcf->compat != NGX_HTTP_SARK_COMPAT_SARK
+        || ctx->error.status != NGX_HTTP_SERVICE_UNAVAILABLE)
+    {
+        return 0;
+    }
+
+    ngx_http_sark_compat_outage(r, ctx);
+
+    return 1;
 }
 
 
@@ -192,7 +220,7 @@ ngx_http_sark_authorize_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     c = r->connection;
 
-    if (ctx->error.status) {
+    if (ctx->error.status && !ngx_http_sark_compat_outage_of(r, ctx)) {
         rc = ngx_http_sark_send_error(r, &ctx->error);
 
     } else {
@@ -208,11 +236,13 @@ static ngx_int_t
 ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     ngx_str_t *body, ngx_http_sark_ctx_t *ctx, ngx_http_sark_error_t *err)
 {
-    ngx_uint_t              i, invoke, serverless;
-    const sark_json_t      *v, *m[NGX_HTTP_SARK_Q_N];
-    ngx_http_sark_query_t  *q;
+    ngx_uint_t                 i, invoke, serverless;
+    const sark_json_t         *v, *m[NGX_HTTP_SARK_Q_N];
+    ngx_http_sark_query_t     *q;
+    ngx_http_sark_loc_conf_t  *slcf;
 
     q = &ctx->query;
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
     if (root->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
@@ -255,6 +285,13 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
                              q->action.len) == 0);
     serverless = ngx_http_sark_one_of(&q->action,
                                       ngx_http_sark_serverless_actions);
+
+    /* SARK's clients may leave both out (its fields default to null) */
+
+    if (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK) {
+        invoke = 0;
+        serverless = 1;
+    }
 
     if (ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_SERVER],
                                    "server_name",
@@ -368,6 +405,7 @@ ngx_http_sark_check_object(ngx_http_request_t *r, const sark_json_t *v,
     if (v->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"%s\" must be an object", name);
+        err->field = name;
         return NGX_DECLINED;
     }
 
@@ -409,7 +447,9 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ngx_str_t                  body, *cache, *aid;
     ngx_uint_t                 allow;
     ngx_http_sark_decision_t  *d;
+    ngx_http_sark_loc_conf_t  *slcf;
 
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     d = &ctx->decision;
     aid = ngx_http_sark_audit_id(r->pool, ctx);
 
@@ -442,6 +482,10 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         p = ngx_http_sark_cpylit(p, ",\"filtered_parameters\":");
         p = ngx_cpymem(p, d->filtered_parameters.data,
                        d->filtered_parameters.len);
+
+    } else if (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK) {
+        /* SARK always sends it */
+        p = ngx_http_sark_cpylit(p, ",\"filtered_parameters\":null");
     }
 
     p = ngx_http_sark_cpylit(p, ",\"audit_id\":");

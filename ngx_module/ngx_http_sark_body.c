@@ -297,6 +297,8 @@ ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
             ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
                                     "GW-100", "missing required field \"%s\"",
                                     name);
+            err->field = name;
+            err->missing = 1;
             return NGX_DECLINED;
         }
 
@@ -309,6 +311,7 @@ ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
                                 ? "field \"%s\" must be a string or null"
                                 : "field \"%s\" must be a string",
                                 name);
+        err->field = name;
         return NGX_DECLINED;
     }
 
@@ -318,6 +321,7 @@ ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
     {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"%s\" must not be empty", name);
+        err->field = name;
         return NGX_DECLINED;
     }
 
@@ -325,6 +329,7 @@ ngx_http_sark_check_string(ngx_http_request_t *r, const sark_json_t *v,
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"%s\" is longer than %uz bytes",
                                 name, max);
+        err->field = name;
         return NGX_DECLINED;
     }
 

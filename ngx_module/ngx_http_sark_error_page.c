@@ -118,6 +118,8 @@ ngx_http_sark_error_header_filter(ngx_http_request_t *r)
                                 ctx->body_max);
     }
 
+    err->page = 1;
+
     if (ngx_http_sark_error_envelope(r, err, &ctx->page) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -201,6 +201,7 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
     if (ev->event_type.len == 0) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"event_type\" must not be empty");
+        err->field = "event_type";
         return NGX_DECLINED;
     }
 
@@ -212,6 +213,7 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"decision\" must be \"allow\" or "
                                 "\"deny\"");
+        err->field = "decision";
         return NGX_DECLINED;
     }
 
@@ -220,6 +222,8 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
     if (v == NULL || v->type == SARK_JSON_NULL) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "missing required field \"timestamp\"");
+        err->field = "timestamp";
+        err->missing = 1;
         return NGX_DECLINED;
     }
 
@@ -227,12 +231,14 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"timestamp\" must be an integer "
                                 "(Unix seconds)");
+        err->field = "timestamp";
         return NGX_DECLINED;
     }
 
     if (v->ival < 0 || v->ival > NGX_HTTP_SARK_TIMESTAMP_MAX) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"timestamp\" is out of range");
+        err->field = "timestamp";
         return NGX_DECLINED;
     }
 
@@ -246,6 +252,7 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
     } else if (v->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"metadata\" must be an object");
+        err->field = "metadata";
         return NGX_DECLINED;
 
     } else {

@@ -332,6 +332,18 @@ ngx_http_sark_gateway_check(ngx_http_request_t *r,
         }
     }
 
+    if (key.len == 0 && slcf->compat == NGX_HTTP_SARK_COMPAT_SARK) {
+
+        /* SARK's route declares the header: its absence is a 422 */
+
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "Field required");
+        ctx->error.field = "x-gateway-api-key";
+        ctx->error.in_header = 1;
+        ctx->error.missing = 1;
+        return NGX_DECLINED;
+    }
+
     if (key.len == 0) {
         ngx_http_sark_error_set(&ctx->error, NGX_HTTP_UNAUTHORIZED, "AU-001",
                                 "missing gateway API key");

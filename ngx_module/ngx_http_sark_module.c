@@ -44,6 +44,10 @@ static ngx_int_t ngx_http_sark_init_process(ngx_cycle_t *cycle);
 static void ngx_http_sark_exit_process(ngx_cycle_t *cycle);
 
 
+static char *ngx_http_sark_compat(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
 static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("off"), NGX_HTTP_SARK_API_OFF },
     { ngx_string("authorize"), NGX_HTTP_SARK_API_AUTHORIZE },
@@ -54,6 +58,13 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("health_ready"), NGX_HTTP_SARK_API_READY },
     { ngx_string("health_detailed"), NGX_HTTP_SARK_API_DETAILED },
     { ngx_string("metrics"), NGX_HTTP_SARK_API_METRICS },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_sark_compat_modes[] = {
+    { ngx_string("off"), NGX_HTTP_SARK_COMPAT_OFF },
+    { ngx_string("sark"), NGX_HTTP_SARK_COMPAT_SARK },
     { ngx_null_string, 0 }
 };
 
@@ -113,6 +124,12 @@ static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
  *   sark_gateway_key KEY      http, server, location; at least 16 bytes.
  *                             Required where sark_api audit is; accepted in
  *                             X-Gateway-Api-Key or as a Bearer token.
+ *
+ * What the answers look like (ngx_http_sark_compat.c):
+ *
+ *   sark_api_compat off|sark  http, server, location; default off.  sark:
+ *                             errors, validation failures and outages as
+ *                             the Python SARK's clients expect them.
  */
 
 
@@ -215,6 +232,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_sark_loc_conf_t, gateway_key),
       &ngx_http_sark_gateway_key_post },
+
+    { ngx_string("sark_api_compat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_compat,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("sark_audit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -494,6 +518,7 @@ ngx_http_sark_create_loc_conf(ngx_conf_t *cf)
     slcf->authz_tool = NGX_CONF_UNSET_PTR;
     slcf->authz_sensitivity = NGX_CONF_UNSET_PTR;
     slcf->audit = NGX_CONF_UNSET;
+    slcf->compat = NGX_CONF_UNSET_UINT;
     slcf->dry_run = NGX_CONF_UNSET;
     slcf->profile = NGX_CONF_UNSET;
     slcf->mcp = NGX_CONF_UNSET;
@@ -565,6 +590,8 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->admin_key, prev->admin_key, "");
     ngx_conf_merge_str_value(conf->gateway_key, prev->gateway_key, "");
     ngx_conf_merge_value(conf->audit, prev->audit, 1);
+    ngx_conf_merge_uint_value(conf->compat, prev->compat,
+                              NGX_HTTP_SARK_COMPAT_OFF);
 
     if (conf->resource_doc.data
         && (conf->api != NGX_HTTP_SARK_API_OFF || conf->authz))
@@ -1022,4 +1049,37 @@ ngx_http_sark_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_sark_audit_exit(cycle);
     ngx_http_sark_sarkd_exit(cycle);
+}
+
+
+/* sark_api_compat off|sark, with a message that says what is accepted */
+
+static char *
+ngx_http_sark_compat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_loc_conf_t *slcf = conf;
+
+    ngx_str_t        *value;
+    ngx_conf_enum_t  *e;
+
+    if (slcf->compat != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (e = ngx_http_sark_compat_modes; e->name.len; e++) {
+        if (e->name.len == value[1].len
+            && ngx_strcmp(e->name.data, value[1].data) == 0)
+        {
+            slcf->compat = e->value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"sark_api_compat\" must be \"off\" or \"sark\", "
+                       "not \"%V\"", &value[1]);
+
+    return NGX_CONF_ERROR;
 }

@@ -30,6 +30,11 @@
 #define NGX_HTTP_SARK_API_DETAILED     7
 #define NGX_HTTP_SARK_API_METRICS      8
 
+#define NGX_HTTP_SARK_COMPAT_OFF       0
+#define NGX_HTTP_SARK_COMPAT_SARK      1
+
+#define NGX_HTTP_SARK_UNPROCESSABLE    422
+
 #define NGX_HTTP_SARK_MAX_ROLES        SARK_PROTO_MAX_ROLES
 #define NGX_HTTP_SARK_MAX_NAME         SARK_PROTO_MAX_NAME
 
@@ -83,6 +88,7 @@ typedef struct {
     ngx_str_t                    gateway_key;
 
     ngx_flag_t                   audit;
+    ngx_uint_t                   compat;        /* sark_api_compat */
 
     ngx_flag_t                   dry_run;       /* sark_authz_dry_run */
     ngx_flag_t                   profile;       /* sark_profile */
@@ -177,6 +183,11 @@ typedef struct {
     ngx_int_t                    rpc_code;      /* JSON-RPC error code on
                                                    MCP locations; 0: by
                                                    status */
+    const char                  *field;         /* the member of the body
+                                                   (or header) at fault */
+    unsigned                     in_header:1;   /* field names a header */
+    unsigned                     page:1;        /* nginx's own error page */
+    unsigned                     missing:1;     /* field is not there */
     unsigned                     www_authenticate:1;
     unsigned                     invalid_token:1;
 } ngx_http_sark_error_t;
@@ -523,6 +534,13 @@ u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
 u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width);
 u_char *ngx_http_sark_put_time(u_char *p, uint64_t ms);
 ngx_str_t *ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s);
+
+/* ngx_http_sark_compat.c */
+ngx_uint_t ngx_http_sark_compat_invalid(ngx_http_sark_error_t *err);
+ngx_int_t ngx_http_sark_compat_error_body(ngx_http_request_t *r,
+    ngx_http_sark_error_t *err, ngx_str_t *body);
+void ngx_http_sark_compat_outage(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 
 /* ngx_http_sark_error_page.c */
 ngx_int_t ngx_http_sark_error_page_init(ngx_conf_t *cf);

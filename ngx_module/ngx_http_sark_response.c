@@ -178,6 +178,10 @@ ngx_http_sark_error_envelope(ngx_http_request_t *r, ngx_http_sark_error_t *err,
         return ngx_http_sark_mcp_error_body(r, err, body);
     }
 
+    if (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK) {
+        return ngx_http_sark_compat_error_body(r, err, body);
+    }
+
     code.data = (u_char *) err->code;
     code.len = ngx_strlen(err->code);
 
@@ -215,10 +219,26 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
     u_char                    *p;
     size_t                     len;
     ngx_str_t                  body, value;
+    ngx_uint_t                 status;
     ngx_http_sark_loc_conf_t  *slcf;
 
     if (ngx_http_sark_error_envelope(r, err, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    status = err->status;
+
+    /* FastAPI answers a body that does not validate with 422 */
+
+    if (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK && !slcf->mcp
+        && ngx_http_sark_compat_invalid(err))
+    {
+        status = NGX_HTTP_SARK_UNPROCESSABLE;
+
+        /* nginx has no reason phrase of its own for 422 */
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
     }
 
     if (err->retry_after) {
@@ -236,8 +256,6 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
     }
 
     if (err->www_authenticate) {
-        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
         len = sizeof("Bearer realm=\"sark\", error=\"invalid_token\"") - 1
               + sizeof(", resource_metadata=\"\"") - 1
               + slcf->resource_metadata.len;
@@ -268,8 +286,6 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
     }
 
     if (err->status == NGX_HTTP_NOT_ALLOWED) {
-        slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
-
         if (slcf->mcp) {
             ngx_str_set(&value, "GET, POST, DELETE");
 
@@ -285,7 +301,7 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
         }
     }
 
-    return ngx_http_sark_send_json(r, err->status, &body);
+    return ngx_http_sark_send_json(r, status, &body);
 }
 
 

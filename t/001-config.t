@@ -262,3 +262,16 @@ qr/invalid "sark_jwt_key_file" ".*rsa1024.pub": .*2048/
 --- must_die
 --- error_log
 "sark_mcp_sessions" must be at least 64k
+
+
+
+=== TEST 22: sark_api_compat takes off or sark
+--- http_config
+    sark_sarkd unix:$TEST_NGINX_SARKD_SOCKET;
+    sark_jwt_secret $TEST_NGINX_JWT_SECRET;
+    sark_api_compat fastapi;
+--- config
+    location /a { sark_api authorize; }
+--- must_die
+--- error_log
+"sark_api_compat" must be "off" or "sark", not "fastapi"
