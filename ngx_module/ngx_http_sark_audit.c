@@ -145,8 +145,6 @@ static void ngx_http_sark_audit_ack_handler(ngx_event_t *ev);
 static void ngx_http_sark_audit_free_queue(ngx_queue_t *queue);
 static void ngx_http_sark_caller_request_id(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, ngx_str_t *out);
-static void ngx_http_sark_audit_dry_run(ngx_pool_t *pool,
-    ngx_str_t *metadata);
 static void ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
     ngx_http_sark_ctx_t *ctx);
 static size_t ngx_http_sark_audit_query_size(ngx_http_sark_audit_event_t *ev);
@@ -382,6 +380,8 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ngx_http_sark_loc_conf_t     *slcf;
     ngx_http_sark_audit_event_t   ev;
 
+    static ngx_str_t  dry_run = ngx_string("\"dry_run\":true");
+
     if (ngx_http_sark_audit == NULL || !ctx->has_audit_id) {
         return;
     }
@@ -442,49 +442,49 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     /* a deny sark_authz_dry_run lets through says so in its row */
 
     if (slcf->dry_run && slcf->authz && d->decision != SARK_DECISION_ALLOW) {
-        ngx_http_sark_audit_dry_run(r->pool, &ev.metadata);
+        ngx_http_sark_audit_meta_add(r->pool, &ev.metadata, &dry_run);
     }
 
     ngx_http_sark_audit_add(ngx_http_sark_audit, &ev);
 }
 
 
-/* {"dry_run":true} added to the row's metadata (a JSON object, or none) */
+/*
+ * `member` ("name":value) added to a row's metadata (a JSON object, or
+ * none), first; on allocation failure the metadata stays as it is
+ */
 
-static void
-ngx_http_sark_audit_dry_run(ngx_pool_t *pool, ngx_str_t *metadata)
+void
+ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
+    ngx_str_t *member)
 {
-    u_char  *p;
-
-    static ngx_str_t  alone = ngx_string("{\"dry_run\":true}");
+    u_char  *p, *start;
 
     if (metadata->len < 2) {
-        *metadata = alone;
+        metadata->len = 0;
+    }
+
+    start = ngx_pnalloc(pool, metadata->len + member->len + 3);
+    if (start == NULL) {
         return;
     }
 
-    p = ngx_pnalloc(pool, metadata->len + sizeof("\"dry_run\":true,") - 1);
-    if (p == NULL) {
-        return;
-    }
+    /* '{', the member, then the rest ("}" alone needs no comma) */
 
-    /* '{', the flag, then the rest ("}" alone needs no comma) */
+    p = start;
+    *p++ = '{';
+    p = ngx_cpymem(p, member->data, member->len);
 
-    p[0] = '{';
-    ngx_memcpy(p + 1, "\"dry_run\":true", sizeof("\"dry_run\":true") - 1);
-
-    if (metadata->len == 2) {
-        p[sizeof("{\"dry_run\":true") - 1] = '}';
-        metadata->len = sizeof("{\"dry_run\":true}") - 1;
+    if (metadata->len > 2) {
+        *p++ = ',';
+        p = ngx_cpymem(p, metadata->data + 1, metadata->len - 1);
 
     } else {
-        p[sizeof("{\"dry_run\":true") - 1] = ',';
-        ngx_memcpy(p + sizeof("{\"dry_run\":true,") - 1, metadata->data + 1,
-                   metadata->len - 1);
-        metadata->len += sizeof("\"dry_run\":true,") - 1;
+        *p++ = '}';
     }
 
-    metadata->data = p;
+    metadata->data = start;
+    metadata->len = p - start;
 }
 
 

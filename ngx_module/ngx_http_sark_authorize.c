@@ -18,8 +18,16 @@
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_user_caller(ngx_http_request_t *r,
+static ngx_int_t ngx_http_sark_authorize_caller(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+static ngx_uint_t ngx_http_sark_same_user(const sark_json_t *v,
+    ngx_http_sark_identity_t *id);
+static ngx_int_t ngx_http_sark_body_user(ngx_http_request_t *r,
+    const sark_json_t *v, ngx_http_sark_ctx_t *ctx,
+    ngx_http_sark_error_t *err);
+static ngx_int_t ngx_http_sark_string_list(ngx_http_request_t *r,
+    const sark_json_t *v, const char *name, ngx_str_t **out, ngx_uint_t *n,
+    ngx_http_sark_error_t *err);
 static void ngx_http_sark_authorize_done(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
@@ -109,17 +117,28 @@ ngx_http_sark_authorize_handler(ngx_http_request_t *r)
     ctx->done = ngx_http_sark_authorize_done;
     ctx->want_params = 1;
 
-    return ngx_http_sark_start(r, ctx, ngx_http_sark_user_caller);
+    return ngx_http_sark_start(r, ctx, ngx_http_sark_authorize_caller);
 }
 
 
-/* the decision API's callers: a user with a valid token */
+/*
+ * The decision API's callers: a gateway with a key of scope authorize
+ * (acting as the body's user), or a user with a valid token (acting as
+ * itself).
+ */
 
 static ngx_int_t
-ngx_http_sark_user_caller(ngx_http_request_t *r,
+ngx_http_sark_authorize_caller(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
 {
     ngx_int_t  rc;
+
+    rc = ngx_http_sark_gateway_caller(r, slcf, ctx, 0,
+                                      SARK_KEY_SCOPE_AUTHORIZE);
+
+    if (rc != NGX_ABORT) {
+        return rc;
+    }
 
     rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
 
@@ -164,6 +183,14 @@ ngx_http_sark_authorize_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     }
 
     if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the row says which gateway asked */
+
+    if (ctx->gateway_key.len
+        && ngx_http_sark_gateway_meta(r, ctx) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -237,7 +264,7 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     ngx_str_t *body, ngx_http_sark_ctx_t *ctx, ngx_http_sark_error_t *err)
 {
     ngx_uint_t                 i, invoke, serverless;
-    const sark_json_t         *v, *m[NGX_HTTP_SARK_Q_N];
+    const sark_json_t         *v, *user, *m[NGX_HTTP_SARK_Q_N];
     ngx_http_sark_query_t     *q;
     ngx_http_sark_loc_conf_t  *slcf;
 
@@ -253,8 +280,14 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     /* the parser refuses duplicate names: a member matches at most once */
 
     ngx_memzero(m, sizeof(m));
+    user = NULL;
 
     for (v = root->child; v; v = v->next) {
+        if (v->key_len == 4 && ngx_memcmp(v->key, "user", 4) == 0) {
+            user = v;
+            continue;
+        }
+
         for (i = 0; i < NGX_HTTP_SARK_Q_N; i++) {
             if (v->key_len == ngx_http_sark_query_names[i].len
                 && ngx_memcmp(v->key, ngx_http_sark_query_names[i].data,
@@ -264,6 +297,24 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
                 break;
             }
         }
+    }
+
+    /* a gateway names its subject; a user token is its own */
+
+    if (ctx->gateway_key.len) {
+        if (ngx_http_sark_body_user(r, user, ctx, err) != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+    } else if (user && user->type != SARK_JSON_NULL
+               && !ngx_http_sark_same_user(user, &ctx->identity))
+    {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"user\" names another subject: only "
+                                "a gateway (X-Gateway-Api-Key) may ask for "
+                                "someone else; a token acts as its own");
+        err->field = "user";
+        return NGX_DECLINED;
     }
 
     if (ngx_http_sark_check_string(r, m[NGX_HTTP_SARK_Q_ACTION], "action",
@@ -337,6 +388,139 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
     }
 
     ngx_http_sark_query_spans(r, m, body, ctx);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A gateway's subject, the body's "user": {"id", "email", "roles",
+ * "teams"}, id required, the same limits as a token's claims.
+ */
+
+/*
+ * A token caller's "user" that names it (an object whose id is the
+ * token's sub) is ignored: the token's claims are the subject.
+ */
+
+static ngx_uint_t
+ngx_http_sark_same_user(const sark_json_t *v, ngx_http_sark_identity_t *id)
+{
+    const sark_json_t  *uid;
+
+    if (v->type != SARK_JSON_OBJECT) {
+        return 0;
+    }
+
+    uid = sark_json_get(v, "id");
+
+    return uid && uid->type == SARK_JSON_STRING && uid->len == id->sub.len
+           && ngx_memcmp(uid->str, id->sub.data, uid->len) == 0;
+}
+
+
+static ngx_int_t
+ngx_http_sark_body_user(ngx_http_request_t *r, const sark_json_t *v,
+    ngx_http_sark_ctx_t *ctx, ngx_http_sark_error_t *err)
+{
+    ngx_http_sark_identity_t  *id;
+
+    id = &ctx->identity;
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "missing required field \"user\": a "
+                                "gateway names the user it asks for");
+        err->field = "user";
+        err->missing = 1;
+        return NGX_DECLINED;
+    }
+
+    if (v->type != SARK_JSON_OBJECT) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"user\" must be an object");
+        err->field = "user";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_sark_get_string(r, v, "id", NGX_HTTP_SARK_NAME_FIELD,
+                                 NGX_HTTP_SARK_MAX_NAME, &id->sub, err)
+        != NGX_OK
+        || ngx_http_sark_get_string(r, v, "email", NGX_HTTP_SARK_FIELD_NULLABLE,
+                                    NGX_HTTP_SARK_MAX_NAME, &id->email, err)
+           != NGX_OK
+        || ngx_http_sark_string_list(r, sark_json_get(v, "roles"), "roles",
+                                     &id->roles, &id->nroles, err)
+           != NGX_OK
+        || ngx_http_sark_string_list(r, sark_json_get(v, "teams"), "teams",
+                                     &id->teams, &id->nteams, err)
+           != NGX_OK)
+    {
+        err->field = "user";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_sark_string_list(ngx_http_request_t *r, const sark_json_t *v,
+    const char *name, ngx_str_t **out, ngx_uint_t *n,
+    ngx_http_sark_error_t *err)
+{
+    ngx_uint_t          i;
+    const sark_json_t  *e;
+
+    *out = NULL;
+    *n = 0;
+
+    if (v == NULL || v->type == SARK_JSON_NULL) {
+        return NGX_OK;
+    }
+
+    if (v->type != SARK_JSON_ARRAY) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"user.%s\" must be an array of "
+                                "strings", name);
+        return NGX_DECLINED;
+    }
+
+    for (i = 0, e = v->child; e; e = e->next) {
+        i++;
+    }
+
+    if (i > NGX_HTTP_SARK_MAX_ROLES) {
+        ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"user.%s\" has more than %d entries",
+                                name, NGX_HTTP_SARK_MAX_ROLES);
+        return NGX_DECLINED;
+    }
+
+    if (i == 0) {
+        return NGX_OK;
+    }
+
+    *out = ngx_palloc(r->pool, i * sizeof(ngx_str_t));
+    if (*out == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (e = v->child; e; e = e->next) {
+        if (e->type != SARK_JSON_STRING || e->len == 0
+            || e->len > NGX_HTTP_SARK_MAX_NAME)
+        {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "field \"user.%s\" must hold "
+                                    "strings of 1 to %d bytes", name,
+                                    NGX_HTTP_SARK_MAX_NAME);
+            return NGX_DECLINED;
+        }
+
+        (*out)[*n].data = (u_char *) e->str;
+        (*out)[*n].len = e->len;
+        (*n)++;
+    }
 
     return NGX_OK;
 }

@@ -115,7 +115,7 @@ ngx_http_sark_compat_outage(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                    *p;
     size_t                     len;
-    ngx_str_t                  code;
+    ngx_str_t                  code, member;
     ngx_http_sark_decision_t  *d;
 
     d = &ctx->decision;
@@ -144,15 +144,16 @@ ngx_http_sark_compat_outage(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     code.data = (u_char *) ctx->error.code;
     code.len = ngx_strlen(ctx->error.code);
 
-    len = sizeof("{\"outage\":}") - 1 + ngx_http_sark_string_len(&code);
+    len = sizeof("\"outage\":") - 1 + ngx_http_sark_string_len(&code);
 
     p = ngx_pnalloc(r->pool, len);
     if (p != NULL) {
-        ctx->audit_metadata.data = p;
-        p = ngx_http_sark_cpylit(p, "{\"outage\":");
+        member.data = p;
+        p = ngx_http_sark_cpylit(p, "\"outage\":");
         p = ngx_http_sark_put_string(p, &code);
-        *p++ = '}';
-        ctx->audit_metadata.len = p - ctx->audit_metadata.data;
+        member.len = p - member.data;
+
+        ngx_http_sark_audit_meta_add(r->pool, &ctx->audit_metadata, &member);
     }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -619,12 +619,6 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->api == NGX_HTTP_SARK_API_AUDIT && conf->gateway_key.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "sark_api audit needs sark_gateway_key");
-        return NGX_CONF_ERROR;
-    }
-
     /* gateways and admins with a key need no JWT key; enforcement does */
 
     if (conf->jwt_keys == NULL
@@ -1031,6 +1025,8 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     conf.on_revision = ngx_http_sark_set_revision;
     conf.on_invalidate = ngx_http_sark_apply_invalidation;
     conf.on_exiting = ngx_http_sark_audit_exiting;
+    conf.on_keys = ngx_http_sark_keys_update;
+    conf.on_lost = ngx_http_sark_keys_lost;
 
     ngx_http_sark_load_revision(cycle);
 

@@ -236,6 +236,10 @@ struct ngx_http_sark_ctx_s {
     void                        *data;          /* the endpoint's own */
     ngx_http_sark_mcp_t         *mcp;           /* at sark_mcp locations */
     ngx_str_t                    audit_metadata;    /* JSON object text */
+    ngx_str_t                    gateway_key;   /* the id of the key a
+                                                   gateway caller presents
+                                                   ("static": the
+                                                   sark_gateway_key) */
 
     ngx_str_t                    page;          /* the envelope that
                                                    replaces nginx's own
@@ -394,8 +398,6 @@ ngx_int_t ngx_http_sark_authenticate(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_admin_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
-ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_table_elt_t *ngx_http_sark_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 
@@ -513,6 +515,8 @@ size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev,
 u_char *ngx_http_sark_audit_event_write(u_char *p,
     ngx_http_sark_audit_event_t *ev, ngx_uint_t same);
 uint64_t ngx_http_sark_audit_now_us(void);
+void ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
+    ngx_str_t *member);
 ngx_int_t ngx_http_sark_audit_ack(u_char *payload, size_t len,
     ngx_uint_t *status, uint32_t *events, ngx_str_t *message);
 
@@ -534,6 +538,17 @@ u_char *ngx_http_sark_put_string(u_char *p, ngx_str_t *s);
 u_char *ngx_http_sark_put_uint(u_char *p, ngx_uint_t v, ngx_uint_t width);
 u_char *ngx_http_sark_put_time(u_char *p, uint64_t ms);
 ngx_str_t *ngx_http_sark_log_safe(ngx_pool_t *pool, ngx_str_t *s);
+
+/* ngx_http_sark_gateway_key.c */
+void ngx_http_sark_keys_update(u_char *payload, size_t len);
+void ngx_http_sark_keys_lost(void);
+ngx_int_t ngx_http_sark_gateway_caller(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx,
+    ngx_uint_t any_bearer, uint32_t scope);
+ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_gateway_meta(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 
 /* ngx_http_sark_compat.c */
 ngx_uint_t ngx_http_sark_compat_invalid(ngx_http_sark_error_t *err);

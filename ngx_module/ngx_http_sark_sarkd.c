@@ -201,6 +201,24 @@ ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
 }
 
 
+ngx_int_t
+ngx_http_sark_sarkd_notify(u_char *frame, size_t len)
+{
+    ngx_http_sark_sarkd_t  *sd;
+
+    sd = ngx_http_sark_sarkd;
+
+    if (sd == NULL || sd->c == NULL || !sd->connected) {
+        return NGX_DECLINED;
+    }
+
+    sark_put_u32(frame + 8, 0);
+
+    return ngx_http_sark_sarkd_queue(sd, frame, len) == NGX_OK
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
 size_t
 ngx_http_sark_sarkd_queued(void)
 {
@@ -345,6 +363,10 @@ ngx_http_sark_sarkd_fail(ngx_http_sark_sarkd_t *sd, const char *why)
     sd->in_last = 0;
     sd->out_pos = 0;
     sd->out_last = 0;
+
+    if (sd->conf.on_lost) {
+        sd->conf.on_lost();
+    }
 
     while (sd->calls.root != sd->calls.sentinel) {
         node = ngx_rbtree_min(sd->calls.root, sd->calls.sentinel);
@@ -743,6 +765,13 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     case SARK_MSG_REVISION:
     case SARK_MSG_INVALIDATE:
         return ngx_http_sark_sarkd_notice(sd, h, payload);
+
+    case SARK_MSG_KEYS:
+        if (sd->conf.on_keys) {
+            sd->conf.on_keys(payload, h->length);
+        }
+
+        return NGX_OK;
 
     case SARK_MSG_ERROR:
         off = 0;

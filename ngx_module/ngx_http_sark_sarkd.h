@@ -42,6 +42,8 @@ typedef void (*ngx_http_sark_revision_pt)(ngx_str_t *revision);
 typedef void (*ngx_http_sark_invalidate_pt)(ngx_str_t *pattern,
     uint64_t issued_at);
 typedef void (*ngx_http_sark_exiting_pt)(ngx_uint_t force);
+typedef void (*ngx_http_sark_keys_pt)(u_char *payload, size_t len);
+typedef void (*ngx_http_sark_lost_pt)(void);
 
 typedef struct {
     ngx_addr_t                     *addr;
@@ -51,6 +53,10 @@ typedef struct {
     /* unsolicited frames from sarkd */
     ngx_http_sark_revision_pt       on_revision;
     ngx_http_sark_invalidate_pt     on_invalidate;
+    ngx_http_sark_keys_pt           on_keys;        /* KEYS' payload */
+
+    /* the connection to sarkd is lost (what it pushed may be stale) */
+    ngx_http_sark_lost_pt           on_lost;
 
     /*
      * the worker has begun a graceful exit (force = 0), or its
@@ -74,6 +80,13 @@ void ngx_http_sark_sarkd_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_sark_sarkd_call(ngx_http_sark_call_t *call, u_char *frame,
     size_t len, ngx_msec_t timeout);
 void ngx_http_sark_sarkd_cancel(ngx_http_sark_call_t *call);
+
+/*
+ * Sends a frame that has no answer (its id is 0) when sarkd is connected:
+ * NGX_OK when queued, NGX_DECLINED when not connected or the buffer is
+ * full (the frame is dropped).
+ */
+ngx_int_t ngx_http_sark_sarkd_notify(u_char *frame, size_t len);
 
 /* bytes queued to sarkd and not yet written */
 size_t ngx_http_sark_sarkd_queued(void);

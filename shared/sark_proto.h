@@ -74,7 +74,14 @@ extern "C" {
                                          counters; empty payload */
 #define SARK_MSG_STATUS_RESP      14  /* sarkd -> module, same id: one
                                          SARK_STATUS_JSON */
-#define SARK_MSG_TYPE_MAX         14
+#define SARK_MSG_KEYS             15  /* sarkd -> module, unsolicited: the
+                                         whole set of valid gateway keys;
+                                         sent on accept once sarkd has
+                                         loaded them, and on every change */
+#define SARK_MSG_KEY_USED         16  /* module -> sarkd, no answer: gateway
+                                         keys used (SARK_KEYS_ID repeated),
+                                         for their last_used_at */
+#define SARK_MSG_TYPE_MAX         16
 
 /* AUDIT_BATCH header flags */
 #define SARK_AUDIT_F_URGENT       0x0001  /* write it now, not at the next
@@ -128,6 +135,24 @@ extern "C" {
                                          did not confirm in time, or L2
                                          unavailable) */
 #define SARK_REV_REVISION         1   /* string */
+
+/*
+ * KEYS: SARK_KEYS_ENTRY repeated (none: no key is valid).  An entry's value
+ * is the SHA-256 of the key (32 bytes), when it expires (u64, Unix ms, 0 =
+ * never), its scopes (u32, SARK_KEY_SCOPE_*), then its id (1 to
+ * SARK_KEY_MAX_ID bytes of [A-Za-z0-9_-]).  KEY_USED: SARK_KEYS_ID
+ * repeated, each an id.
+ */
+#define SARK_KEYS_ENTRY           1
+#define SARK_KEYS_ID              2
+
+#define SARK_KEY_HASH_LEN         32
+#define SARK_KEY_ENTRY_FIXED      (SARK_KEY_HASH_LEN + 8 + 4)
+#define SARK_KEY_MAX_ID           64
+
+#define SARK_KEY_SCOPE_AUTHORIZE  0x1   /* POST /api/v1/gateway/authorize,
+                                           acting as the body's user */
+#define SARK_KEY_SCOPE_AUDIT      0x2   /* POST /api/v1/gateway/audit */
 
 /*
  * STATUS_RESP TLV: a JSON object, UTF-8 (docs/design.md, Operations):

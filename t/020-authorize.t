@@ -204,13 +204,25 @@ main::bearer(roles => [])
 
 
 
-=== TEST 16: a user object in the body is ignored for token callers
+=== TEST 16: a token caller cannot name another subject in "user" (400; only gateways may)
 --- request
 POST /api/v1/gateway/authorize
 {"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"list_tables",
  "user":{"id":"root","roles":["admin"]}}
 --- more_headers eval
 main::bearer(roles => ['developer'])
+--- error_code: 400
+--- response_body_like: ^\{"error":\{"code":"GW-100","message":"field \\"user\\" names another subject: only a gateway
+
+
+
+=== TEST 16b: a token caller's "user" naming itself is ignored: its token's roles decide
+--- request
+POST /api/v1/gateway/authorize
+{"action":"gateway:tool:invoke","server_name":"postgres-mcp","tool_name":"list_tables",
+ "user":{"id":"me-16b","roles":["admin"]}}
+--- more_headers eval
+"Authorization: Bearer " . jwt(sub => 'me-16b', email => 'a@example.com', roles => ['developer'])
 --- error_code: 200
 --- response_body_like: ^\{"allow":false,"reason":"Denied: insufficient permissions
 
