@@ -75,7 +75,7 @@ UNIT_LIBS   := $(shell pkg-config --libs check 2>/dev/null) -lcrypto
 UNITS       := check_proto check_key check_json check_jwt \
                check_sarkd_glob check_sarkd_cache check_sarkd_config \
                check_sarkd_audit_rows check_sarkd_spool check_sarkd_provenance \
-               check_sarkd_peer check_sarkd_l2_seal
+               check_sarkd_peer check_sarkd_l2_seal check_sarkd_keys
 UNIT_BINS   := $(addprefix $(B)/unit/,$(UNITS))
 UNIT_CXXFLAGS := -std=$(CXXSTD) $(OPT) -g -Wall -Wextra -Werror -Idaemon \
                -Ishared $(SAN) $(shell pkg-config --cflags check 2>/dev/null)
@@ -201,6 +201,12 @@ $(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_sea
                                $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
+	    -o $@ $(UNIT_LIBS)
+
+$(B)/unit/check_sarkd_keys: t/unit/check_sarkd_keys.cc daemon/keys/gateway_keys.cc \
+                           $(SARKD_DEPS)
+	@mkdir -p $(B)/unit
+	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_keys.cc daemon/keys/gateway_keys.cc \
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_audit_rows: t/unit/check_sarkd_audit_rows.cc \

@@ -1,5 +1,7 @@
 #include "audit/audit_schema.h"
 
+#include "keys/gateway_keys.h"
+
 namespace sark {
 namespace {
 
@@ -129,6 +131,7 @@ const std::vector<Migration>& auditMigrations() {
       {1, "gateway_audit_events", kAuditTableSql},
       {2, "audit_monthly_partitions", kAuditPartitionsSql},
       {3, "gateway_audit_hourly", kAuditHourlySql},
+      {4, "gateway_keys", kGatewayKeysSql},
   };
   return migrations;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
-// The PostgreSQL schema of the audit trail (docs/design.md, Audit trail),
+// The PostgreSQL schema (docs/design.md, Audit trail; and the gateway keys,
+// keys/gateway_keys.h),
 // as versioned migrations applied in order at start-up.
 //
 // Each migration runs in its own transaction that first takes a fixed

@@ -87,6 +87,10 @@ struct Config {
   std::string audit_spool_dir{"run/spool"};
   uint32_t audit_summary_refresh_ms{60000}; // gateway_audit_hourly; 0 = never
 
+  // Gateway keys (keys/key_store.h): reloaded this often besides on the
+  // sark:keys messages.
+  uint32_t keys_refresh_ms{30000};
+
   LogLevel log_level{LogLevel::Info};
   bool enable_profiling{false};
 

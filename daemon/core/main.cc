@@ -11,6 +11,7 @@
 #include "core/handles.h"
 #include "core/log.h"
 #include "core/sarkd.h"
+#include "keys/key_admin.h"
 
 namespace {
 
@@ -19,8 +20,10 @@ constexpr int kExitUsage = 2;
 void usage(FILE* out) {
   fprintf(out,
           "usage: sarkd [--env-file FILE]\n"
+          "       sarkd [--env-file FILE] keys create|list|revoke ...\n"
           "Settings come from the environment; FILE (NAME=value lines) supplies\n"
-          "values the environment does not set.\n");
+          "values the environment does not set.  `keys` manages gateway API\n"
+          "keys (`sarkd keys` alone for its usage).\n");
 }
 
 } // namespace
@@ -38,8 +41,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   const char* env_file = nullptr;
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+  int command = 0; // argv index of a command ("keys"), 0 = run the daemon
+  for (int i = 1; i < argc && command == 0; i++) {
+    if (strcmp(argv[i], "keys") == 0) {
+      command = i;
+    } else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
       env_file = argv[++i];
     } else if (strncmp(argv[i], "--env-file=", 11) == 0) {
       env_file = argv[i] + 11;
@@ -59,6 +65,9 @@ int main(int argc, char** argv) {
   if (!sark::loadConfig(env_file, cfg, err, notes)) {
     sark::LogLine(sark::LogLevel::Error, "invalid configuration").str("error", err);
     return kExitUsage;
+  }
+  if (command) {
+    return sark::runKeysCommand(cfg, argc - command, argv + command);
   }
   sark::setLogLevel(cfg.log_level);
   for (const std::string& note : notes) {

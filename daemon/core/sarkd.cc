@@ -33,7 +33,7 @@ Sarkd::Sarkd(Config& cfg, const char* env_file)
       redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
       invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
       authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),
-      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_) {}
+      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_), keys_(loop_, cfg, server_) {}
 
 bool Sarkd::setupSignals(std::string& err) {
   sigset_t mask;
@@ -181,6 +181,8 @@ int Sarkd::run() {
       [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
   server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
   server_.setStatusHandler([this]() { return statusJson(); });
+  server_.setKeyUsedHandler(
+      [this](const uint8_t* payload, size_t len) { keys_.onKeyUsed(payload, len); });
   server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
                                  const uint8_t* payload, size_t len) {
     if (draining_) {
@@ -221,6 +223,7 @@ int Sarkd::run() {
     redis_.start();
   }
   invalidator_.start();
+  keys_.start();
 
   loop_.run();
 
@@ -229,6 +232,7 @@ int Sarkd::run() {
   // Only a drain timeout leaves calls behind; they are answered now.
   opa_.abortAll();
   invalidator_.close();
+  keys_.close();
   redis_.close();
   // Anything still in memory (a drain timeout) is spooled and acknowledged
   // before the module connections close.
@@ -271,6 +275,7 @@ void Sarkd::onModuleConnected(uint64_t conn_id) {
     server_.sendFrame(conn_id, frame);
   }
   invalidator_.onModuleConnected(conn_id);
+  keys_.onModuleConnected(conn_id);
 }
 
 } // namespace sark

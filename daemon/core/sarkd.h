@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/handles.h"
+#include "keys/key_store.h"
 #include "proto/module_server.h"
 
 namespace sark {
@@ -67,6 +68,7 @@ private:
   AuditSpool spool_;
   AuditStore store_;
   AuditWriter audit_;
+  KeyStore keys_;
   UniqueFd signal_fd_;
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};

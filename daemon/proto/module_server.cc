@@ -64,6 +64,10 @@ const char* frameTypeName(uint8_t type) {
     return "STATUS_REQ";
   case SARK_MSG_STATUS_RESP:
     return "STATUS_RESP";
+  case SARK_MSG_KEYS:
+    return "KEYS";
+  case SARK_MSG_KEY_USED:
+    return "KEY_USED";
   default:
     return "unknown";
   }
@@ -403,6 +407,11 @@ bool ModuleServer::handleFrame(Connection& c, const sark_frame_hdr_t& h, const u
   case SARK_MSG_INVALIDATE_ACK:
     if (ack_handler_) {
       ack_handler_(c.id, h.id);
+    }
+    return true;
+  case SARK_MSG_KEY_USED:
+    if (key_used_handler_) {
+      key_used_handler_(payload, h.length);
     }
     return true;
   case SARK_MSG_PING: {

@@ -53,6 +53,8 @@ public:
   using ConnectHandler = std::function<void(uint64_t conn_id)>;
   // STATUS_REQ: the JSON object STATUS_RESP carries
   using StatusHandler = std::function<std::string()>;
+  // KEY_USED (no answer)
+  using KeyUsedHandler = std::function<void(const uint8_t* payload, size_t len)>;
 
   ModuleServer(EventLoop& loop, const Config& cfg);
   ~ModuleServer();
@@ -67,6 +69,7 @@ public:
   void setConnectHandler(ConnectHandler handler) { connect_handler_ = std::move(handler); }
   void setAuditHandler(AuditHandler handler) { audit_handler_ = std::move(handler); }
   void setStatusHandler(StatusHandler handler) { status_handler_ = std::move(handler); }
+  void setKeyUsedHandler(KeyUsedHandler handler) { key_used_handler_ = std::move(handler); }
 
   // Creates the socket (refusing to start when another sarkd answers on
   // it), sets its mode and starts accepting.
@@ -137,6 +140,7 @@ private:
   InvalidateHandler invalidate_handler_;
   AckHandler ack_handler_;
   ConnectHandler connect_handler_;
+  KeyUsedHandler key_used_handler_;
   AuditHandler audit_handler_;
   StatusHandler status_handler_;
   UniqueFd listen_fd_;
