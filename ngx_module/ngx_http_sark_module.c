@@ -118,12 +118,14 @@ static ngx_conf_post_handler_pt  ngx_http_sark_gateway_key_post =
  *                             has not acknowledged this long after it was
  *                             sent is sent again.
  *
- * Gateway events (ngx_http_sark_gateway_audit.c):
+ * Gateway events (ngx_http_sark_gateway_audit.c) and gateway callers
+ * (ngx_http_sark_gateway_key.c):
  *
  *   sark_api audit            location.  POST /api/v1/gateway/audit.
  *   sark_gateway_key KEY      http, server, location; at least 16 bytes.
- *                             Required where sark_api audit is; accepted in
- *                             X-Gateway-Api-Key or as a Bearer token.
+ *                             A static key besides those sarkd pushes;
+ *                             accepted in X-Gateway-Api-Key or as a Bearer
+ *                             token.
  *
  * What the answers look like (ngx_http_sark_compat.c):
  *
