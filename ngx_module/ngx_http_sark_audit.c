@@ -161,6 +161,7 @@ static ngx_str_t  ngx_http_sark_audit_authorization =
 static ngx_str_t  ngx_http_sark_audit_allow = ngx_string("allow");
 static ngx_str_t  ngx_http_sark_audit_deny = ngx_string("deny");
 static ngx_str_t  ngx_http_sark_audit_medium = ngx_string("medium");
+static ngx_str_t  ngx_http_sark_audit_a2a = ngx_string("a2a");
 
 
 ngx_int_t
@@ -319,8 +320,13 @@ ngx_http_sark_audit_query_fields(ngx_http_sark_audit_event_t *ev,
 
     q = &ctx->query;
 
-    ev->event_type = ngx_http_sark_audit_authorization;
+    ev->event_type = ctx->a2a ? ngx_http_sark_audit_a2a
+                              : ngx_http_sark_audit_authorization;
     ev->user_id = ctx->identity.sub;
+
+    if (ctx->identity.agent_id.len) {
+        ev->agent_id = ctx->identity.agent_id;
+    }
 
     if (q->action.len) {
         ev->action = q->action;

@@ -28,16 +28,11 @@ static ngx_int_t ngx_http_sark_body_user(ngx_http_request_t *r,
 static ngx_int_t ngx_http_sark_string_list(ngx_http_request_t *r,
     const sark_json_t *v, const char *name, ngx_str_t **out, ngx_uint_t *n,
     ngx_http_sark_error_t *err);
-static void ngx_http_sark_authorize_done(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_parse_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_str_t *body, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_error_t *err);
 static void ngx_http_sark_query_spans(ngx_http_request_t *r,
     const sark_json_t **m, ngx_str_t *body, ngx_http_sark_ctx_t *ctx);
-static ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
-    const sark_json_t *v, const char *name, ngx_str_t *out,
-    ngx_http_sark_error_t *err);
 static ngx_int_t ngx_http_sark_one_of(ngx_str_t *s, ngx_str_t *set);
 static ngx_int_t ngx_http_sark_send_decision(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
@@ -194,9 +189,17 @@ ngx_http_sark_authorize_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_sark_decide(r, ctx);
+    return ngx_http_sark_decide_and_answer(r, ctx);
+}
 
-    switch (rc) {
+
+/* a question is ready: decided from L1 and answered, or sent to sarkd */
+
+ngx_int_t
+ngx_http_sark_decide_and_answer(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx)
+{
+    switch (ngx_http_sark_decide(r, ctx)) {
 
     case NGX_OK:
         return ngx_http_sark_send_decision(r, ctx);
@@ -239,7 +242,7 @@ ngx_http_sark_compat_outage_of(ngx_http_request_t *r,
 }
 
 
-static void
+void
 ngx_http_sark_authorize_done(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     ngx_int_t          rc;
@@ -576,7 +579,7 @@ ngx_http_sark_query_spans(ngx_http_request_t *r, const sark_json_t **m,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_check_object(ngx_http_request_t *r, const sark_json_t *v,
     const char *name, ngx_str_t *out, ngx_http_sark_error_t *err)
 {
@@ -649,6 +652,7 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
           + d->filtered_parameters.len
           + ngx_http_sark_string_len(aid)
           + NGX_INT_T_LEN
+          + sizeof(",\"max_delegation_depth\":") - 1 + NGX_INT_T_LEN
           + ngx_http_sark_string_len(&d->policy_revision);
 
     p = ngx_pnalloc(r->pool, len);
@@ -686,6 +690,11 @@ ngx_http_sark_send_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     p = ngx_http_sark_cpylit(p, ",\"cache_ttl\":");
     p = ngx_http_sark_put_uint(p, d->cache_ttl, 1);
+
+    if (d->max_delegation >= 0) {
+        p = ngx_http_sark_cpylit(p, ",\"max_delegation_depth\":");
+        p = ngx_http_sark_put_uint(p, (ngx_uint_t) d->max_delegation, 1);
+    }
     p = ngx_http_sark_cpylit(p, ",\"metadata\":{\"policy_revision\":");
     p = ngx_http_sark_put_string(p, &d->policy_revision);
     p = ngx_http_sark_cpylit(p, ",\"evaluated_at\":\"");

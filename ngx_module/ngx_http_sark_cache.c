@@ -18,6 +18,7 @@ typedef struct {
     u_short                      reason_len;
     uint32_t                     params_len;
     uint32_t                     cache_ttl;
+    int32_t                      max_delegation;    /* -1: none */
     ngx_queue_t                  queue;
     uint64_t                     evaluated_at;
     uint64_t                     expires_at;
@@ -217,6 +218,7 @@ ngx_http_sark_cache_copy(ngx_http_sark_cache_node_t *cn, ngx_pool_t *pool,
 
     out->decision = cn->decision;
     out->cache_ttl = cn->cache_ttl;
+    out->max_delegation = cn->max_delegation;
     out->evaluated_at = cn->evaluated_at;
     out->expires_at = cn->expires_at;
 
@@ -299,6 +301,7 @@ ngx_http_sark_cache_store(ngx_http_sark_cache_t *cache,
     cn->reason_len = (u_short) in->reason.len;
     cn->params_len = (uint32_t) in->filtered_parameters.len;
     cn->cache_ttl = (uint32_t) in->cache_ttl;
+    cn->max_delegation = (int32_t) in->max_delegation;
     cn->evaluated_at = in->evaluated_at;
     cn->expires_at = in->expires_at;
     ngx_memcpy(cn->digest, key->digest, NGX_HTTP_SARK_DIGEST_LEN);

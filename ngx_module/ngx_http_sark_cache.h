@@ -41,7 +41,7 @@ typedef struct {
  * made with this layout (the header and the entries as this file and
  * ngx_http_sark_cache.c define them).  Bump the version with any change.
  */
-#define NGX_HTTP_SARK_CACHE_MAGIC       0x53414b4c31000002ULL  /* "SAKL1", 2 */
+#define NGX_HTTP_SARK_CACHE_MAGIC       0x53414b4c31000003ULL  /* "SAKL1", 3 */
 
 
 typedef struct {
@@ -83,6 +83,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                   decision;
     ngx_uint_t                   cache_ttl;
+    ngx_int_t                    max_delegation;    /* -1: none */
     uint64_t                     evaluated_at;
     uint64_t                     expires_at;
     ngx_str_t                    reason;

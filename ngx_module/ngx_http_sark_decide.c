@@ -219,6 +219,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
             d->reason = hit.reason;
             d->filtered_parameters = hit.filtered_parameters;
             d->cache_ttl = hit.cache_ttl;
+            d->max_delegation = hit.max_delegation;
             d->evaluated_at = hit.evaluated_at;
             d->policy_revision = ngx_http_sark_revision;
             d->cache_layer = SARK_CACHE_L1;
@@ -318,6 +319,8 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
           + ngx_http_sark_tlv_len(q->sensitivity)
           + ngx_http_sark_tlv_len(q->context)
           + ngx_http_sark_tlv_len(q->gateway_metadata)
+          + ngx_http_sark_tlv_len(q->source_agent)
+          + ngx_http_sark_tlv_len(q->target_agent)
           + ngx_http_sark_tlv_len(id->sub)
           + ngx_http_sark_tlv_len(id->email)
           + ngx_http_sark_tlv_len(request_id)
@@ -350,6 +353,8 @@ ngx_http_sark_build_request(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_put(SARK_REQ_SENSITIVITY, q->sensitivity);
     ngx_http_sark_put(SARK_REQ_CONTEXT, q->context);
     ngx_http_sark_put(SARK_REQ_GATEWAY_METADATA, q->gateway_metadata);
+    ngx_http_sark_put(SARK_REQ_SOURCE_AGENT, q->source_agent);
+    ngx_http_sark_put(SARK_REQ_TARGET_AGENT, q->target_agent);
     ngx_http_sark_put(SARK_REQ_USER_ID, id->sub);
     ngx_http_sark_put(SARK_REQ_USER_EMAIL, id->email);
     ngx_http_sark_put(SARK_REQ_REQUEST_ID, request_id);
@@ -469,6 +474,7 @@ ngx_http_sark_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
         {
             entry.decision = d->decision;
             entry.cache_ttl = d->cache_ttl;
+            entry.max_delegation = d->max_delegation;
             entry.evaluated_at = d->evaluated_at;
             entry.expires_at = expires_at;
             entry.reason = d->reason;
@@ -508,6 +514,7 @@ ngx_http_sark_decode_answer(ngx_pool_t *pool, u_char *payload, size_t len,
     ngx_uint_t   have_decision;
 
     ngx_memzero(d, sizeof(ngx_http_sark_decision_t));
+    d->max_delegation = -1;
 
     *expires_at = 0;
     have_decision = 0;
@@ -550,6 +557,14 @@ ngx_http_sark_decode_answer(ngx_pool_t *pool, u_char *payload, size_t len,
             }
 
             d->cache_ttl = u32;
+            break;
+
+        case SARK_RESP_MAX_DELEGATION:
+            if (!sark_tlv_u32(&t, &u32) || u32 > 1000) {
+                return NGX_ERROR;
+            }
+
+            d->max_delegation = u32;
             break;
 
         case SARK_RESP_RETRY_AFTER:

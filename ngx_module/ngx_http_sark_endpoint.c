@@ -38,6 +38,9 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_SARK_API_AUDIT:
         return ngx_http_sark_gateway_audit_handler(r);
 
+    case NGX_HTTP_SARK_API_A2A:
+        return ngx_http_sark_a2a_handler(r);
+
     case NGX_HTTP_SARK_API_LIVE:
     case NGX_HTTP_SARK_API_READY:
     case NGX_HTTP_SARK_API_DETAILED:
@@ -137,6 +140,10 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_SARK_API_AUDIT:
         rc = ngx_http_sark_gateway_audit_start(r, ctx);
+        break;
+
+    case NGX_HTTP_SARK_API_A2A:
+        rc = ngx_http_sark_a2a_start(r, ctx);
         break;
 
     default:

@@ -20,6 +20,8 @@
 #include "ngx_http_sark_module.h"
 
 
+static ngx_int_t ngx_http_sark_agent_of(ngx_http_request_t *r,
+    sark_jwt_claims_t *claims, ngx_http_sark_identity_t *id);
 static ngx_int_t ngx_http_sark_copy_strings(ngx_pool_t *pool,
     sark_jwt_str_t *src, size_t n, ngx_str_t **dst, ngx_uint_t *ndst);
 
@@ -200,7 +202,102 @@ ngx_http_sark_authenticate_token(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (claims.agent_id.s) {
+
+        /* agent tokens are not remembered: the memo holds no agent */
+
+        return ngx_http_sark_agent_of(r, &claims, id);
+    }
+
     ngx_http_sark_token_remember(slcf, &token, id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An agent token's agent, as the a2a policy reads a source agent:
+ * {"id", "type", "trust_level", "capabilities", "environment"}, each only
+ * when the token has it (the policy denies a missing trust level).
+ */
+
+static ngx_int_t
+ngx_http_sark_agent_of(ngx_http_request_t *r, sark_jwt_claims_t *claims,
+    ngx_http_sark_identity_t *id)
+{
+    u_char             *p;
+    size_t              len, i;
+    ngx_str_t           s, type;
+    const sark_json_t  *v;
+
+    ngx_str_null(&type);
+
+    v = claims->payload ? sark_json_get(claims->payload, "agent_type") : NULL;
+
+    if (v && v->type == SARK_JSON_STRING) {
+        type.data = (u_char *) v->str;
+        type.len = v->len;
+    }
+
+    len = sizeof("{\"id\":,\"type\":,\"trust_level\":,\"capabilities\":[],"
+                 "\"environment\":}") - 1
+          + 2 + 6 * claims->agent_id.len
+          + ngx_http_sark_string_len(&type)
+          + 2 + 6 * claims->trust_level.len
+          + 2 + 6 * claims->environment.len;
+
+    for (i = 0; i < claims->ncapabilities; i++) {
+        len += 3 + 6 * claims->capabilities[i].len;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    id->agent.data = p;
+    id->agent_id.data = (u_char *) claims->agent_id.s;
+    id->agent_id.len = claims->agent_id.len;
+
+    p = ngx_http_sark_cpylit(p, "{\"id\":");
+    p = ngx_http_sark_put_string(p, &id->agent_id);
+
+    if (type.data) {
+        p = ngx_http_sark_cpylit(p, ",\"type\":");
+        p = ngx_http_sark_put_string(p, &type);
+    }
+
+    if (claims->trust_level.s) {
+        s.data = (u_char *) claims->trust_level.s;
+        s.len = claims->trust_level.len;
+        p = ngx_http_sark_cpylit(p, ",\"trust_level\":");
+        p = ngx_http_sark_put_string(p, &s);
+    }
+
+    p = ngx_http_sark_cpylit(p, ",\"capabilities\":[");
+
+    for (i = 0; i < claims->ncapabilities; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        s.data = (u_char *) claims->capabilities[i].s;
+        s.len = claims->capabilities[i].len;
+        p = ngx_http_sark_put_string(p, &s);
+    }
+
+    *p++ = ']';
+
+    if (claims->environment.s) {
+        s.data = (u_char *) claims->environment.s;
+        s.len = claims->environment.len;
+        p = ngx_http_sark_cpylit(p, ",\"environment\":");
+        p = ngx_http_sark_put_string(p, &s);
+    }
+
+    *p++ = '}';
+
+    id->agent.len = p - id->agent.data;
 
     return NGX_OK;
 }

@@ -193,6 +193,8 @@ ngx_http_sark_make_key(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     ngx_http_sark_key_field(&in.f[SARK_KEY_SENSITIVITY], &q->sensitivity);
     ngx_http_sark_key_field(&in.f[SARK_KEY_PARAMETERS], &q->parameters);
     ngx_http_sark_key_field(&in.f[SARK_KEY_CONTEXT], &q->context);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_SOURCE_AGENT], &q->source_agent);
+    ngx_http_sark_key_field(&in.f[SARK_KEY_TARGET_AGENT], &q->target_agent);
 
     for (i = 0; i < id->nroles; i++) {
         ngx_http_sark_key_field(&roles[i], &id->roles[i]);

@@ -58,6 +58,7 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("health_ready"), NGX_HTTP_SARK_API_READY },
     { ngx_string("health_detailed"), NGX_HTTP_SARK_API_DETAILED },
     { ngx_string("metrics"), NGX_HTTP_SARK_API_METRICS },
+    { ngx_string("authorize_a2a"), NGX_HTTP_SARK_API_A2A },
     { ngx_null_string, 0 }
 };
 

@@ -25,10 +25,12 @@
 #define NGX_HTTP_SARK_API_INVALIDATE   2
 #define NGX_HTTP_SARK_API_WARM         3
 #define NGX_HTTP_SARK_API_AUDIT        4
-#define NGX_HTTP_SARK_API_LIVE         5
-#define NGX_HTTP_SARK_API_READY        6
-#define NGX_HTTP_SARK_API_DETAILED     7
-#define NGX_HTTP_SARK_API_METRICS      8
+#define NGX_HTTP_SARK_API_A2A          5
+/* from here on: GET endpoints */
+#define NGX_HTTP_SARK_API_LIVE         6
+#define NGX_HTTP_SARK_API_READY        7
+#define NGX_HTTP_SARK_API_DETAILED     8
+#define NGX_HTTP_SARK_API_METRICS      9
 
 #define NGX_HTTP_SARK_COMPAT_OFF       0
 #define NGX_HTTP_SARK_COMPAT_SARK      1
@@ -108,6 +110,11 @@ typedef struct {
     ngx_uint_t                   nteams;
     time_t                       exp;
 
+    /* an agent token's: its agent_id, and the agent as a JSON object
+     * {"id", "type", "trust_level", "capabilities", "environment"} */
+    ngx_str_t                    agent_id;
+    ngx_str_t                    agent;
+
     uint64_t                     auth_us;       /* sark_profile */
 
     /* the worker's slot of the verified token, while it still holds it
@@ -126,6 +133,8 @@ typedef struct {
     ngx_str_t                    parameters;    /* JSON object text */
     ngx_str_t                    context;       /* JSON object text */
     ngx_str_t                    gateway_metadata;
+    ngx_str_t                    source_agent;  /* a2a: JSON object text */
+    ngx_str_t                    target_agent;
 } ngx_http_sark_query_t;
 
 
@@ -171,6 +180,7 @@ typedef struct {
     ngx_uint_t                   cache_ttl;
     ngx_uint_t                   retry_after;
     ngx_uint_t                   cache_layer;
+    ngx_int_t                    max_delegation;    /* a2a; -1: none */
 } ngx_http_sark_decision_t;
 
 
@@ -259,6 +269,8 @@ struct ngx_http_sark_ctx_s {
                                                    becomes the envelope */
     unsigned                     dry_run:1;     /* a refusal let through by
                                                    sark_authz_dry_run */
+    unsigned                     a2a:1;         /* an agent-to-agent
+                                                   decision */
 };
 
 
@@ -376,6 +388,18 @@ ngx_int_t ngx_http_sark_authorize_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_authorize_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_valid_sensitivity(ngx_str_t *s);
+ngx_int_t ngx_http_sark_decide_and_answer(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+void ngx_http_sark_authorize_done(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
+    const sark_json_t *v, const char *name, ngx_str_t *out,
+    ngx_http_sark_error_t *err);
+
+/* ngx_http_sark_a2a.c */
+ngx_int_t ngx_http_sark_a2a_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_a2a_start(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx);
 
 /* ngx_http_sark_invalidate.c */
 ngx_int_t ngx_http_sark_invalidate_handler(ngx_http_request_t *r);

@@ -6,7 +6,8 @@
  *
  * The key covers everything the policy sees except gateway_metadata: the
  * policy revision, the subject (id, email, roles, teams) and the question
- * (action, server, tool, sensitivity, parameters, context), each exactly
+ * (action, server, tool, sensitivity, parameters, context, and for
+ * agent-to-agent decisions the source and target agents), each exactly
  * as the request carries it.  Every field is encoded with its presence and
  * its length, so an absent value and an empty one, or two fields that
  * shift a byte between them, never encode alike.  The digest is SHA-256 of
@@ -32,7 +33,7 @@ extern "C" {
 #endif
 
 
-#define SARK_KEY_VERSION         "sark-key-2"
+#define SARK_KEY_VERSION         "sark-key-3"
 #define SARK_KEY_DIGEST_LEN      32
 #define SARK_KEY_PREFIX          "authz:"
 
@@ -55,6 +56,8 @@ enum {
     SARK_KEY_SENSITIVITY,
     SARK_KEY_PARAMETERS,
     SARK_KEY_CONTEXT,
+    SARK_KEY_SOURCE_AGENT,      /* agent-to-agent decisions: the asking */
+    SARK_KEY_TARGET_AGENT,      /* and the asked agent, as JSON objects */
     SARK_KEY_FIELDS
 };
 

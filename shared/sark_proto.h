@@ -107,6 +107,11 @@ extern "C" {
                                          itself (sark_key.h) */
 #define SARK_REQ_NOT_AFTER        15  /* u64, Unix ms: the token's exp; no
                                          cache entry may outlive it */
+#define SARK_REQ_SOURCE_AGENT     16  /* JSON object text, validated: the
+                                         agent asking (from its token);
+                                         action a2a:* only */
+#define SARK_REQ_TARGET_AGENT     17  /* JSON object text, validated: the
+                                         agent it asks for (id required) */
 
 /* AUTHZ_RESP fields */
 #define SARK_RESP_DECISION        1   /* u8, SARK_DECISION_* */
@@ -120,6 +125,8 @@ extern "C" {
 #define SARK_RESP_CACHE_LAYER     9   /* u8, SARK_CACHE_* */
 #define SARK_RESP_EXPIRES_AT      10  /* u64, Unix ms: when a cached answer
                                          (L2 hit) stops being valid */
+#define SARK_RESP_MAX_DELEGATION  11  /* u32: the policy's
+                                         max_delegation_depth (a2a:*) */
 
 /* REVISION, INVALIDATE* fields */
 #define SARK_INV_PATTERN          1   /* string, Redis glob, "authz:..." */

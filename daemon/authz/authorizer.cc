@@ -52,6 +52,7 @@ bool Authorizer::onAuthzRequest(uint64_t conn_id, uint32_t req_id, const uint8_t
     return true;
   }
   w.not_after = notAfter(req);
+  f->a2a = isA2aAction(req.action);
   pending_++;
 
   auto it = by_input_.find(f->input);
@@ -103,7 +104,7 @@ void Authorizer::startOpa(uint64_t flight_id) {
   Flight& f = *flights_.at(flight_id);
   f.evaluated_at = wallMs();
   stats_.evaluations++;
-  bool queued = opa_.evaluate(f.input, [this, flight_id](const OpaResult& r) {
+  bool queued = opa_.evaluate(f.input, f.a2a, [this, flight_id](const OpaResult& r) {
     onOpaResult(flight_id, r);
   });
   if (!queued) {
@@ -175,6 +176,7 @@ void Authorizer::onOpaResult(uint64_t flight_id, const OpaResult& r) {
     v.reason = d.reason;
     v.filtered_params = d.filtered_params;
     v.cache_ttl = d.cache_ttl;
+    v.max_delegation_depth = d.max_delegation_depth;
     v.policy_revision = evaluated_under;
     v.evaluated_at = f.evaluated_at;
     v.expires_at = expires;

@@ -76,6 +76,7 @@ private:
     std::string key;          // the L2 key; empty = not cacheable
     std::string key_revision; // the revision `key` is computed under
     Sensitivity sensitivity{Sensitivity::Medium};
+    bool a2a{false};          // asks the sark.a2a document
     std::vector<Requester> waiters;
     uint64_t evaluated_at{0}; // Unix ms, when the OPA call started
     uint64_t l2_us{0};

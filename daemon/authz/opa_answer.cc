@@ -18,6 +18,8 @@ constexpr uint32_t kDefaultAllowTtl = 60;
 constexpr size_t kMaxOpaErrorText = 200;
 // Room left in a frame for the other answer fields.
 constexpr size_t kMaxFilteredParams = SARK_PROTO_MAX_PAYLOAD - 64 * 1024;
+// The largest max_delegation_depth passed on (a policy's is a handful).
+constexpr uint32_t kMaxDelegationDepth = 1000;
 
 using Document = rapidjson::Document;
 using Value = rapidjson::Value;
@@ -137,6 +139,13 @@ Decision mapOpaAnswer(const OpaResult& r, uint32_t sensitivity_ttl, uint32_t tim
     d.reason = "Policy evaluation completed";
   }
   d.cache_ttl = std::min(policyTtl(result, allow), sensitivity_ttl);
+
+  // sark.a2a's; anything but a small non-negative integer is left out
+  auto depth = result.FindMember("max_delegation_depth");
+  if (depth != result.MemberEnd() && depth->value.IsUint() &&
+      depth->value.GetUint() <= kMaxDelegationDepth) {
+    d.max_delegation_depth = static_cast<int32_t>(depth->value.GetUint());
+  }
 
   if (allow) {
     auto fp = result.FindMember("filtered_parameters");

@@ -53,6 +53,7 @@ bool OpaClient::init(std::string& err) {
     h.base = base;
     // provenance: the revision that made each answer, in the answer
     h.eval_url = base + "/v1/data/sark/gateway?provenance=true";
+    h.a2a_url = base + "/v1/data/sark/a2a?provenance=true";
     hosts_.push_back(std::move(h));
   }
   curl_slist* list = curl_slist_append(nullptr, "Content-Type: application/json");
@@ -102,13 +103,14 @@ int OpaClient::pickHost(bool need_capacity) const {
   return best;
 }
 
-bool OpaClient::evaluate(std::string body, OpaCallback done) {
+bool OpaClient::evaluate(std::string body, bool a2a, OpaCallback done) {
   if (closed_) {
     return false;
   }
   auto call = std::make_unique<Call>();
   call->body = std::move(body);
   call->is_post = true;
+  call->a2a = a2a;
   call->is_evaluation = true;
   call->max_response = kMaxDecisionResponse;
   call->done = std::move(done);
@@ -196,7 +198,7 @@ void OpaClient::start(CallPtr call, int host) {
   }
   call->errbuf[0] = '\0';
   if (call->is_post) {
-    call->url = h.eval_url;
+    call->url = call->a2a ? h.a2a_url : h.eval_url;
   }
 
   if (!free_easy_.empty()) {

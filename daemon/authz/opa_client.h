@@ -48,10 +48,10 @@ public:
 
   bool init(std::string& err);
 
-  // POSTs `body` to {OPA}/v1/data/sark/gateway?provenance=true.  Returns
-  // false (and never calls `done`) when every server is busy and the FIFO
-  // is full.
-  bool evaluate(std::string body, OpaCallback done);
+  // POSTs `body` to {OPA}/v1/data/sark/gateway?provenance=true (with
+  // `a2a`, /v1/data/sark/a2a).  Returns false (and never calls `done`)
+  // when every server is busy and the FIFO is full.
+  bool evaluate(std::string body, bool a2a, OpaCallback done);
 
   // GETs {OPA}{path} (control plane: not queued).  `done` is always called.
   void get(const std::string& path, OpaCallback done);
@@ -93,6 +93,7 @@ private:
   struct Host {
     std::string base;
     std::string eval_url;
+    std::string a2a_url;
     uint32_t in_flight{0};
     uint64_t down_until_us{0}; // after a connect failure, others are preferred
     ServerStats stats;
@@ -102,6 +103,7 @@ private:
     std::string url;
     std::string body;
     bool is_post{false};
+    bool a2a{false};
     bool is_evaluation{false};
     std::string response;
     size_t max_response{0};

@@ -22,6 +22,7 @@ Decision CachedDecision::toDecision() const {
     d.filtered_params = filtered_params;
   }
   d.cache_ttl = cache_ttl;
+  d.max_delegation_depth = max_delegation_depth;
   return d;
 }
 
@@ -38,6 +39,9 @@ bool encodeCachedDecision(const CachedDecision& c, std::string& out) {
          w.RawValue(c.filtered_params.data(), c.filtered_params.size(), rapidjson::kObjectType);
   }
   ok = ok && w.Key("cache_ttl") && w.Uint(c.cache_ttl);
+  if (c.max_delegation_depth >= 0) {
+    ok = ok && w.Key("max_delegation_depth") && w.Int(c.max_delegation_depth);
+  }
   ok = ok && w.Key("policy_revision") &&
        w.String(c.policy_revision.data(),
                 static_cast<rapidjson::SizeType>(c.policy_revision.size()));
@@ -72,6 +76,7 @@ bool decodeCachedDecision(std::string_view text, CachedDecision& out, std::strin
   const rapidjson::Value* revision = field("policy_revision");
   const rapidjson::Value* evaluated = field("evaluated_at");
   const rapidjson::Value* expires = field("expires_at");
+  const rapidjson::Value* depth = field("max_delegation_depth");
   if (allow == nullptr || !allow->IsBool()) {
     err = "allow is not a boolean";
     return false;
@@ -97,8 +102,13 @@ bool decodeCachedDecision(std::string_view text, CachedDecision& out, std::strin
     err = "filtered_parameters is not an object of an allow";
     return false;
   }
+  if (depth != nullptr && (!depth->IsUint() || depth->GetUint() > 1000)) {
+    err = "max_delegation_depth is not a small non-negative integer";
+    return false;
+  }
   CachedDecision c;
   c.allow = allow->GetBool();
+  c.max_delegation_depth = depth ? static_cast<int32_t>(depth->GetUint()) : -1;
   c.reason.assign(reason->GetString(), reason->GetStringLength());
   if (fp != nullptr) {
     StringOutStream os(c.filtered_params);

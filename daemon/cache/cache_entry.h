@@ -5,8 +5,8 @@
 //
 // Value (JSON object, one per key):
 //   {"allow":bool, "reason":str, "filtered_parameters":obj (allow only),
-//    "cache_ttl":int, "policy_revision":str, "evaluated_at":ms,
-//    "expires_at":ms}
+//    "cache_ttl":int, "max_delegation_depth":int (a2a only),
+//    "policy_revision":str, "evaluated_at":ms, "expires_at":ms}
 // Times are Unix milliseconds.
 
 #include <cstdint>
@@ -22,6 +22,7 @@ struct CachedDecision {
   std::string reason;
   std::string filtered_params; // JSON object text; empty = none
   uint32_t cache_ttl{0};
+  int32_t max_delegation_depth{-1}; // -1 = none
   std::string policy_revision;
   uint64_t evaluated_at{0};
   uint64_t expires_at{0};

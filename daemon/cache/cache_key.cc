@@ -39,6 +39,8 @@ std::string cacheKey(const AuthzRequest& req, std::string_view revision) {
   in.f[SARK_KEY_SENSITIVITY] = field(req.sensitivity, req.has(SARK_REQ_SENSITIVITY));
   in.f[SARK_KEY_PARAMETERS] = field(req.parameters, req.has(SARK_REQ_PARAMETERS));
   in.f[SARK_KEY_CONTEXT] = field(req.context, req.has(SARK_REQ_CONTEXT));
+  in.f[SARK_KEY_SOURCE_AGENT] = field(req.source_agent, req.has(SARK_REQ_SOURCE_AGENT));
+  in.f[SARK_KEY_TARGET_AGENT] = field(req.target_agent, req.has(SARK_REQ_TARGET_AGENT));
   std::vector<sark_key_field_t> roles = fields(req.roles);
   std::vector<sark_key_field_t> teams = fields(req.teams);
   in.roles = roles.data();

@@ -37,6 +37,10 @@ const char* requestFieldName(uint16_t tag) {
     return "client_ip";
   case SARK_REQ_NOT_AFTER:
     return "not_after";
+  case SARK_REQ_SOURCE_AGENT:
+    return "source_agent";
+  case SARK_REQ_TARGET_AGENT:
+    return "target_agent";
   default:
     return "unknown";
   }
@@ -68,6 +72,10 @@ std::string_view* singleField(AuthzRequest& req, uint16_t tag) {
     return &req.client_ip;
   case SARK_REQ_NOT_AFTER:
     return &req.not_after;
+  case SARK_REQ_SOURCE_AGENT:
+    return &req.source_agent;
+  case SARK_REQ_TARGET_AGENT:
+    return &req.target_agent;
   default:
     return nullptr;
   }
@@ -165,6 +173,32 @@ bool decodeAuthzRequest(const uint8_t* payload, size_t len, AuthzRequest& req, s
   return true;
 }
 
+bool isA2aAction(std::string_view action) { return action.starts_with("a2a:"); }
+
+namespace {
+
+// The agent-to-agent input (docs/design.md, Agent-to-agent decisions):
+// {"action", "source_agent", "target_agent", "tool_name", "parameters",
+// "context"}, the policy document sark.a2a.
+bool buildA2aInput(const AuthzRequest& req, JsonWriter& w, std::string& deny_reason) {
+  if (!req.has(SARK_REQ_SOURCE_AGENT) || !req.has(SARK_REQ_TARGET_AGENT)) {
+    deny_reason = "invalid request: an a2a action needs source_agent and target_agent";
+    return false;
+  }
+  w.Key("action");
+  if (!writeString(w, req.action, "action", deny_reason) ||
+      !writeObjectField(w, req, SARK_REQ_SOURCE_AGENT, req.source_agent, deny_reason) ||
+      !writeObjectField(w, req, SARK_REQ_TARGET_AGENT, req.target_agent, deny_reason) ||
+      !writeOptionalString(w, req, SARK_REQ_TOOL_NAME, req.tool_name, "tool_name", deny_reason) ||
+      !writeObjectField(w, req, SARK_REQ_PARAMETERS, req.parameters, deny_reason) ||
+      !writeObjectField(w, req, SARK_REQ_CONTEXT, req.context, deny_reason)) {
+    return false;
+  }
+  return true;
+}
+
+} // namespace
+
 bool buildOpaInput(const AuthzRequest& req, Sensitivity& sensitivity, std::string& body,
                    std::string& deny_reason) {
   if (req.duplicate_tag != 0) {
@@ -200,12 +234,26 @@ bool buildOpaInput(const AuthzRequest& req, Sensitivity& sensitivity, std::strin
   }
 
   body.clear();
-  body.reserve(256 + req.parameters.size() + req.context.size() + req.gateway_metadata.size());
+  body.reserve(256 + req.parameters.size() + req.context.size() + req.gateway_metadata.size() +
+               req.source_agent.size() + req.target_agent.size());
   StringOutStream os(body);
   JsonWriter w(os);
   w.StartObject();
   w.Key("input");
   w.StartObject();
+
+  if (isA2aAction(req.action)) {
+    if (!buildA2aInput(req, w, deny_reason)) {
+      return false;
+    }
+    w.EndObject();
+    w.EndObject();
+    return true;
+  }
+  if (req.has(SARK_REQ_SOURCE_AGENT) || req.has(SARK_REQ_TARGET_AGENT)) {
+    deny_reason = "invalid request: source_agent and target_agent go with a2a actions only";
+    return false;
+  }
 
   w.Key("action");
   if (!writeString(w, req.action, "action", deny_reason)) {
@@ -272,6 +320,9 @@ void encodeAuthzResponse(std::string& out, uint32_t id, const Decision& d, const
     f.str(SARK_RESP_FILTERED_PARAMS, d.filtered_params);
   }
   f.u32(SARK_RESP_CACHE_TTL, d.cache_ttl);
+  if (d.max_delegation_depth >= 0 && d.decision != SARK_DECISION_OUTAGE) {
+    f.u32(SARK_RESP_MAX_DELEGATION, static_cast<uint32_t>(d.max_delegation_depth));
+  }
   f.str(SARK_RESP_POLICY_REVISION, meta.policy_revision);
   f.u64(SARK_RESP_EVALUATED_AT, meta.evaluated_at_ms);
   f.u8(SARK_RESP_CACHE_LAYER, meta.cache_layer);

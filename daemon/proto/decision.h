@@ -27,6 +27,8 @@ struct AuthzRequest {
   std::string_view request_id;
   std::string_view client_ip;
   std::string_view not_after; // raw 8-byte big-endian Unix ms (the token's exp)
+  std::string_view source_agent; // JSON object text (a2a:* actions)
+  std::string_view target_agent;
   std::vector<std::string_view> roles;
   std::vector<std::string_view> teams;
   uint32_t present{0};       // bit per single-valued tag seen
@@ -39,6 +41,10 @@ struct AuthzRequest {
 // (a field running past the end): a protocol error.  Unknown tags are
 // skipped.
 bool decodeAuthzRequest(const uint8_t* payload, size_t len, AuthzRequest& req, std::string& err);
+
+// a2a:* actions are agent-to-agent decisions: their input is the a2a
+// shape, their policy document sark.a2a.
+bool isA2aAction(std::string_view action);
 
 // Validates the request content and writes the OPA request body
 // {"input": {...}} into `body`.  On invalid content returns false and
@@ -56,6 +62,7 @@ struct Decision {
   std::string error_code; // outage only, e.g. "OPA-001"
   std::string detail;     // outage only: what failed, for the log, never sent
   uint32_t retry_after{0}; // outage only, seconds
+  int32_t max_delegation_depth{-1}; // a2a: the policy's; -1 = none
 
   static Decision deny(std::string reason) {
     Decision d;

@@ -48,6 +48,8 @@ base(void)
     in.f[SARK_KEY_SENSITIVITY] = str("high");
     in.f[SARK_KEY_PARAMETERS] = str("{\"q\":1}");
     in.f[SARK_KEY_CONTEXT] = str("{}");
+    in.f[SARK_KEY_SOURCE_AGENT] = str("{\"id\":\"a1\"}");
+    in.f[SARK_KEY_TARGET_AGENT] = str("{\"id\":\"a2\"}");
 
     roles[0] = str("analyst");
     roles[1] = str("developer");

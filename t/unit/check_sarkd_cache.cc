@@ -103,6 +103,24 @@ START_TEST(test_exact_encoding) {
 }
 END_TEST
 
+// An agent-to-agent answer keeps its max_delegation_depth (0 included);
+// others have none.
+START_TEST(test_roundtrip_delegation_depth) {
+  for (int32_t depth : {-1, 0, 3}) {
+    CachedDecision in = sampleAllow();
+    in.max_delegation_depth = depth;
+    std::string text;
+    ck_assert(sark::encodeCachedDecision(in, text));
+    ck_assert((text.find("max_delegation_depth") != std::string::npos) == (depth >= 0));
+    CachedDecision out;
+    std::string err;
+    ck_assert_msg(sark::decodeCachedDecision(text, out, err), "%s", err.c_str());
+    ck_assert_int_eq(out.max_delegation_depth, depth);
+    ck_assert_int_eq(out.toDecision().max_delegation_depth, depth);
+  }
+}
+END_TEST
+
 START_TEST(test_encode_refuses_bad_utf8) {
   CachedDecision c = sampleAllow();
   c.reason = "bad \xff";
@@ -138,6 +156,12 @@ const char* const kBadValues[] = {
     R"("policy_revision":"p","evaluated_at":1,"expires_at":2})",
     "{\"allow\":true,\"reason\":\"\xff\",\"cache_ttl\":1,\"policy_revision\":\"p\","
     "\"evaluated_at\":1,\"expires_at\":2}",
+    R"({"allow":true,"reason":"r","cache_ttl":1,"max_delegation_depth":-1,)"
+    R"("policy_revision":"p","evaluated_at":1,"expires_at":2})",
+    R"({"allow":true,"reason":"r","cache_ttl":1,"max_delegation_depth":"3",)"
+    R"("policy_revision":"p","evaluated_at":1,"expires_at":2})",
+    R"({"allow":true,"reason":"r","cache_ttl":1,"max_delegation_depth":1001,)"
+    R"("policy_revision":"p","evaluated_at":1,"expires_at":2})",
 };
 
 START_TEST(test_decode_rejects) {
@@ -355,6 +379,7 @@ static Suite* cacheSuite() {
   tcase_add_test(value, test_roundtrip_allow);
   tcase_add_test(value, test_roundtrip_deny);
   tcase_add_test(value, test_exact_encoding);
+  tcase_add_test(value, test_roundtrip_delegation_depth);
   tcase_add_test(value, test_encode_refuses_bad_utf8);
   tcase_add_loop_test(value, test_decode_rejects, 0,
                       static_cast<int>(sizeof(kBadValues) / sizeof(kBadValues[0])));
