@@ -57,7 +57,7 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_sark_get_only(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -67,11 +67,15 @@ ngx_http_sark_health_handler(ngx_http_request_t *r)
 }
 
 
-/* GET or HEAD, without a body: NGX_OK, or what to answer instead */
+/*
+ * GET or HEAD, without a body: NGX_DECLINED, go on; anything else is the
+ * handler's result, the 405 already sent (its NGX_OK included)
+ */
 
 ngx_int_t
 ngx_http_sark_get_only(ngx_http_request_t *r)
 {
+    ngx_int_t              rc;
     ngx_http_sark_error_t  err;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -80,7 +84,9 @@ ngx_http_sark_get_only(ngx_http_request_t *r)
         return ngx_http_sark_send_error(r, &err);
     }
 
-    return ngx_http_discard_request_body(r);
+    rc = ngx_http_discard_request_body(r);
+
+    return rc == NGX_OK ? NGX_DECLINED : rc;
 }
 
 
@@ -103,7 +109,7 @@ ngx_http_sark_status_request(ngx_http_request_t *r,
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
     rc = ngx_http_sark_get_only(r);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 

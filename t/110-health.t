@@ -10,7 +10,7 @@ use Test::Sark::Util qw(http_request poll_until);
 repeat_each(1);
 no_shuffle();
 
-plan tests => 32;
+plan tests => 33;
 
 sub get { http_request('GET', $_[0]) }
 
@@ -61,6 +61,8 @@ like($r->{json}{sarkd}{policy_revision} // '', qr/^[0-9a-f]+$/, 'detailed: the p
 --- request
 HEAD /health/ready
 --- error_code: 200
+--- no_error_log
+[alert]
 
 
 
