@@ -59,6 +59,8 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("health_detailed"), NGX_HTTP_SARK_API_DETAILED },
     { ngx_string("metrics"), NGX_HTTP_SARK_API_METRICS },
     { ngx_string("authorize_a2a"), NGX_HTTP_SARK_API_A2A },
+    { ngx_string("servers"), NGX_HTTP_SARK_API_SERVERS },
+    { ngx_string("tools"), NGX_HTTP_SARK_API_TOOLS },
     { ngx_null_string, 0 }
 };
 
@@ -1029,6 +1031,7 @@ ngx_http_sark_init_process(ngx_cycle_t *cycle)
     conf.on_invalidate = ngx_http_sark_apply_invalidation;
     conf.on_exiting = ngx_http_sark_audit_exiting;
     conf.on_keys = ngx_http_sark_keys_update;
+    conf.on_registry = ngx_http_sark_registry_update;
     conf.on_lost = ngx_http_sark_keys_lost;
 
     ngx_http_sark_load_revision(cycle);

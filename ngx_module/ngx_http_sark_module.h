@@ -27,10 +27,13 @@
 #define NGX_HTTP_SARK_API_AUDIT        4
 #define NGX_HTTP_SARK_API_A2A          5
 /* from here on: GET endpoints */
-#define NGX_HTTP_SARK_API_LIVE         6
-#define NGX_HTTP_SARK_API_READY        7
-#define NGX_HTTP_SARK_API_DETAILED     8
-#define NGX_HTTP_SARK_API_METRICS      9
+#define NGX_HTTP_SARK_API_SERVERS      6
+#define NGX_HTTP_SARK_API_TOOLS        7
+/* from here on: GET endpoints without a caller's token */
+#define NGX_HTTP_SARK_API_LIVE         8
+#define NGX_HTTP_SARK_API_READY        9
+#define NGX_HTTP_SARK_API_DETAILED     10
+#define NGX_HTTP_SARK_API_METRICS      11
 
 #define NGX_HTTP_SARK_COMPAT_OFF       0
 #define NGX_HTTP_SARK_COMPAT_SARK      1
@@ -573,6 +576,46 @@ ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_gateway_meta(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
+
+/* ngx_http_sark_registry.c */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    sensitivity;   /* static; empty: the
+                                                   server's */
+    ngx_str_t                    json;          /* the entry, as sent */
+} ngx_http_sark_reg_tool_t;
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    url;
+    ngx_str_t                    description;
+    ngx_str_t                    owner;
+    ngx_str_t                    sensitivity;   /* static */
+    ngx_str_t                    teams;         /* JSON array text */
+    ngx_http_sark_reg_tool_t    *tools;         /* by name */
+    ngx_uint_t                   ntools;
+    ngx_str_t                    tools_param;   /* {"tools":[names]} */
+} ngx_http_sark_reg_server_t;
+
+typedef struct {
+    ngx_pool_t                  *pool;          /* holds all of it */
+    ngx_http_sark_reg_server_t  *servers;       /* by name */
+    ngx_uint_t                   nservers;
+    ngx_uint_t                   refs;          /* requests holding it */
+} ngx_http_sark_registry_t;
+
+extern ngx_http_sark_registry_t  *ngx_http_sark_registry;
+
+void ngx_http_sark_registry_update(u_char *payload, size_t len);
+ngx_http_sark_registry_t *ngx_http_sark_registry_hold(ngx_http_request_t *r);
+ngx_http_sark_reg_server_t *ngx_http_sark_registry_find(
+    ngx_http_sark_registry_t *reg, ngx_str_t *name);
+ngx_http_sark_reg_tool_t *ngx_http_sark_registry_tool(
+    ngx_http_sark_reg_server_t *s, ngx_str_t *name);
+void ngx_http_sark_registry_sensitivity(ngx_http_sark_query_t *q);
+
+/* ngx_http_sark_discovery.c */
+ngx_int_t ngx_http_sark_discovery_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_compat.c */
 ngx_uint_t ngx_http_sark_compat_invalid(ngx_http_sark_error_t *err);

@@ -289,7 +289,7 @@ ngx_http_sark_send_error(ngx_http_request_t *r, ngx_http_sark_error_t *err)
         if (slcf->mcp) {
             ngx_str_set(&value, "GET, POST, DELETE");
 
-        } else if (slcf->api >= NGX_HTTP_SARK_API_LIVE) {
+        } else if (slcf->api >= NGX_HTTP_SARK_API_SERVERS) {
             ngx_str_set(&value, "GET, HEAD");
 
         } else {

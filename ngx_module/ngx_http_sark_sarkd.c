@@ -773,6 +773,13 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
 
         return NGX_OK;
 
+    case SARK_MSG_REGISTRY:
+        if (sd->conf.on_registry) {
+            sd->conf.on_registry(payload, h->length);
+        }
+
+        return NGX_OK;
+
     case SARK_MSG_ERROR:
         off = 0;
 

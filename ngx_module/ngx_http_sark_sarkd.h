@@ -54,6 +54,7 @@ typedef struct {
     ngx_http_sark_revision_pt       on_revision;
     ngx_http_sark_invalidate_pt     on_invalidate;
     ngx_http_sark_keys_pt           on_keys;        /* KEYS' payload */
+    ngx_http_sark_keys_pt           on_registry;    /* REGISTRY's */
 
     /* the connection to sarkd is lost (what it pushed may be stale) */
     ngx_http_sark_lost_pt           on_lost;

@@ -81,7 +81,11 @@ extern "C" {
 #define SARK_MSG_KEY_USED         16  /* module -> sarkd, no answer: gateway
                                          keys used (SARK_KEYS_ID repeated),
                                          for their last_used_at */
-#define SARK_MSG_TYPE_MAX         16
+#define SARK_MSG_REGISTRY         17  /* sarkd -> module, unsolicited: the
+                                         MCP server and tool registry
+                                         (SARK_REG_JSON); sent on accept
+                                         once loaded, and on every change */
+#define SARK_MSG_TYPE_MAX         17
 
 /* AUDIT_BATCH header flags */
 #define SARK_AUDIT_F_URGENT       0x0001  /* write it now, not at the next
@@ -160,6 +164,9 @@ extern "C" {
 #define SARK_KEY_SCOPE_AUTHORIZE  0x1   /* POST /api/v1/gateway/authorize,
                                            acting as the body's user */
 #define SARK_KEY_SCOPE_AUDIT      0x2   /* POST /api/v1/gateway/audit */
+
+/* REGISTRY: one JSON document, {"version", "servers": [...]} */
+#define SARK_REG_JSON             1
 
 /*
  * STATUS_RESP TLV: a JSON object, UTF-8 (docs/design.md, Operations):

@@ -1,6 +1,7 @@
 #include "audit/audit_schema.h"
 
 #include "keys/gateway_keys.h"
+#include "registry/registry.h"
 
 namespace sark {
 namespace {
@@ -132,6 +133,7 @@ const std::vector<Migration>& auditMigrations() {
       {2, "audit_monthly_partitions", kAuditPartitionsSql},
       {3, "gateway_audit_hourly", kAuditHourlySql},
       {4, "gateway_keys", kGatewayKeysSql},
+      {5, "mcp_registry", kRegistrySql},
   };
   return migrations;
 }

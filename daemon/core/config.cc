@@ -256,6 +256,7 @@ const Setting kSettings[] = {
     {"OPA_MAX_CONNECTIONS", "64", &setUint<&Config::opa_max_connections, 1, 10000>},
     {"OPA_REVISION_POLL_MS", "1000", &setUint<&Config::opa_revision_poll_ms, 50, 3600000>},
     {"KEYS_REFRESH_MS", "30000", &setUint<&Config::keys_refresh_ms, 100, 3600000>},
+    {"REGISTRY_REFRESH_MS", "1000", &setUint<&Config::registry_refresh_ms, 100, 3600000>},
 
     {"GATEWAY_CACHE_TTL_LOW", "300", &setTtl<Sensitivity::Low>},
     {"GATEWAY_CACHE_TTL_MEDIUM", "180", &setTtl<Sensitivity::Medium>},

@@ -90,6 +90,9 @@ struct Config {
   // Gateway keys (keys/key_store.h): reloaded this often besides on the
   // sark:keys messages.
   uint32_t keys_refresh_ms{30000};
+  // The MCP registry (registry/registry.h): its version is polled this
+  // often besides on the sark:registry messages.
+  uint32_t registry_refresh_ms{1000};
 
   LogLevel log_level{LogLevel::Info};
   bool enable_profiling{false};

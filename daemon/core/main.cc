@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/sarkd.h"
 #include "keys/key_admin.h"
+#include "registry/registry_admin.h"
 
 namespace {
 
@@ -21,9 +22,10 @@ void usage(FILE* out) {
   fprintf(out,
           "usage: sarkd [--env-file FILE]\n"
           "       sarkd [--env-file FILE] keys create|list|revoke ...\n"
+          "       sarkd [--env-file FILE] registry load FILE | show\n"
           "Settings come from the environment; FILE (NAME=value lines) supplies\n"
           "values the environment does not set.  `keys` manages gateway API\n"
-          "keys (`sarkd keys` alone for its usage).\n");
+          "keys, `registry` the MCP server and tool registry.\n");
 }
 
 } // namespace
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   const char* env_file = nullptr;
   int command = 0; // argv index of a command ("keys"), 0 = run the daemon
   for (int i = 1; i < argc && command == 0; i++) {
-    if (strcmp(argv[i], "keys") == 0) {
+    if (strcmp(argv[i], "keys") == 0 || strcmp(argv[i], "registry") == 0) {
       command = i;
     } else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
       env_file = argv[++i];
@@ -67,7 +69,9 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (command) {
-    return sark::runKeysCommand(cfg, argc - command, argv + command);
+    return strcmp(argv[command], "keys") == 0
+               ? sark::runKeysCommand(cfg, argc - command, argv + command)
+               : sark::runRegistryCommand(cfg, argc - command, argv + command);
   }
   sark::setLogLevel(cfg.log_level);
   for (const std::string& note : notes) {

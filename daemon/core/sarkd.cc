@@ -33,7 +33,8 @@ Sarkd::Sarkd(Config& cfg, const char* env_file)
       redis_(loop_, cfg), l2_(cfg, redis_, recent_, revision_),
       invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
       authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),
-      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_), keys_(loop_, cfg, server_) {}
+      store_(loop_, cfg), audit_(loop_, cfg, store_, spool_), keys_(loop_, cfg, server_),
+      registry_(loop_, cfg, server_) {}
 
 bool Sarkd::setupSignals(std::string& err) {
   sigset_t mask;
@@ -224,6 +225,7 @@ int Sarkd::run() {
   }
   invalidator_.start();
   keys_.start();
+  registry_.start();
 
   loop_.run();
 
@@ -233,6 +235,7 @@ int Sarkd::run() {
   opa_.abortAll();
   invalidator_.close();
   keys_.close();
+  registry_.close();
   redis_.close();
   // Anything still in memory (a drain timeout) is spooled and acknowledged
   // before the module connections close.
@@ -276,6 +279,7 @@ void Sarkd::onModuleConnected(uint64_t conn_id) {
   }
   invalidator_.onModuleConnected(conn_id);
   keys_.onModuleConnected(conn_id);
+  registry_.onModuleConnected(conn_id);
 }
 
 } // namespace sark

@@ -25,6 +25,7 @@
 #include "core/event_loop.h"
 #include "core/handles.h"
 #include "keys/key_store.h"
+#include "registry/registry.h"
 #include "proto/module_server.h"
 
 namespace sark {
@@ -69,6 +70,7 @@ private:
   AuditStore store_;
   AuditWriter audit_;
   KeyStore keys_;
+  RegistryStore registry_;
   UniqueFd signal_fd_;
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};

@@ -1,16 +1,12 @@
 #include "keys/key_admin.h"
 
-#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
-#include <sys/time.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <vector>
 
-#include "audit/audit_schema.h"
-#include "audit/pg_connection.h"
+#include "core/admin_session.h"
 #include "keys/gateway_keys.h"
 
 namespace sark {
@@ -27,90 +23,8 @@ void usage(FILE* out) {
           "create prints the new key on stdout, once: only its SHA-256 is kept.\n");
 }
 
-struct PgResultGuard {
-  PGresult* r;
-  ~PgResultGuard() { PQclear(r); }
-};
-
-bool exec(PGconn* c, const std::string& sql, std::string& err, PGresult** keep = nullptr) {
-  PGresult* r = PQexec(c, sql.c_str());
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    err = PQresultErrorMessage(r);
-    PQclear(r);
-    return false;
-  }
-  if (keep) {
-    *keep = r;
-  } else {
-    PQclear(r);
-  }
-  return true;
-}
-
-// The daemon's migrations, applied the same way (advisory lock, version
-// check, one transaction each).
-bool migrate(PGconn* c, const Config& cfg, std::string& err) {
-  for (const Migration& m : auditMigrations()) {
-    PGresult* r = nullptr;
-    if (!exec(c, migrationCheckSql(m, cfg.database_statement_timeout_ms), err, &r)) {
-      exec(c, "ROLLBACK", err);
-      return false;
-    }
-    bool applied = PQntuples(r) == 1;
-    PQclear(r);
-    if (!exec(c, applied ? std::string("COMMIT") : migrationApplySql(m), err)) {
-      std::string ignored;
-      exec(c, "ROLLBACK", ignored);
-      return false;
-    }
-  }
-  return true;
-}
-
-// PUBLISH sark:keys `message`; a failure is a warning (the daemons poll).
 void announce(const Config& cfg, const std::string& message) {
-  if (!cfg.cache_l2_enabled) {
-    return;
-  }
-  struct timeval tv = {1, 0};
-  redisContext* r = redisConnectWithTimeout(cfg.redis.host.c_str(), cfg.redis.port, tv);
-  const char* problem = nullptr;
-  if (r == nullptr || r->err) {
-    problem = r ? r->errstr : "cannot connect";
-  } else {
-    redisSetTimeout(r, tv);
-    redisReply* reply = nullptr;
-    if (!cfg.redis.password.empty()) {
-      reply = static_cast<redisReply*>(
-          cfg.redis.username.empty()
-              ? redisCommand(r, "AUTH %s", cfg.redis.password.c_str())
-              : redisCommand(r, "AUTH %s %s", cfg.redis.username.c_str(),
-                             cfg.redis.password.c_str()));
-      if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
-        problem = "AUTH failed";
-      }
-      freeReplyObject(reply);
-    }
-    if (problem == nullptr) {
-      reply = static_cast<redisReply*>(redisCommand(r, "PUBLISH %b %b", kKeysChannel.data(),
-                                                    kKeysChannel.size(), message.data(),
-                                                    message.size()));
-      if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
-        problem = "PUBLISH failed";
-      }
-      freeReplyObject(reply);
-    }
-  }
-  if (problem) {
-    fprintf(stderr,
-            "sarkd: warning: could not tell the daemons through Redis (%s): they see the "
-            "change within KEYS_REFRESH_MS\n",
-            problem);
-  }
-  if (r) {
-    redisFree(r);
-  }
+  adminAnnounce(cfg, kKeysChannel, message, "KEYS_REFRESH_MS");
 }
 
 int create(PGconn* c, const Config& cfg, int argc, char** argv) {
@@ -152,20 +66,20 @@ int create(PGconn* c, const Config& cfg, int argc, char** argv) {
                     "VALUES ($1, $2, decode($3, 'hex'), $4::text[], " + expires + ") "
                     "RETURNING coalesce(to_char(expires_at AT TIME ZONE 'UTC', "
                     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'never')";
-  PgResultGuard g{PQexecParams(c, sql.c_str(), 4, nullptr, params, nullptr, nullptr, 0)};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK) {
-    const char* state = PQresultErrorField(g.r, PG_DIAG_SQLSTATE);
+  PgResultPtr g(PQexecParams(c, sql.c_str(), 4, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(g.get()) != PGRES_TUPLES_OK) {
+    const char* state = PQresultErrorField(g.get(), PG_DIAG_SQLSTATE);
     if (state && strcmp(state, "23505") == 0) {
       fprintf(stderr, "sarkd: keys create: a key named \"%s\" exists and is not revoked\n",
               name.c_str());
       return 1;
     }
-    fprintf(stderr, "sarkd: keys create: %s", PQresultErrorMessage(g.r));
+    fprintf(stderr, "sarkd: keys create: %s", PQresultErrorMessage(g.get()));
     return 1;
   }
   announce(cfg, "changed");
   fprintf(stderr, "created gateway key %s (name \"%s\", scopes %s, expires %s)\n", id.c_str(),
-          name.c_str(), scopes.c_str(), PQgetvalue(g.r, 0, 0));
+          name.c_str(), scopes.c_str(), PQgetvalue(g.get(), 0, 0));
   fprintf(stderr, "the key is shown once, below: sarkd keeps only its SHA-256\n");
   printf("%s\n", key.c_str());
   return 0;
@@ -180,15 +94,15 @@ int list(PGconn* c) {
       "CASE WHEN revoked_at IS NOT NULL THEN 'revoked' "
       "WHEN expires_at <= now() THEN 'expired' ELSE 'active' END "
       "FROM gateway_keys ORDER BY created_at, id";
-  PgResultGuard g{PQexec(c, sql)};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK) {
-    fprintf(stderr, "sarkd: keys list: %s", PQresultErrorMessage(g.r));
+  PgResultPtr g(PQexec(c, sql));
+  if (PQresultStatus(g.get()) != PGRES_TUPLES_OK) {
+    fprintf(stderr, "sarkd: keys list: %s", PQresultErrorMessage(g.get()));
     return 1;
   }
   printf("id\tname\tscopes\tcreated\texpires\tlast_used\tstate\n");
-  for (int i = 0; i < PQntuples(g.r); i++) {
+  for (int i = 0; i < PQntuples(g.get()); i++) {
     for (int f = 0; f < 7; f++) {
-      printf("%s%s", f ? "\t" : "", PQgetvalue(g.r, i, f));
+      printf("%s%s", f ? "\t" : "", PQgetvalue(g.get(), i, f));
     }
     printf("\n");
   }
@@ -201,22 +115,22 @@ int revoke(PGconn* c, const Config& cfg, int argc, char** argv) {
     return kExitUsage;
   }
   const char* params[] = {argv[0]};
-  PgResultGuard g{PQexecParams(c,
+  PgResultPtr g(PQexecParams(c,
                                "UPDATE gateway_keys SET revoked_at = now() "
                                "WHERE (id = $1 OR name = $1) AND revoked_at IS NULL "
                                "RETURNING id, encode(key_hash, 'hex')",
-                               1, nullptr, params, nullptr, nullptr, 0)};
-  if (PQresultStatus(g.r) != PGRES_TUPLES_OK) {
-    fprintf(stderr, "sarkd: keys revoke: %s", PQresultErrorMessage(g.r));
+                               1, nullptr, params, nullptr, nullptr, 0));
+  if (PQresultStatus(g.get()) != PGRES_TUPLES_OK) {
+    fprintf(stderr, "sarkd: keys revoke: %s", PQresultErrorMessage(g.get()));
     return 1;
   }
-  if (PQntuples(g.r) == 0) {
+  if (PQntuples(g.get()) == 0) {
     fprintf(stderr, "sarkd: keys revoke: no active key has the id or name \"%s\"\n", argv[0]);
     return 1;
   }
-  for (int i = 0; i < PQntuples(g.r); i++) {
-    announce(cfg, std::string("revoke:") + PQgetvalue(g.r, i, 1));
-    printf("revoked %s\n", PQgetvalue(g.r, i, 0));
+  for (int i = 0; i < PQntuples(g.get()); i++) {
+    announce(cfg, std::string("revoke:") + PQgetvalue(g.get(), i, 1));
+    printf("revoked %s\n", PQgetvalue(g.get(), i, 0));
   }
   return 0;
 }
@@ -234,23 +148,11 @@ int runKeysCommand(const Config& cfg, int argc, char** argv) {
     usage(stderr);
     return kExitUsage;
   }
-  if (cfg.database_url.empty()) {
-    fprintf(stderr, "sarkd: keys: DATABASE_URL is not set: the keys live in PostgreSQL\n");
-    return kExitUsage;
-  }
-  PGconn* c = PQconnectdb(cfg.database_url.c_str());
-  PgConnPtr guard(c);
-  if (PQstatus(c) != CONNECTION_OK) {
-    fprintf(stderr, "sarkd: keys: cannot connect to %s: %s",
-            pgDisplayName(cfg.database_url).c_str(), PQerrorMessage(c));
+  PgConnPtr guard = adminConnect(cfg, "keys");
+  if (!guard) {
     return 1;
   }
-  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
-  std::string err;
-  if (!migrate(c, cfg, err)) {
-    fprintf(stderr, "sarkd: keys: schema migration failed: %s", err.c_str());
-    return 1;
-  }
+  PGconn* c = guard.get();
   if (what == "create") {
     return create(c, cfg, argc - 2, argv + 2);
   }

@@ -68,6 +68,8 @@ const char* frameTypeName(uint8_t type) {
     return "KEYS";
   case SARK_MSG_KEY_USED:
     return "KEY_USED";
+  case SARK_MSG_REGISTRY:
+    return "REGISTRY";
   default:
     return "unknown";
   }

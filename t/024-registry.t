@@ -1,0 +1,214 @@
+# The MCP registry (sarkd registry load, tables mcp_servers / mcp_tools,
+# pushed to the workers) and discovery (GET /api/v1/gateway/servers and
+# /tools?server_name=): a tool's registered sensitivity is used when a
+# question gives none (its TTL, its key, its audit row) and follows edits in
+# the database; each caller sees the servers and tools the policy shows
+# it, one decision per server, asked at once, cached and audited.
+use lib 't/lib';
+use Test::Sark;
+use Test::Sark::Util qw(nonce authorize http_request poll_until audit_rows_for pg_value
+    opa_evals redis_keys);
+use File::Temp ();
+use POSIX ();
+use Time::HiRes ();
+
+repeat_each(1);
+no_shuffle();
+
+plan tests => 50;
+
+our $N = nonce();
+
+sub registry_cmd {
+    my @args = @_;
+    my $out = qx{$ENV{TEST_NGINX_REPO}/scripts/stack registry @args 2>&1};
+    return ($? >> 8, $out);
+}
+
+sub user { jwt(sub => "r-$main::N-$_[0]", email => "$_[0]\@example.com", roles => [$_[1]]) }
+
+sub servers { http_request('GET', '/api/v1/gateway/servers', token => $_[0]) }
+sub tools { http_request('GET', '/api/v1/gateway/tools?server_name=' . $_[1], token => $_[0]) }
+
+sub listing {
+    my ($r) = @_;
+    return join ' ', map { "$_->{name}:$_->{tools_count}" } @{ $r->{json}{servers} || [] };
+}
+
+sub write_json {
+    my $f = File::Temp->new(SUFFIX => '.json');
+    print $f $_[0];
+    close $f;
+    return $f;
+}
+
+# the other suites ask without a registry: it is emptied when this one ends,
+# however it ends
+END {
+    if ($ENV{TEST_NGINX_REPO}) {
+        my $f = write_json('{"servers": []}');
+        my ($rc, $out) = registry_cmd('load', $f->filename);
+        print STDERR "# could not empty the registry: $out" if $rc;
+    }
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => sark_http_config());
+    $block->set_value(config => <<'_EOC_');
+    location = /api/v1/gateway/authorize { sark_api authorize; }
+    location = /api/v1/gateway/servers { sark_api servers; }
+    location = /api/v1/gateway/tools { sark_api tools; }
+    location = /health/detailed { sark_api health_detailed; }
+_EOC_
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: sarkd registry load replaces the registry in one transaction; a bad file changes nothing
+--- init
+my ($rc, $out) = main::registry_cmd('load', "$ENV{TEST_NGINX_REPO}/conf/registry.json");
+is($rc, 0, 'load: exit 0') or diag($out);
+like($out, qr/^loaded 3 servers and 12 tools from /, 'load: what it loaded');
+is(pg_value("SELECT count(*) FROM mcp_tools WHERE server_name = 'postgres-mcp'"), 4, 'the tools are rows');
+my @bad = (
+    ['not JSON', '{"servers": [', qr/not valid JSON/],
+    ['no servers array', '{"servers": {}}', qr/"servers" array/],
+    ['a bad sensitivity', '{"servers":[{"name":"x","sensitivity_level":"secret"}]}', qr/servers\[0\]: "sensitivity_level"/],
+    ['a server twice', '{"servers":[{"name":"x"},{"name":"x"}]}', qr/server "x" appears twice/],
+    ['a tool twice', '{"servers":[{"name":"x","tools":[{"name":"t"},{"name":"t"}]}]}', qr/tool "t" appears twice/],
+    ['parameters not an object', '{"servers":[{"name":"x","tools":[{"name":"t","parameters":[]}]}]}', qr/"parameters" must be an object/],
+);
+for my $b (@bad) {
+    my ($what, $json, $msg) = @$b;
+    my $f = main::write_json($json);
+    ($rc, $out) = main::registry_cmd('load', $f->filename);
+    ok($rc == 1 && $out =~ $msg, "$what: exit 1, says where") or diag($out);
+}
+is(pg_value('SELECT count(*) FROM mcp_servers'), 3, 'the registry is unchanged');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401
+
+
+
+=== TEST 2: discovery: each role sees the servers and tools the policy shows it
+--- init
+my $r;
+poll_until(10, sub { $r = main::servers(main::user('admin', 'admin')); $r->{status} == 200 });
+is(main::listing($r), 'everything:4 github-mcp:4 postgres-mcp:4', 'admin: every server, every tool') or diag($r->{body});
+is_deeply([sort keys %{ $r->{json}{servers}[2] }], [qw(description name owner sensitivity_level teams tools_count url)],
+          'a server entry\'s fields');
+is_deeply($r->{json}{servers}[2]{teams}, ['data'], 'teams as registered');
+is(main::listing(main::servers(main::user('ana', 'analyst'))), 'everything:2 postgres-mcp:3', 'analyst');
+is(main::listing(main::servers(main::user('dev', 'developer'))), 'everything:4 github-mcp:3', 'developer');
+is(main::listing(main::servers(main::user('guest', 'guest'))), 'everything:2', 'guest');
+is(main::listing(main::servers(main::user('nobody', 'intern'))), '', 'no role: no server');
+$r = main::tools(main::user('ana', 'analyst'), 'postgres-mcp');
+is($r->{status}, 200, 'tools: 200');
+is(join(' ', map { $_->{name} } @{ $r->{json}{tools} || [] }), 'describe_table execute_query list_tables',
+   'analyst: the tools shown on postgres-mcp');
+is($r->{json}{server_name}, 'postgres-mcp', 'names the server');
+is_deeply($r->{json}{tools}[1]{parameters}{required}, ['query'], 'a tool\'s parameters schema');
+is($r->{json}{tools}[1]{sensitivity_level}, 'critical', 'its registered sensitivity');
+$r = main::tools(main::user('dev', 'developer'), 'postgres-mcp');
+is("$r->{status} " . scalar(@{ $r->{json}{tools} || [1] }), '200 0', 'developer on postgres-mcp: no tool');
+--- request
+GET /api/v1/gateway/tools?server_name=postgres-mcp
+--- error_code: 401
+
+
+
+=== TEST 3: bad requests: no server_name, unknown server, no token, POST
+--- init
+my $t = main::user('ana', 'analyst');
+my $r = http_request('GET', '/api/v1/gateway/tools', token => $t);
+is("$r->{status} $r->{json}{error}{code} $r->{json}{error}{message}", '400 GW-100 missing required parameter "server_name"', 'no server_name: 400');
+$r = main::tools($t, 'nope%0a');
+is("$r->{status} $r->{json}{error}{code} $r->{json}{error}{message}", '404 GW-404 unknown MCP server "nope\x0a"', 'unknown server: 404, the name made safe');
+$r = main::tools($t, 'postgres%2Dmcp');
+is($r->{status}, 200, 'a %-encoded name is decoded');
+$r = http_request('GET', '/api/v1/gateway/servers');
+is("$r->{status} $r->{json}{error}{code}", '401 AU-001', 'no token: 401');
+$r = http_request('POST', '/api/v1/gateway/servers', token => $t, body => '{}');
+is("$r->{status} " . ($r->{headers}{allow} // ''), '405 GET, HEAD', 'POST: 405');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401
+
+
+
+=== TEST 4: one decision per server, asked at once (three pending at OPA together), cached, shared with /tools, audited
+--- init
+my $t = main::user('count', 'analyst');
+stack('pause', 'opa');
+my $pid = fork // die "fork: $!";
+if ($pid == 0) { main::servers($t); POSIX::_exit(0) }
+my $pending = 0;
+poll_until(5, sub {
+    my $d = http_request('GET', '/health/detailed');
+    $pending = $d->{json}{sarkd}{pending_decisions} // 0;
+    $pending >= 3;
+});
+stack('resume', 'opa');
+waitpid($pid, 0);
+is($pending, 3, 'the three questions wait at OPA together');
+my $t2 = main::user('count2', 'analyst');
+my $before = opa_evals();
+my $r = main::servers($t2);
+is(main::listing($r), 'everything:2 postgres-mcp:3', 'a fresh caller\'s listing');
+is(opa_evals() - $before, 3, 'three OPA evaluations for three uncached decisions');
+$before = opa_evals();
+main::servers($t2);
+main::tools($t2, 'postgres-mcp');
+is(opa_evals() - $before, 0, 'asked again, and its /tools: no evaluation (L1)');
+my @rows;
+poll_until(10, sub { @rows = audit_rows_for("r-$main::N-count2"); @rows >= 7 });
+is(scalar(@rows), 7, 'every decision audited (3 + 3 + 1)');
+is(scalar(grep { $_->{action} eq 'gateway:tool:discover' && ($_->{metadata} // '') =~ /"discovery": true/ } @rows), 7,
+   'as gateway:tool:discover, marked discovery');
+is(join(' ', sort map { $_->{server_name} } @rows[0 .. 2]), 'everything github-mcp postgres-mcp', 'one per server');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401
+
+
+
+=== TEST 5: a question without a sensitivity gets the registered one: TTL, key and audit row; an edit in the database follows
+--- init
+my $t = main::user('sens', 'analyst');
+my $q = { action => 'gateway:tool:invoke', server_name => 'postgres-mcp', tool_name => 'execute_query',
+          parameters => { query => "select $main::N" } };
+my $r = authorize($q, token => $t);
+is($r->{json}{cache_ttl}, 30, 'execute_query is critical: cache_ttl 30') or diag($r->{body});
+ok(scalar(redis_keys("authz:r-$main::N-sens:gateway:tool:invoke:postgres-mcp:execute_query:critical:*")), 'its L2 key says critical');
+$r = authorize({ %$q, sensitivity_level => 'low' }, token => $t);
+is($r->{json}{cache_ttl}, 60, 'a sensitivity in the request wins: low, cache_ttl 60');
+authorize({ %$q, tool_name => 'describe_table', parameters => { table => 't' } }, token => $t);
+my @rows;
+poll_until(10, sub { @rows = audit_rows_for("r-$main::N-sens"); @rows >= 3 });
+is(join(' ', map { $_->{sensitivity_level} } @rows), 'critical low high', 'rows: the tool\'s, the request\'s, the server\'s');
+pg_value("UPDATE mcp_tools SET sensitivity_level = 'medium' WHERE server_name = 'postgres-mcp' AND name = 'execute_query' RETURNING name");
+ok(poll_until(10, sub { authorize($q, token => $t)->{json}{cache_ttl} == 60 }), 'edited to medium in the database: cache_ttl 60 within seconds');
+pg_value("UPDATE mcp_tools SET sensitivity_level = 'critical' WHERE server_name = 'postgres-mcp' AND name = 'execute_query' RETURNING name");
+ok(poll_until(10, sub { authorize($q, token => $t)->{json}{cache_ttl} == 30 }), 'and back: 30, not the cached answer of the other sensitivity');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401
+
+
+
+=== TEST 6: an outage fails the listing (503), never a partial list
+--- init
+my $t = main::user('outage', 'admin');
+stack('stop', 'opa');
+my $r = main::servers($t);
+stack('start', 'opa');
+is("$r->{status} $r->{json}{error}{code}", '503 OPA-001', 'OPA stopped: 503 OPA-001');
+ok($r->{headers}{'retry-after'}, 'Retry-After');
+ok(poll_until(15, sub { main::servers($t)->{status} == 200 }), 'OPA back: the listing again');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401
