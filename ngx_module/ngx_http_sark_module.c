@@ -27,6 +27,8 @@ static ngx_int_t ngx_http_sark_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_sark_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_sark_jwt_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_sark_jwt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_sark_add_key(ngx_conf_t *cf,
@@ -63,6 +65,10 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("tools"), NGX_HTTP_SARK_API_TOOLS },
     { ngx_null_string, 0 }
 };
+
+
+/* the largest JWKS document read */
+#define NGX_HTTP_SARK_JWKS_MAX  (1024 * 1024)
 
 
 static ngx_conf_enum_t  ngx_http_sark_compat_modes[] = {
@@ -304,6 +310,13 @@ static ngx_command_t  ngx_http_sark_commands[] = {
     { ngx_string("sark_jwt_secret"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_sark_jwt_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("sark_jwt_jwks_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_sark_jwt_jwks_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -636,7 +649,8 @@ ngx_http_sark_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" requires \"sark_jwt_secret\" or "
-                           "\"sark_jwt_key_file\"", directive);
+                           "\"sark_jwt_key_file\" (or \"sark_jwt_jwks_file\")",
+                           directive);
         return NGX_CONF_ERROR;
     }
 
@@ -880,6 +894,120 @@ ngx_http_sark_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (ngx_http_sark_add_key(cf, slcf, key) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A JWKS document (RFC 7517), as an identity provider publishes it: every
+ * RS256 and ES256 signing key in it is added, with its "kid"; other keys
+ * are skipped (and named at notice level), a broken one is an error.  Read
+ * when the configuration is, so `nginx -s reload` takes a new file.
+ */
+
+static char *
+ngx_http_sark_jwt_jwks_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_sark_loc_conf_t *slcf = conf;
+
+    int                 skip;
+    char                err[256], msg[SARK_JSON_ERR_LEN];
+    u_char             *buf;
+    ssize_t             n;
+    ngx_str_t          *value, path;
+    ngx_uint_t          added;
+    ngx_file_t          file;
+    sark_json_t        *root;
+    sark_jwt_key_t     *key;
+    ngx_file_info_t     fi;
+    const sark_json_t  *keys, *jwk;
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"sark_jwt_jwks_file\": cannot open \"%V\"",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    buf = NULL;
+    n = NGX_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) <= NGX_HTTP_SARK_JWKS_MAX)
+    {
+        buf = ngx_pnalloc(cf->temp_pool, (size_t) ngx_file_size(&fi) + 1);
+        if (buf != NULL) {
+            n = ngx_read_file(&file, buf, (size_t) ngx_file_size(&fi), 0);
+        }
+    }
+
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_jwt_jwks_file\": cannot read \"%V\" (at "
+                           "most %d bytes)", &path, NGX_HTTP_SARK_JWKS_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    if (sark_json_parse(buf, (size_t) n, 16, ngx_http_sark_json_alloc,
+                        cf->temp_pool, &root, msg, sizeof(msg))
+        != 0
+        || (keys = sark_json_get(root, "keys")) == NULL
+        || keys->type != SARK_JSON_ARRAY)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_jwt_jwks_file\" \"%V\" is not a JWKS "
+                           "document (a JSON object with a \"keys\" array)",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    added = 0;
+
+    for (jwk = keys->child; jwk; jwk = jwk->next) {
+        key = sark_jwt_key_jwk(jwk, &skip, err, sizeof(err));
+
+        if (key == NULL && skip) {
+            ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                               "\"sark_jwt_jwks_file\" \"%V\": a key is "
+                               "skipped: %s", &path, err);
+            continue;
+        }
+
+        if (key == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"sark_jwt_jwks_file\" \"%V\": %s",
+                               &path, err);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_sark_add_key(cf, slcf, key) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        added++;
+    }
+
+    if (added == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sark_jwt_jwks_file\" \"%V\" holds no RS256 or "
+                           "ES256 signing key", &path);
         return NGX_CONF_ERROR;
     }
 

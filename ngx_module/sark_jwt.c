@@ -13,6 +13,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -25,6 +26,8 @@ struct sark_jwt_key_s {
     EVP_MAC_CTX     *mac;       /* HS256: keyed, duplicated for each use */
     EVP_PKEY        *pkey;      /* RS256, ES256 */
     EVP_MD          *md;        /* RS256, ES256: SHA-256 */
+    size_t           kid_len;   /* a JWK's "kid"; 0: none */
+    char             kid[SARK_JWT_MAX_KID];
 };
 
 /* wraps the caller's allocator to tell "out of memory" from bad input */
@@ -56,6 +59,12 @@ static int sark_jwt_check_pkey(const sark_jwt_key_t *k,
 static int sark_jwt_check_es256(const sark_jwt_key_t *k,
     const unsigned char *data, size_t n, const unsigned char *sig,
     size_t sig_len);
+static int sark_jwt_key_fits(const sark_jwt_key_t *k, sark_jwt_alg_e alg,
+    const sark_json_t *kid);
+static sark_jwt_key_t *sark_jwt_key_of(EVP_PKEY *pkey, const char *what,
+    char *err, size_t err_len);
+static int sark_jwt_jwk_bytes(const sark_json_t *jwk, const char *name,
+    unsigned char *out, size_t max, size_t *len);
 static long long sark_jwt_seconds(const sark_json_t *v);
 static int sark_jwt_claim_str(const sark_json_t *pl, const char *name,
     sark_jwt_str_t *out, int *present);
@@ -787,7 +796,7 @@ sark_jwt_verify(const char *token, size_t len, const sark_jwt_opts_t *opts,
     sark_jwt_claims_t *claims, char *err, size_t err_len)
 {
     const sark_jwt_key_t  *k;
-    const sark_json_t     *hdr, *pl, *v, *alg_v;
+    const sark_json_t     *hdr, *pl, *v, *alg_v, *kid;
     sark_jwt_pool_t        pool;
     sark_jwt_alg_e         alg;
     sark_jwt_rc_e          rc;
@@ -900,15 +909,34 @@ sark_jwt_verify(const char *token, size_t len, const sark_jwt_opts_t *opts,
                              "unsigned tokens are not accepted");
     }
 
+    /*
+     * a token naming its key ("kid") is checked with the keys of that kid
+     * and those that have none (secrets, PEM keys); else with all of them
+     */
+
+    kid = sark_json_get(hdr, "kid");
+
+    if (kid != NULL && kid->type != SARK_JSON_STRING) {
+        return sark_jwt_fail(err, err_len, SARK_JWT_MALFORMED,
+                             "malformed token: \"kid\" is not a string");
+    }
+
     nkeys = 0;
 
     for (i = 0; i < opts->nkeys; i++) {
-        if (opts->keys[i] != NULL && opts->keys[i]->alg == alg) {
+        if (sark_jwt_key_fits(opts->keys[i], alg, kid)) {
             nkeys++;
         }
     }
 
     if (nkeys == 0) {
+        for (i = 0; i < opts->nkeys; i++) {
+            if (sark_jwt_key_fits(opts->keys[i], alg, NULL)) {
+                return sark_jwt_fail(err, err_len, SARK_JWT_BAD_SIGNATURE,
+                                     "no key with the token's \"kid\"");
+            }
+        }
+
         snprintf(msg, sizeof(msg), "no key configured for %s",
                  sark_jwt_alg_name(alg));
         return sark_jwt_fail(err, err_len, SARK_JWT_UNSUPPORTED_ALG, msg);
@@ -934,7 +962,7 @@ sark_jwt_verify(const char *token, size_t len, const sark_jwt_opts_t *opts,
     for (i = 0; i < opts->nkeys && ok != 1; i++) {
         k = opts->keys[i];
 
-        if (k == NULL || k->alg != alg) {
+        if (!sark_jwt_key_fits(k, alg, kid)) {
             continue;
         }
 
@@ -1049,13 +1077,11 @@ failed:
 sark_jwt_key_t *
 sark_jwt_key_pem_file(const char *path, char *err, size_t err_len)
 {
-    sark_jwt_key_t  *k;
     EVP_PKEY        *pkey;
     X509            *x;
     BIO             *bio;
-    size_t           glen;
-    char             group[64];
     int              saved;
+    char             what[208];
 
     bio = BIO_new_file(path, "r");
     if (bio == NULL) {
@@ -1090,6 +1116,21 @@ sark_jwt_key_pem_file(const char *path, char *err, size_t err_len)
         return NULL;
     }
 
+    snprintf(what, sizeof(what), "\"%.200s\"", path);
+
+    return sark_jwt_key_of(pkey, what, err, err_len);
+}
+
+
+/* a public key of one of ours (RSA >= 2048 bits, EC P-256); takes pkey */
+
+static sark_jwt_key_t *
+sark_jwt_key_of(EVP_PKEY *pkey, const char *what, char *err, size_t err_len)
+{
+    sark_jwt_key_t  *k;
+    size_t           glen;
+    char             group[64];
+
     k = OPENSSL_zalloc(sizeof(sark_jwt_key_t));
     if (k == NULL) {
         EVP_PKEY_free(pkey);
@@ -1102,8 +1143,8 @@ sark_jwt_key_pem_file(const char *path, char *err, size_t err_len)
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         if (EVP_PKEY_get_bits(pkey) < SARK_JWT_RSA_MIN_BITS) {
             if (err != NULL && err_len > 0) {
-                snprintf(err, err_len, "RSA key in \"%s\" is shorter than "
-                         "%d bits", path, SARK_JWT_RSA_MIN_BITS);
+                snprintf(err, err_len, "RSA key in %s is shorter than "
+                         "%d bits", what, SARK_JWT_RSA_MIN_BITS);
             }
             goto failed;
         }
@@ -1118,8 +1159,8 @@ sark_jwt_key_pem_file(const char *path, char *err, size_t err_len)
                 && strcmp(group, "P-256") != 0))
         {
             if (err != NULL && err_len > 0) {
-                snprintf(err, err_len, "EC key in \"%s\" is not on curve "
-                         "P-256", path);
+                snprintf(err, err_len, "EC key in %s is not on curve "
+                         "P-256", what);
             }
             goto failed;
         }
@@ -1128,8 +1169,8 @@ sark_jwt_key_pem_file(const char *path, char *err, size_t err_len)
 
     } else {
         if (err != NULL && err_len > 0) {
-            snprintf(err, err_len, "key in \"%s\" is neither RSA nor "
-                     "EC P-256", path);
+            snprintf(err, err_len, "key in %s is neither RSA nor "
+                     "EC P-256", what);
         }
         goto failed;
     }
@@ -1148,6 +1189,227 @@ failed:
     sark_jwt_key_free(k);
 
     return NULL;
+}
+
+
+/*
+ * One JWK of a JWKS (RFC 7517, 7518): {"kty": "RSA", "n", "e"} is an
+ * RS256 key, {"kty": "EC", "crv": "P-256", "x", "y"} an ES256 key; "kid"
+ * is kept.  A key for something else ("use" other than "sig", an "alg"
+ * other than the key's, another kty or curve) is not an error: NULL with
+ * *skip set.  NULL without it: a key that is malformed or too weak.
+ */
+
+sark_jwt_key_t *
+sark_jwt_key_jwk(const sark_json_t *jwk, int *skip, char *err, size_t err_len)
+{
+    int                   rsa;
+    size_t                n_len, e_len, x_len, y_len;
+    EVP_PKEY             *pkey;
+    EVP_PKEY_CTX         *ctx;
+    OSSL_PARAM           *params;
+    OSSL_PARAM_BLD       *bld;
+    sark_jwt_key_t       *k;
+    BIGNUM               *n, *e;
+    const sark_json_t    *kty, *use, *alg, *crv, *kid;
+    unsigned char         nb[1024], eb[16], point[65];
+    char                  what[80];
+
+    *skip = 0;
+
+    if (jwk == NULL || jwk->type != SARK_JSON_OBJECT) {
+        sark_jwt_set_err(err, err_len, "a key is not a JSON object");
+        return NULL;
+    }
+
+    kty = sark_json_get(jwk, "kty");
+    use = sark_json_get(jwk, "use");
+    alg = sark_json_get(jwk, "alg");
+    crv = sark_json_get(jwk, "crv");
+    kid = sark_json_get(jwk, "kid");
+
+    if (kty == NULL || kty->type != SARK_JSON_STRING
+        || (kid != NULL && (kid->type != SARK_JSON_STRING
+                            || kid->len >= SARK_JWT_MAX_KID)))
+    {
+        sark_jwt_set_err(err, err_len, "a key has no string \"kty\", or a "
+                         "\"kid\" that is not a short string");
+        return NULL;
+    }
+
+    rsa = sark_jwt_eq(kty->str, kty->len, "RSA");
+
+    if ((use != NULL && !(use->type == SARK_JSON_STRING
+                          && sark_jwt_eq(use->str, use->len, "sig")))
+        || !(rsa || sark_jwt_eq(kty->str, kty->len, "EC"))
+        || (alg != NULL && !(alg->type == SARK_JSON_STRING
+                             && sark_jwt_eq(alg->str, alg->len,
+                                            rsa ? "RS256" : "ES256")))
+        || (!rsa && !(crv != NULL && crv->type == SARK_JSON_STRING
+                      && sark_jwt_eq(crv->str, crv->len, "P-256"))))
+    {
+        *skip = 1;
+        sark_jwt_set_err(err, err_len, "not an RS256 or ES256 signing key");
+        return NULL;
+    }
+
+    snprintf(what, sizeof(what), "JWK \"%.*s\"",
+             kid ? (int) (kid->len < 40 ? kid->len : 40) : 0,
+             kid ? kid->str : "");
+
+    pkey = NULL;
+    ctx = NULL;
+    params = NULL;
+    n = NULL;
+    e = NULL;
+
+    bld = OSSL_PARAM_BLD_new();
+    if (bld == NULL) {
+        goto nomem;
+    }
+
+    if (rsa) {
+        if (sark_jwt_jwk_bytes(jwk, "n", nb, sizeof(nb), &n_len) != 0
+            || sark_jwt_jwk_bytes(jwk, "e", eb, sizeof(eb), &e_len) != 0)
+        {
+            sark_jwt_set_err(err, err_len, "an RSA key's \"n\" or \"e\" "
+                             "is not base64url of the right size");
+            goto failed;
+        }
+
+        n = BN_bin2bn(nb, (int) n_len, NULL);
+        e = BN_bin2bn(eb, (int) e_len, NULL);
+
+        if (n == NULL || e == NULL
+            || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
+            || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+        {
+            goto nomem;
+        }
+
+    } else {
+        if (sark_jwt_jwk_bytes(jwk, "x", point + 1, 32, &x_len) != 0
+            || sark_jwt_jwk_bytes(jwk, "y", point + 33, 32, &y_len) != 0
+            || x_len != 32 || y_len != 32)
+        {
+            sark_jwt_set_err(err, err_len, "an EC key's \"x\" or \"y\" is "
+                             "not base64url of 32 bytes");
+            goto failed;
+        }
+
+        point[0] = 0x04;   /* uncompressed */
+
+        if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                             "prime256v1", 0)
+            || !OSSL_PARAM_BLD_push_octet_string(bld,
+                                                 OSSL_PKEY_PARAM_PUB_KEY,
+                                                 point, sizeof(point)))
+        {
+            goto nomem;
+        }
+    }
+
+    params = OSSL_PARAM_BLD_to_param(bld);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, rsa ? "RSA" : "EC", NULL);
+
+    if (params == NULL || ctx == NULL
+        || EVP_PKEY_fromdata_init(ctx) != 1
+        || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+    {
+        sark_jwt_set_err(err, err_len, rsa ? "an RSA key is not valid"
+                                           : "an EC key is not a point on "
+                                             "P-256");
+        goto failed;
+    }
+
+    if (!rsa) {
+
+        /* the point must be on the curve */
+
+        EVP_PKEY_CTX_free(ctx);
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+
+        if (ctx == NULL || EVP_PKEY_public_check(ctx) != 1) {
+            sark_jwt_set_err(err, err_len, "an EC key is not a point on "
+                             "P-256");
+            goto failed;
+        }
+    }
+
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+
+    k = sark_jwt_key_of(pkey, what, err, err_len);
+
+    if (k != NULL && kid != NULL) {
+        memcpy(k->kid, kid->str, kid->len);
+        k->kid_len = kid->len;
+    }
+
+    return k;
+
+nomem:
+
+    sark_jwt_set_err(err, err_len, "out of memory");
+
+failed:
+
+    ERR_clear_error();
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+
+    return NULL;
+}
+
+
+/* a JWK member, base64url without padding, decoded: 0, or -1 */
+
+static int
+sark_jwt_jwk_bytes(const sark_json_t *jwk, const char *name,
+    unsigned char *out, size_t max, size_t *len)
+{
+    const sark_json_t  *v;
+
+    v = sark_json_get(jwk, name);
+
+    if (v == NULL || v->type != SARK_JSON_STRING || v->len == 0
+        || v->len > max / 3 * 4 + 3)
+    {
+        return -1;
+    }
+
+    if (sark_jwt_b64url_decode(v->str, v->len, out, len) != 0
+        || *len > max)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* k may check a token of alg whose header names `kid` (or none) */
+
+static int
+sark_jwt_key_fits(const sark_jwt_key_t *k, sark_jwt_alg_e alg,
+    const sark_json_t *kid)
+{
+    if (k == NULL || k->alg != alg) {
+        return 0;
+    }
+
+    if (kid == NULL || k->kid_len == 0) {
+        return 1;
+    }
+
+    return k->kid_len == kid->len && memcmp(k->kid, kid->str, kid->len) == 0;
 }
 
 

@@ -30,8 +30,10 @@
  *   - issuer set and iss missing or different                 BAD_ISSUER
  *   - audience set and aud missing or not containing it       BAD_AUDIENCE
  * Header and payload are parsed with sark_json (depth 16, duplicate keys
- * rejected).  "kid", "jku", "jwk", "x5u" and "x5c" are ignored: every
- * configured key of the right type is tried.  Messages in err are short,
+ * rejected).  A token's "kid" selects the keys of that kid (JWKS keys)
+ * and those without one; a token without "kid" is tried with every key of
+ * its algorithm.  "jku", "jwk", "x5u" and "x5c" are ignored: keys come
+ * from the configuration only.  Messages in err are short,
  * fixed texts that never quote the token.
  */
 
@@ -116,6 +118,7 @@ typedef enum {
 #define SARK_JWT_DEFAULT_MAX_LEN  8192
 #define SARK_JWT_HS256_MIN_SECRET 32
 #define SARK_JWT_RSA_MIN_BITS     2048
+#define SARK_JWT_MAX_KID          256     /* bytes of a JWK's "kid", less */
 
 /* a buffer of this size always holds a full error message */
 #define SARK_JWT_ERR_LEN          256
@@ -133,6 +136,15 @@ sark_jwt_key_t *sark_jwt_key_hs256(const unsigned char *secret, size_t len,
  */
 sark_jwt_key_t *sark_jwt_key_pem_file(const char *path, char *err,
     size_t err_len);
+
+/*
+ * One JWK of a JWKS document: RSA ("n", "e") gives an RS256 key, EC P-256
+ * ("x", "y") an ES256 key, with the JWK's "kid".  NULL with a message in
+ * err; *skip is then 1 when the JWK is simply not a signing key of ours
+ * ("use" not "sig", another "alg", "kty" or curve), 0 when it is broken.
+ */
+sark_jwt_key_t *sark_jwt_key_jwk(const sark_json_t *jwk, int *skip,
+    char *err, size_t err_len);
 
 void sark_jwt_key_free(sark_jwt_key_t *k);
 

@@ -3,6 +3,7 @@
 # an algorithm can never be swapped for another.
 use lib 't/lib';
 use Test::Sark;
+use Test::Sark::Util qw(pk_jwt);
 use MIME::Base64 qw(encode_base64url);
 use JSON::PP ();
 
@@ -12,46 +13,7 @@ plan tests => repeat_each() * (blocks() * 2 + 8);
 
 our $keys = "$ENV{TEST_NGINX_REPO}/t/unit/keys";
 
-# Signs header.payload with openssl; ES256 signatures become raw R||S.
-sub pk_token {
-    my ($alg, $key, %claims) = @_;
-    my $json = JSON::PP->new->canonical;
-    my $now = time;
-    my %c = (sub => 'u-pk', email => 'pk@example.com', roles => ['admin'],
-             iss => $ENV{TEST_NGINX_JWT_ISSUER},
-             aud => $ENV{TEST_NGINX_JWT_AUDIENCE},
-             iat => $now, exp => $now + 600, %claims);
-    my $input = encode_base64url($json->encode({alg => $alg, typ => 'JWT'}))
-                . '.' . encode_base64url($json->encode(\%c));
-    my $tmp = "$ENV{TEST_NGINX_HTML_DIR}/../jwt-input";
-    open my $fh, '>', $tmp or die "$tmp: $!";
-    print $fh $input;
-    close $fh;
-    my $sig = `openssl dgst -sha256 -sign $key -binary $tmp`;
-    die "openssl failed" if $? || !length $sig;
-    if ($alg eq 'ES256') {
-        my ($r, $s) = der_ecdsa($sig);
-        $sig = $r . $s;
-    }
-    return "$input." . encode_base64url($sig);
-}
-
-sub der_ecdsa {
-    my ($der) = @_;
-    my @b = unpack 'C*', $der;
-    my $i = 2;
-    $i++ if $b[1] & 0x80;
-    my @ints;
-    for (1 .. 2) {
-        die "bad DER" unless $b[$i] == 0x02;
-        my $len = $b[$i + 1];
-        my $v = pack 'C*', @b[$i + 2 .. $i + 1 + $len];
-        $v =~ s/^\x00+//;
-        push @ints, ("\x00" x (32 - length $v)) . $v;
-        $i += 2 + $len;
-    }
-    return @ints;
-}
+sub pk_token { my ($alg, $key, %claims) = @_; return pk_jwt($alg, $key, %claims) }
 
 # HS256 with the RSA public key's PEM bytes as the HMAC secret: the
 # classic algorithm-confusion forgery.

@@ -625,6 +625,89 @@ START_TEST(test_cert_keys)
 END_TEST
 
 
+/* the JWKS keys of jwks.json: three of ours, two skipped, chosen by kid */
+START_TEST(test_jwks)
+{
+    int                    skip, ours, skipped;
+    FILE                  *f;
+    char                   doc[16384], jerr[SARK_JSON_ERR_LEN];
+    size_t                 n;
+    sark_json_t           *root;
+    sark_jwt_key_t        *jk[8];
+    const sark_json_t     *v;
+    const sark_jwt_key_t  *keys[8];
+
+    f = fopen(KEYS "jwks.json", "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(doc, 1, sizeof(doc), f);
+    fclose(f);
+
+    arena_reset(&arena);
+    ck_assert_int_eq(sark_json_parse((unsigned char *) doc, n, 16,
+                                     arena_alloc, &arena, &root, jerr,
+                                     sizeof(jerr)), 0);
+
+    ours = 0;
+    skipped = 0;
+
+    for (v = sark_json_get(root, "keys")->child; v; v = v->next) {
+        jk[ours] = sark_jwt_key_jwk(v, &skip, err, sizeof(err));
+
+        if (jk[ours] != NULL) {
+            keys[ours] = jk[ours];
+            ours++;
+
+        } else {
+            ck_assert_msg(skip, "a key refused: %s", err);
+            skipped++;
+        }
+
+        ck_assert(ERR_peek_error() == 0);
+    }
+
+    ck_assert_int_eq(ours, 3);
+    ck_assert_int_eq(skipped, 2);
+    ck_assert_int_eq(sark_jwt_key_alg(jk[0]), SARK_JWT_ALG_RS256);
+    ck_assert_int_eq(sark_jwt_key_alg(jk[1]), SARK_JWT_ALG_ES256);
+
+    opts.keys = keys;
+    opts.nkeys = 3;
+
+    /* the kid picks the key; no kid tries all of the algorithm */
+    expect(mk("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", PL(""), HOW_RSA,
+              rsa_priv, 0), SARK_JWT_OK);
+    expect(mk("{\"alg\":\"RS256\",\"kid\":\"rsa-2\"}", PL(""), HOW_RSA,
+              rsa2_priv, 0), SARK_JWT_OK);
+    expect(mk("{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", PL(""), HOW_EC,
+              ec_priv, 0), SARK_JWT_OK);
+    expect(mk("{\"alg\":\"RS256\"}", PL(""), HOW_RSA, rsa2_priv, 0),
+           SARK_JWT_OK);
+
+    /* a key that claims another's kid, an unknown kid, a kid not a string */
+    expect(mk("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", PL(""), HOW_RSA,
+              rsa2_priv, 0), SARK_JWT_BAD_SIGNATURE);
+    expect(mk("{\"alg\":\"RS256\",\"kid\":\"gone\"}", PL(""), HOW_RSA,
+              rsa_priv, 0), SARK_JWT_BAD_SIGNATURE);
+    expect(mk("{\"alg\":\"RS256\",\"kid\":1}", PL(""), HOW_RSA,
+              rsa_priv, 0), SARK_JWT_MALFORMED);
+
+    /* an RSA kid on an ES256 token finds no ES256 key */
+    expect(mk("{\"alg\":\"ES256\",\"kid\":\"rsa-1\"}", PL(""), HOW_EC,
+              ec_priv, 0), SARK_JWT_BAD_SIGNATURE);
+
+    /* a key without kid (a PEM file) still checks a token with one */
+    keys[3] = k_ec2;
+    opts.nkeys = 4;
+    expect(mk("{\"alg\":\"ES256\",\"kid\":\"other\"}", PL(""), HOW_EC,
+              ec2_priv, 0), SARK_JWT_OK);
+
+    while (ours) {
+        sark_jwt_key_free(jk[--ours]);
+    }
+}
+END_TEST
+
+
 START_TEST(test_several_keys)
 {
     const sark_jwt_key_t  *keys[7];
@@ -1818,6 +1901,7 @@ jwt_suite(void)
     tcase_add_test(tc, test_roles);
     tcase_add_test(tc, test_teams);
     tcase_add_test(tc, test_agent_claims);
+    tcase_add_test(tc, test_jwks);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("robustness");

@@ -15,7 +15,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 
 our @EXPORT = qw(jwt stack);
-our @EXPORT_OK = qw(repo_root dev_env b64url sark_http_config
+our @EXPORT_OK = qw(repo_root dev_env b64url pk_jwt sark_http_config
     nonce http_request authorize raw_request raw_exchange parse_raw_response split_responses
     concurrent_requests decision_is decode_json_or_undef
     poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
@@ -45,6 +45,52 @@ sub b64url {
     $s =~ tr{+/}{-_};
     $s =~ s/=+$//;
     return $s;
+}
+
+# pk_jwt(ALG, KEYFILE, %args): an RS256 or ES256 token signed with the PEM
+# private key KEYFILE (by openssl; ES256 signatures become raw R||S).
+# header => {...} adds header members (kid); other keys are claims over
+# defaults for an admin of the test issuer and audience.
+sub pk_jwt {
+    my ($alg, $key, %args) = @_;
+    my $hdr = delete $args{header} || {};
+    my $json = JSON::PP->new->canonical;
+    my $now = time;
+    my %c = (sub => 'u-pk', email => 'pk@example.com', roles => ['admin'],
+             iss => $ENV{TEST_NGINX_JWT_ISSUER},
+             aud => $ENV{TEST_NGINX_JWT_AUDIENCE},
+             iat => $now, exp => $now + 600, %args);
+    my $input = b64url($json->encode({alg => $alg, typ => 'JWT', %$hdr}))
+                . '.' . b64url($json->encode(\%c));
+    require File::Temp;
+    my $tmp = File::Temp->new;
+    print $tmp $input;
+    close $tmp;
+    my $sig = `openssl dgst -sha256 -sign $key -binary ${\ $tmp->filename}`;
+    die "openssl failed" if $? || !length $sig;
+    if ($alg eq 'ES256') {
+        my ($r, $s) = der_ecdsa($sig);
+        $sig = $r . $s;
+    }
+    return "$input." . b64url($sig);
+}
+
+# the two integers of a DER ECDSA signature, 32 bytes each
+sub der_ecdsa {
+    my ($der) = @_;
+    my @b = unpack 'C*', $der;
+    my $i = 2;
+    $i++ if $b[1] & 0x80;
+    my @ints;
+    for (1 .. 2) {
+        die "bad DER" unless $b[$i] == 0x02;
+        my $len = $b[$i + 1];
+        my $v = pack 'C*', @b[$i + 2 .. $i + 1 + $len];
+        $v =~ s/^\x00+//;
+        push @ints, ("\x00" x (32 - length $v)) . $v;
+        $i += 2 + $len;
+    }
+    return @ints;
 }
 
 my %OPTIONS = map { $_ => 1 } qw(expired nbf_future alg secret wrong_secret header ttl payload);
