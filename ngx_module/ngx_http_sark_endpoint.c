@@ -45,6 +45,9 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_SARK_API_TOOLS:
         return ngx_http_sark_discovery_handler(r);
 
+    case NGX_HTTP_SARK_API_AUDIT_EVENTS:
+        return ngx_http_sark_audit_query_handler(r);
+
     case NGX_HTTP_SARK_API_LIVE:
     case NGX_HTTP_SARK_API_READY:
     case NGX_HTTP_SARK_API_DETAILED:

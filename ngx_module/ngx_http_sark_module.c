@@ -63,6 +63,7 @@ static ngx_conf_enum_t  ngx_http_sark_api_kinds[] = {
     { ngx_string("authorize_a2a"), NGX_HTTP_SARK_API_A2A },
     { ngx_string("servers"), NGX_HTTP_SARK_API_SERVERS },
     { ngx_string("tools"), NGX_HTTP_SARK_API_TOOLS },
+    { ngx_string("audit_events"), NGX_HTTP_SARK_API_AUDIT_EVENTS },
     { ngx_null_string, 0 }
 };
 

@@ -29,11 +29,12 @@
 /* from here on: GET endpoints */
 #define NGX_HTTP_SARK_API_SERVERS      6
 #define NGX_HTTP_SARK_API_TOOLS        7
+#define NGX_HTTP_SARK_API_AUDIT_EVENTS 8
 /* from here on: GET endpoints without a caller's token */
-#define NGX_HTTP_SARK_API_LIVE         8
-#define NGX_HTTP_SARK_API_READY        9
-#define NGX_HTTP_SARK_API_DETAILED     10
-#define NGX_HTTP_SARK_API_METRICS      11
+#define NGX_HTTP_SARK_API_LIVE         9
+#define NGX_HTTP_SARK_API_READY        10
+#define NGX_HTTP_SARK_API_DETAILED     11
+#define NGX_HTTP_SARK_API_METRICS      12
 
 #define NGX_HTTP_SARK_COMPAT_OFF       0
 #define NGX_HTTP_SARK_COMPAT_SARK      1
@@ -613,6 +614,9 @@ ngx_http_sark_reg_server_t *ngx_http_sark_registry_find(
 ngx_http_sark_reg_tool_t *ngx_http_sark_registry_tool(
     ngx_http_sark_reg_server_t *s, ngx_str_t *name);
 void ngx_http_sark_registry_sensitivity(ngx_http_sark_query_t *q);
+
+/* ngx_http_sark_audit_query.c */
+ngx_int_t ngx_http_sark_audit_query_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_discovery.c */
 ngx_int_t ngx_http_sark_discovery_handler(ngx_http_request_t *r);

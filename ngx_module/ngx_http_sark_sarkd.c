@@ -750,6 +750,7 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     case SARK_MSG_INVALIDATE_RESP:
     case SARK_MSG_AUDIT_ACK:
     case SARK_MSG_STATUS_RESP:
+    case SARK_MSG_AUDIT_QUERY_RESP:
         call = ngx_http_sark_sarkd_lookup(sd, h->id);
 
         if (call == NULL) {

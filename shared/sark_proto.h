@@ -85,7 +85,10 @@ extern "C" {
                                          MCP server and tool registry
                                          (SARK_REG_JSON); sent on accept
                                          once loaded, and on every change */
-#define SARK_MSG_TYPE_MAX         17
+#define SARK_MSG_AUDIT_QUERY_REQ  18  /* module -> sarkd: a page of audit
+                                         events (SARK_AQ_*) */
+#define SARK_MSG_AUDIT_QUERY_RESP 19  /* sarkd -> module, same id */
+#define SARK_MSG_TYPE_MAX         19
 
 /* AUDIT_BATCH header flags */
 #define SARK_AUDIT_F_URGENT       0x0001  /* write it now, not at the next
@@ -167,6 +170,31 @@ extern "C" {
 
 /* REGISTRY: one JSON document, {"version", "servers": [...]} */
 #define SARK_REG_JSON             1
+
+/*
+ * AUDIT_QUERY_REQ: filters (each optional), the page size, the cursor of
+ * the page before.  AUDIT_QUERY_RESP: a status, then the page
+ * ({"events": [...], "next_cursor"}, or {"plan"} with SARK_AQ_EXPLAIN)
+ * or a message.
+ */
+#define SARK_AQ_USER_ID           1   /* string */
+#define SARK_AQ_SERVER_NAME       2   /* string */
+#define SARK_AQ_TOOL_NAME         3   /* string */
+#define SARK_AQ_DECISION          4   /* string: allow | deny */
+#define SARK_AQ_SINCE             5   /* u64, Unix microseconds, inclusive */
+#define SARK_AQ_UNTIL             6   /* u64, Unix microseconds, exclusive */
+#define SARK_AQ_LIMIT             7   /* u32, 1..SARK_AQ_MAX_LIMIT */
+#define SARK_AQ_CURSOR            8   /* string, as a page gave it */
+#define SARK_AQ_EXPLAIN           9   /* u8: 1 = the query plan instead */
+#define SARK_AQ_STATUS            10  /* u8, SARK_AQ_OK | _INVALID | _DOWN */
+#define SARK_AQ_JSON              11  /* string: the answer's JSON */
+#define SARK_AQ_MESSAGE           12  /* string: why not */
+
+#define SARK_AQ_OK                0
+#define SARK_AQ_INVALID           1   /* a bad cursor or filter: a 400 */
+#define SARK_AQ_DOWN              2   /* the database: a 503 */
+
+#define SARK_AQ_MAX_LIMIT         1000
 
 /*
  * STATUS_RESP TLV: a JSON object, UTF-8 (docs/design.md, Operations):

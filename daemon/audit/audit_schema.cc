@@ -1,5 +1,6 @@
 #include "audit/audit_schema.h"
 
+#include "audit/audit_query.h"
 #include "keys/gateway_keys.h"
 #include "registry/registry.h"
 
@@ -134,6 +135,7 @@ const std::vector<Migration>& auditMigrations() {
       {3, "gateway_audit_hourly", kAuditHourlySql},
       {4, "gateway_keys", kGatewayKeysSql},
       {5, "mcp_registry", kRegistrySql},
+      {6, "audit_keyset_indexes", kAuditKeysetSql},
   };
   return migrations;
 }

@@ -282,6 +282,7 @@ const Setting kSettings[] = {
     {"REDIS_CIRCUIT_BREAKER_HALF_OPEN", "1", &setUint<&Config::redis_cb_half_open, 1, 1000>},
 
     {"DATABASE_URL", "", &setText<&Config::database_url>},
+    {"DATABASE_READ_URL", "", &setText<&Config::database_read_url>},
     {"DATABASE_POOL_SIZE", "2", &setUint<&Config::database_pool_size, 1, 64>},
     {"DATABASE_STATEMENT_TIMEOUT", "5000",
      &setUint<&Config::database_statement_timeout_ms, 1, 3600000>},
@@ -302,21 +303,6 @@ const Setting kSettings[] = {
     {"LOG_LEVEL", "info", &setLogLevelValue},
     {"ENABLE_PROFILING", "false", &setBool<&Config::enable_profiling>},
 };
-
-// Settings the design names that sarkd does not read yet: accepted in the
-// env file, with a note.
-const char* const kNotYetUsed[] = {
-    "DATABASE_READ_URL",
-};
-
-bool notYetUsed(const std::string& name) {
-  for (const char* n : kNotYetUsed) {
-    if (name == n) {
-      return true;
-    }
-  }
-  return false;
-}
 
 bool validName(std::string_view name) {
   if (name.empty() || (name[0] >= '0' && name[0] <= '9')) {
@@ -691,11 +677,12 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
     sources[s.name] = source;
     std::string why;
     std::string_view name(s.name);
+    bool database = name == "DATABASE_URL" || name == "DATABASE_READ_URL";
     bool is_url = name == "OPA_URL" || name == "VALKEY_URL" ||
-                  (name == "DATABASE_URL" && value.find("://") != std::string::npos);
+                  (database && value.find("://") != std::string::npos);
     // A key=value conninfo may carry password=...; show none of it.
     bool is_secret = name == "REDIS_PASSWORD" || name == "CACHE_L2_HMAC_KEY" ||
-                     (name == "DATABASE_URL" && !is_url && value.find("password") != std::string::npos);
+                     (database && !is_url && value.find("password") != std::string::npos);
     std::string shown = is_url ? redactUrl(value) : is_secret && !value.empty() ? "***" : value;
     if (!s.apply(value, cfg, why)) {
       err = std::string("invalid ") + s.name + "=\"" + shown + "\": " + why;
@@ -721,10 +708,6 @@ bool loadConfig(const char* env_file, Config& out, std::string& err,
       }
     }
     if (known) {
-      continue;
-    }
-    if (notYetUsed(name)) {
-      notes.push_back(std::string(env_file) + ": " + name + " is not used by this sarkd (ignored)");
       continue;
     }
     // a misspelt setting would otherwise leave its default in force unseen

@@ -76,6 +76,8 @@ struct Config {
   // audit store off: events are then only spooled (never dropped) until one
   // is configured.
   std::string database_url;          // libpq conninfo or postgresql:// URL
+  // Audit queries read from here (a replica); empty: database_url.
+  std::string database_read_url;
   uint32_t database_pool_size{2};    // writer connections
   uint32_t database_statement_timeout_ms{5000};
   uint32_t database_cb_threshold{3};

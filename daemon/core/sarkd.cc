@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/sd_notify.h"
 #include "proto/cache_frames.h"
+#include "proto/frame_builder.h"
 
 namespace sark {
 namespace {
@@ -34,7 +35,7 @@ Sarkd::Sarkd(Config& cfg, const char* env_file)
       invalidator_(loop_, cfg, redis_, server_, recent_, l2_),
       authorizer_(cfg, opa_, revision_, server_, l2_, recent_), spool_(cfg.audit_spool_dir),
       store_(loop_, cfg), audit_(loop_, cfg, store_, spool_), keys_(loop_, cfg, server_),
-      registry_(loop_, cfg, server_) {}
+      registry_(loop_, cfg, server_), queries_(loop_, cfg) {}
 
 bool Sarkd::setupSignals(std::string& err) {
   sigset_t mask;
@@ -182,6 +183,27 @@ int Sarkd::run() {
       [this](uint64_t conn_id, uint32_t id) { invalidator_.onAck(conn_id, id); });
   server_.setConnectHandler([this](uint64_t conn_id) { onModuleConnected(conn_id); });
   server_.setStatusHandler([this]() { return statusJson(); });
+  server_.setAuditQueryHandler([this](uint64_t conn_id, uint32_t id, const uint8_t* payload,
+                                      size_t len, std::string& e) {
+    AuditQuery q;
+    if (!decodeAuditQuery(payload, len, q, e)) {
+      return false;
+    }
+    auto answer = [this, conn_id, id](uint8_t status, const std::string& text) {
+      std::string frame;
+      FrameBuilder f(frame, SARK_MSG_AUDIT_QUERY_RESP, id);
+      f.u8(SARK_AQ_STATUS, status);
+      f.str(status == SARK_AQ_OK ? SARK_AQ_JSON : SARK_AQ_MESSAGE, text);
+      f.finish();
+      server_.sendFrame(conn_id, frame);
+    };
+    if (draining_) {
+      answer(SARK_AQ_DOWN, "sarkd is shutting down");
+      return true;
+    }
+    queries_.query(q, answer);
+    return true;
+  });
   server_.setKeyUsedHandler(
       [this](const uint8_t* payload, size_t len) { keys_.onKeyUsed(payload, len); });
   server_.setAuditHandler([this](uint64_t conn_id, uint32_t id, uint16_t flags,
@@ -226,6 +248,7 @@ int Sarkd::run() {
   invalidator_.start();
   keys_.start();
   registry_.start();
+  queries_.start();
 
   loop_.run();
 
@@ -236,6 +259,7 @@ int Sarkd::run() {
   invalidator_.close();
   keys_.close();
   registry_.close();
+  queries_.close();
   redis_.close();
   // Anything still in memory (a drain timeout) is spooled and acknowledged
   // before the module connections close.

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "audit/audit_query.h"
 #include "audit/audit_spool.h"
 #include "audit/audit_store.h"
 #include "audit/audit_writer.h"
@@ -71,6 +72,7 @@ private:
   AuditWriter audit_;
   KeyStore keys_;
   RegistryStore registry_;
+  AuditQueries queries_;
   UniqueFd signal_fd_;
   bool draining_{false};
   EventLoop::TimerId drain_timer_{0};

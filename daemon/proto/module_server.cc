@@ -70,6 +70,10 @@ const char* frameTypeName(uint8_t type) {
     return "KEY_USED";
   case SARK_MSG_REGISTRY:
     return "REGISTRY";
+  case SARK_MSG_AUDIT_QUERY_REQ:
+    return "AUDIT_QUERY_REQ";
+  case SARK_MSG_AUDIT_QUERY_RESP:
+    return "AUDIT_QUERY_RESP";
   default:
     return "unknown";
   }
@@ -411,6 +415,14 @@ bool ModuleServer::handleFrame(Connection& c, const sark_frame_hdr_t& h, const u
       ack_handler_(c.id, h.id);
     }
     return true;
+  case SARK_MSG_AUDIT_QUERY_REQ: {
+    std::string err;
+    if (!audit_query_handler_ || !audit_query_handler_(c.id, h.id, payload, h.length, err)) {
+      protocolError(c, err.empty() ? "request rejected" : err, h.id);
+      return false;
+    }
+    return true;
+  }
   case SARK_MSG_KEY_USED:
     if (key_used_handler_) {
       key_used_handler_(payload, h.length);

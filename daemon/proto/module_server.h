@@ -53,6 +53,8 @@ public:
   using ConnectHandler = std::function<void(uint64_t conn_id)>;
   // STATUS_REQ: the JSON object STATUS_RESP carries
   using StatusHandler = std::function<std::string()>;
+  // AUDIT_QUERY_REQ: same contract as AuthzHandler.
+  using AuditQueryHandler = AuthzHandler;
   // KEY_USED (no answer)
   using KeyUsedHandler = std::function<void(const uint8_t* payload, size_t len)>;
 
@@ -70,6 +72,9 @@ public:
   void setAuditHandler(AuditHandler handler) { audit_handler_ = std::move(handler); }
   void setStatusHandler(StatusHandler handler) { status_handler_ = std::move(handler); }
   void setKeyUsedHandler(KeyUsedHandler handler) { key_used_handler_ = std::move(handler); }
+  void setAuditQueryHandler(AuditQueryHandler handler) {
+    audit_query_handler_ = std::move(handler);
+  }
 
   // Creates the socket (refusing to start when another sarkd answers on
   // it), sets its mode and starts accepting.
@@ -140,6 +145,7 @@ private:
   InvalidateHandler invalidate_handler_;
   AckHandler ack_handler_;
   ConnectHandler connect_handler_;
+  AuditQueryHandler audit_query_handler_;
   KeyUsedHandler key_used_handler_;
   AuditHandler audit_handler_;
   StatusHandler status_handler_;
