@@ -203,10 +203,10 @@ ok($parts{$this}, "partition $this exists");
 ok($parts{$next}, "partition $next exists");
 my $idx = join "\n", map { $_->[0] } pg_query(q{SELECT indexdef FROM pg_indexes
     WHERE tablename = 'gateway_audit_events'});
-like($idx, qr/\(user_id\)/, 'index on user_id');
-like($idx, qr/\("timestamp" DESC, user_id\)/, 'index on (timestamp DESC, user_id)');
+like($idx, qr/\(user_id, "timestamp" DESC, id DESC\)/, 'index on user_id (in the order of audit pages)');
+like($idx, qr/\("timestamp" DESC, id DESC\)/, 'index on timestamp DESC (then id)');
 like($idx, qr/\(event_type\)/, 'index on event_type');
-like($idx, qr/\(server_name\)/, 'index on server_name');
+like($idx, qr/\(server_name, "timestamp" DESC, id DESC\)/, 'index on server_name (in the order of audit pages)');
 like($idx, qr/USING gin \(metadata\)/, 'GIN index on metadata');
 is(pg_value(q{SELECT count(*) FROM pg_matviews WHERE matviewname = 'gateway_audit_hourly'}), 1,
    'the hourly summary view exists');
