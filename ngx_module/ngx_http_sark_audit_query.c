@@ -28,8 +28,6 @@
 
 static ngx_int_t ngx_http_sark_aq_args(ngx_http_request_t *r,
     u_char *frame, size_t cap, size_t *off, ngx_http_sark_error_t *err);
-static ngx_int_t ngx_http_sark_aq_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *out);
 static ngx_int_t ngx_http_sark_aq_time(ngx_str_t *s, uint64_t *us);
 static void ngx_http_sark_aq_answer(ngx_http_sark_call_t *call,
     ngx_uint_t status, u_char *payload, size_t len);
@@ -49,23 +47,12 @@ ngx_http_sark_audit_query_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_get_only(r);
+    rc = ngx_http_sark_get_start(r, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     err = &ctx->error;
-
-    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, err);
-    if (rc != NGX_OK) {
-        return err->status ? ngx_http_sark_send_error(r, err)
-                           : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     /* the trail is for those who keep it: admins and auditors */
 
@@ -169,7 +156,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         bad = names[i].name;
 
-        if (ngx_http_sark_aq_arg(r, names[i].name, &v) != NGX_OK) {
+        if (ngx_http_sark_query_arg(r, names[i].name, &v) != NGX_OK) {
             goto invalid;
         }
 
@@ -196,7 +183,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
     for (i = 0; i < 2; i++) {
         bad = i ? "until" : "since";
 
-        if (ngx_http_sark_aq_arg(r, bad, &v) != NGX_OK) {
+        if (ngx_http_sark_query_arg(r, bad, &v) != NGX_OK) {
             goto invalid;
         }
 
@@ -224,7 +211,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
 
     bad = "limit";
 
-    if (ngx_http_sark_aq_arg(r, bad, &v) != NGX_OK) {
+    if (ngx_http_sark_query_arg(r, bad, &v) != NGX_OK) {
         goto invalid;
     }
 
@@ -248,7 +235,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
 
     bad = "explain";
 
-    if (ngx_http_sark_aq_arg(r, bad, &v) != NGX_OK) {
+    if (ngx_http_sark_query_arg(r, bad, &v) != NGX_OK) {
         goto invalid;
     }
 
@@ -273,42 +260,6 @@ invalid:
     err->field = bad;
 
     return NGX_DECLINED;
-}
-
-
-/* an argument, %-decoded; {NULL, 0} when absent; NGX_ERROR: empty, or NUL */
-
-static ngx_int_t
-ngx_http_sark_aq_arg(ngx_http_request_t *r, const char *name, ngx_str_t *out)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    ngx_str_null(out);
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    if (raw.len == 0) {
-        return NGX_ERROR;
-    }
-
-    out->data = ngx_pnalloc(r->pool, raw.len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = out->data;
-    src = raw.data;
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-    out->len = dst - out->data;
-
-    if (out->len == 0 || ngx_strlchr(out->data, out->data + out->len, '\0')) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 

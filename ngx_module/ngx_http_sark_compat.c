@@ -123,6 +123,7 @@ ngx_http_sark_compat_outage(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     d->decision = SARK_DECISION_DENY;
     d->cache_layer = SARK_CACHE_MISS;
+    d->max_delegation = ctx->a2a ? 0 : -1;
     d->evaluated_at = (uint64_t) ngx_cached_time->sec * 1000
                       + ngx_cached_time->msec;
     d->policy_revision = ngx_http_sark_revision;

@@ -63,9 +63,8 @@ static ngx_str_t  ngx_http_sark_discover = ngx_string("gateway:tool:discover");
 ngx_int_t
 ngx_http_sark_discovery_handler(ngx_http_request_t *r)
 {
-    u_char                     *dst, *src;
     ngx_int_t                   rc;
-    ngx_str_t                   arg, name;
+    ngx_str_t                   name;
     ngx_uint_t                  i, n, want;
     ngx_http_sark_ctx_t        *ctx;
     ngx_http_sark_error_t      *err;
@@ -75,23 +74,12 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_get_only(r);
+    rc = ngx_http_sark_get_start(r, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     err = &ctx->error;
-
-    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, err);
-    if (rc != NGX_OK) {
-        return err->status ? ngx_http_sark_send_error(r, err)
-                           : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     dv = ngx_pcalloc(r->pool, sizeof(ngx_http_sark_discovery_t));
     if (dv == NULL) {
@@ -102,29 +90,15 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
     dv->tools = (slcf->api == NGX_HTTP_SARK_API_TOOLS);
     ctx->data = dv;
 
-    if (dv->tools) {
-        if (ngx_http_arg(r, (u_char *) "server_name",
-                         sizeof("server_name") - 1, &arg)
-            != NGX_OK
-            || arg.len == 0)
-        {
-            ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                    "missing required parameter "
-                                    "\"server_name\"");
-            err->field = "server_name";
-            err->missing = 1;
-            return ngx_http_sark_send_error(r, err);
-        }
-
-        name.data = ngx_pnalloc(r->pool, arg.len);
-        if (name.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        dst = name.data;
-        src = arg.data;
-        ngx_unescape_uri(&dst, &src, arg.len, 0);
-        name.len = dst - name.data;
+    if (dv->tools
+        && (ngx_http_sark_query_arg(r, "server_name", &name) != NGX_OK
+            || name.data == NULL))
+    {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "missing required parameter \"server_name\"");
+        err->field = "server_name";
+        err->missing = 1;
+        return ngx_http_sark_send_error(r, err);
     }
 
     dv->reg = ngx_http_sark_registry_hold(r);

@@ -169,6 +169,83 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The start of a GET endpoint for a caller with a token (discovery, audit
+ * queries): GET or HEAD, a ctx, the token verified.  NGX_DECLINED: go on
+ * with *ctxp; anything else is the handler's result, a refusal sent.
+ */
+
+ngx_int_t
+ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp)
+{
+    ngx_int_t                  rc;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    rc = ngx_http_sark_get_only(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_sark_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
+    if (rc != NGX_OK) {
+        return ctx->error.status ? ngx_http_sark_send_error(r, &ctx->error)
+                                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *ctxp = ctx;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A query string argument, %-decoded: {NULL, 0} when absent; NGX_ERROR
+ * when empty or holding a NUL (or out of memory)
+ */
+
+ngx_int_t
+ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *out)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    ngx_str_null(out);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (raw.len == 0) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(r->pool, raw.len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = out->data;
+    src = raw.data;
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+    out->len = dst - out->data;
+
+    if (out->len == 0 || ngx_strlchr(out->data, out->data + out->len, '\0')) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* the admin endpoints: `answer`, when set, receives sarkd's reply */
 
 ngx_int_t

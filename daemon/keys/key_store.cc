@@ -16,8 +16,9 @@ constexpr uint64_t kUsesFlushMs = 60 * 1000;
 constexpr uint64_t kFirstUseFlushMs = 1000;
 // Revocations remembered against loads that began before them.
 constexpr uint64_t kRevokedMemoryMs = 3600 * 1000;
-// A KEYS frame must stay well inside SARK_PROTO_MAX_PAYLOAD.
-constexpr int kMaxKeys = 40000;
+// A KEYS frame must stay inside SARK_PROTO_MAX_PAYLOAD (an entry is at
+// most 6 + 44 + 64 bytes).
+constexpr int kMaxKeys = 30000;
 
 constexpr const char* kLoadSql =
     "SELECT id, encode(key_hash, 'hex'), array_to_string(scopes, ','), "
@@ -25,7 +26,7 @@ constexpr const char* kLoadSql =
     "FROM gateway_keys "
     "WHERE revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > now() - interval '30 days') "
-    "ORDER BY id LIMIT 40001";
+    "ORDER BY id LIMIT 30001";
 
 std::string_view replyString(const redisReply* r) {
   if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) {
