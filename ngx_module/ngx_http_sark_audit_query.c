@@ -300,8 +300,16 @@ ngx_http_sark_aq_time(ngx_str_t *s, uint64_t *us)
     mm = ngx_atoi(p + 14, 2);
     ss = ngx_atoi(p + 17, 2);
 
-    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || hh < 0 || hh > 23
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || hh < 0 || hh > 23
         || mm < 0 || mm > 59 || ss < 0 || ss > 59)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the days of that month (February of a leap year has 29) */
+
+    if (d > (m == 2 ? 28 + ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)
+                    : 30 + ((m + (m > 7)) & 1)))
     {
         return NGX_ERROR;
     }

@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until pg_query pg_valu
 repeat_each(1);
 no_shuffle();
 
-plan tests => 59;
+plan tests => 62;
 
 our $N = nonce();
 our $U = "aq-$N";
@@ -102,6 +102,8 @@ is(main::ids(main::events("user_id=$main::U&server_name=github-mcp")), 'r25 r20 
 is(main::ids(main::events("user_id=$main::U&tool_name=get_repo&decision=allow")), 'r25 r15 r5', 'tool and decision');
 is(main::ids(main::events("user_id=$main::U&since=2026-11-01T00:00:22Z")), 'r25 r24 r23 r22', 'since (inclusive)');
 is(main::ids(main::events("user_id=$main::U&until=2026-11-01T00:00:03Z")), 'r2 r1', 'until (exclusive)');
+is(main::events("user_id=$main::U&until=2028-02-29T00:00:00Z&since=2026-12-31T23:59:59Z")->{status}, 200,
+   'leap day and the last day of December are dates');
 my $t = 1793491200 + 10;   # 2026-11-01T00:00:10Z
 is(main::ids(main::events("user_id=$main::U&since=$t&until=" . ($t + 2))), 'r11 r10', 'Unix seconds');
 is(main::ids(main::events("user_id=$main::U&since=2026-11-01T00:00:10.500000Z&until=2026-11-01T00:00:12Z")), 'r11',
@@ -126,6 +128,8 @@ my @bad = (
     ['decision=maybe', 'parameter "decision" is invalid'],
     ['since=yesterday', 'parameter "since" must be Unix seconds or an RFC 3339'],
     ['until=2026-13-01T00:00:00Z', 'parameter "until" must be Unix seconds'],
+    ['until=2026-02-29T00:00:00Z', 'parameter "until" must be Unix seconds'],
+    ['until=2026-04-31T00:00:00Z', 'parameter "until" must be Unix seconds'],
     ['user_id=a%00b', 'parameter "user_id" is invalid'],
     ['user_id=', 'parameter "user_id" is invalid'],
     ['user_id=' . ('x' x 257), 'parameter "user_id" is invalid'],
