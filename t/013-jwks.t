@@ -169,8 +169,11 @@ main::jwks_with(main::dir() . '/rotating.json', 'rsa-2');
 open my $fh, '<', "$prefix/logs/nginx.pid" or die "nginx.pid: $!";
 my ($master) = <$fh> =~ /(\d+)/;
 kill 'HUP', $master;
-ok(poll_until(10, sub { main::ask($two)->{status} == 200 }), 'after the reload: rsa-2 verifies');
-is(main::ask($one)->{status}, 401, 'and rsa-1 no longer does');
+# the old workers finish what they accepted before they exit: wait for them
+ok(poll_until(10, sub { main::ask($two)->{status} == 200 && main::ask($one)->{status} == 401 }),
+   'after the reload: rsa-2 verifies, rsa-1 does not');
+is(join(' ', map { main::ask($one)->{status} . '/' . main::ask($two)->{status} } 1 .. 5),
+   join(' ', ('401/200') x 5), 'and so it stays');
 --- request
 GET /authorize
 --- error_code: 405
