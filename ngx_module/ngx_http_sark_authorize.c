@@ -449,7 +449,8 @@ ngx_http_sark_body_user(ngx_http_request_t *r, const sark_json_t *v,
     if (ngx_http_sark_get_string(r, v, "id", NGX_HTTP_SARK_NAME_FIELD,
                                  NGX_HTTP_SARK_MAX_NAME, &id->sub, err)
         != NGX_OK
-        || ngx_http_sark_get_string(r, v, "email", NGX_HTTP_SARK_FIELD_NULLABLE,
+        || ngx_http_sark_get_string(r, v, "email",
+                                    NGX_HTTP_SARK_FIELD_NULLABLE,
                                     NGX_HTTP_SARK_MAX_NAME, &id->email, err)
            != NGX_OK
         || ngx_http_sark_string_list(r, sark_json_get(v, "roles"), "roles",

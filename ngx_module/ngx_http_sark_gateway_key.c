@@ -29,7 +29,8 @@
 
 
 #define NGX_HTTP_SARK_KEY_PREFIX      "sark_gw_"
-#define NGX_HTTP_SARK_KEY_LEN         (sizeof(NGX_HTTP_SARK_KEY_PREFIX) - 1 + 32)
+#define NGX_HTTP_SARK_KEY_LEN                                                 \
+    (sizeof(NGX_HTTP_SARK_KEY_PREFIX) - 1 + 32)
 #define NGX_HTTP_SARK_KEY_REPORT      60000   /* ms between KEY_USED */
 
 
@@ -234,7 +235,8 @@ ngx_http_sark_key_report(ngx_http_sark_gw_key_t *k)
     size_t            off;
     sark_frame_hdr_t  h;
 
-    if (k->reported && ngx_current_msec - k->reported < NGX_HTTP_SARK_KEY_REPORT)
+    if (k->reported
+        && ngx_current_msec - k->reported < NGX_HTTP_SARK_KEY_REPORT)
     {
         return;
     }

@@ -9,8 +9,8 @@
  * sarkd pushes the whole document (REGISTRY frame) at connect and on
  * every change; it is parsed into a pool of its own that replaces the
  * previous one (kept while a request that holds it is still answering:
- * ngx_http_sark_registry_hold()).  Servers and their tools come sorted by name (byte
- * order), so lookups are binary searches.  A registered sensitivity is
+ * ngx_http_sark_registry_hold()).  Servers and their tools come sorted by
+ * name (byte order), so lookups are binary searches.  A registered sensitivity is
  * used for a question that names none (the tool's, else its server's):
  * a new registry bumps the key generation, as a new policy revision
  * does, so no remembered key outlives the sensitivity it was made with.
@@ -68,7 +68,8 @@ ngx_http_sark_registry_update(u_char *payload, size_t len)
             continue;
         }
 
-        pool = ngx_create_pool(ngx_max(2 * t.len + 4096, NGX_DEFAULT_POOL_SIZE),
+        pool = ngx_create_pool(ngx_max(2 * t.len + 4096,
+                                       NGX_DEFAULT_POOL_SIZE),
                                ngx_cycle->log);
         if (pool == NULL) {
             return;

@@ -182,7 +182,8 @@ void KeyStore::onLoaded(PgConnection::Outcome& o) {
     uint64_t expires = 0;
     k.id = PQgetvalue(res, i, 0);
     if (!hexToBytes(PQgetvalue(res, i, 1), k.hash) || !validKeyId(k.id) ||
-        !parseScopes(PQgetvalue(res, i, 2), k.scopes) || !parseUint(PQgetvalue(res, i, 3), expires)) {
+        !parseScopes(PQgetvalue(res, i, 2), k.scopes) ||
+        !parseUint(PQgetvalue(res, i, 3), expires)) {
       LogLine(LogLevel::Warn, "gateway key with invalid fields ignored").str("id", k.id);
       continue;
     }
