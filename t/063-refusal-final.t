@@ -19,10 +19,12 @@ our @REFUSALS = ('no token', 'forged token', 'denied');
 
 # TEST 1: 2 per path and refusal, 2 per path for the allowed request, 3
 # for the block; TEST 2: 2 per path, 1, and 3 for the block; TEST 3: 2 and
-# 2 for the block.
+# 2 for the block; TEST 4: 2 per path and refusal (the outage included),
+# 3 for the block.
 plan tests => @PATHS * (@REFUSALS * 2 + 2) + 3
               + @PATHS * 2 + 1 + 3
-              + 2 + 2;
+              + 2 + 2
+              + @PATHS * (@REFUSALS + 1) * 2 + 3;
 
 our $N = nonce();
 $ENV{TEST_NGINX_BACKEND_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 7;
@@ -50,12 +52,16 @@ our %EXPECT = (
 
 # One refused request: status and envelope, and the backend not reached
 # (mirror and post_action reach it after the answer, so wait a little).
+# With `compat`, the location answers as SARK's clients expect: the same
+# status, a {"detail"} body.
 sub refused {
-    my ($path, $case, $tool) = @_;
+    my ($path, $case, $tool, $compat) = @_;
     my $before = backend_hits();
     my $r = http_request('GET', "${path}x?tool=$tool", token => token_for($case));
     my ($status, $code) = @{ $EXPECT{$case} };
     my $code_got = $r->{json} && ref $r->{json}{error} ? $r->{json}{error}{code} : '';
+    ($code_got, $code) = (defined $r->{json}{detail} ? 'detail' : '', 'detail')
+        if $compat && ref $r->{json} eq 'HASH';
     ok($r->{status} == $status && $code_got eq $code
        && ($r->{headers}{'content-type'} // '') eq 'application/json',
        "$path, $case: $status $code with the JSON envelope")
@@ -74,7 +80,8 @@ add_block_preprocessor(sub {
     }
     upstream backend { server 127.0.0.1:$TEST_NGINX_BACKEND_PORT; }
 _EOC_
-    $block->set_value(config => <<'_EOC_');
+    $block->set_value(config => ($block->name =~ /compat/ ? "    sark_api_compat sark;\n" : '')
+                                . <<'_EOC_');
     sark_authz_action gateway:tool:invoke;
     sark_authz_server github-mcp;
     sark_authz_tool   $arg_tool;
@@ -163,3 +170,23 @@ GET /via-auth-request/x
 --- error_code: 403
 --- error_log
 sark: refused a subrequest to an enforced location
+
+
+
+=== TEST 4: sark_api_compat sark changes the refusals' bodies, never their finality: no token, forged, denied, outage never reach the backend
+--- init
+l1_ready() or diag('the worker did not learn the policy revision');
+for my $path (@main::PATHS) {
+    main::refused($path, $_, 'close_issue', 1) for @main::REFUSALS;
+}
+main::stack('stop', 'opa');
+main::refused($_, 'outage', "compat_outage_$main::N", 1) for @main::PATHS;
+main::stack('start', 'opa');
+--- request
+GET /ep-named/x?tool=close_issue
+--- more_headers eval
+"Authorization: Bearer " . main::token_for('denied')
+--- error_code: 403
+--- response_body_like: ^\{"detail":"
+--- no_error_log
+[alert]
