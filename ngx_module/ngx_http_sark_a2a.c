@@ -25,8 +25,6 @@
 #include "ngx_http_sark_module.h"
 
 
-static ngx_int_t ngx_http_sark_agent_caller(ngx_http_request_t *r,
-    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_a2a_query(ngx_http_request_t *r,
     const sark_json_t *root, ngx_http_sark_ctx_t *ctx,
     ngx_http_sark_error_t *err);
@@ -35,27 +33,9 @@ static ngx_int_t ngx_http_sark_a2a_source(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 
 
-ngx_int_t
-ngx_http_sark_a2a_handler(ngx_http_request_t *r)
-{
-    ngx_http_sark_ctx_t  *ctx;
-
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->done = ngx_http_sark_authorize_done;
-    ctx->want_params = 1;
-    ctx->a2a = 1;
-
-    return ngx_http_sark_start(r, ctx, ngx_http_sark_agent_caller);
-}
-
-
 /* an agent: a valid token with an agent_id */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_sark_agent_caller(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx)
 {

@@ -110,22 +110,13 @@ ngx_http_sark_audit_query_handler(ngx_http_request_t *r)
         return NGX_DONE;
 
     case NGX_DECLINED:
-        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
-                                "authorization service unavailable");
-        break;
-
     case NGX_BUSY:
-        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "GW-503",
-                                "authorization service overloaded");
-        break;
+        ngx_http_sark_call_refused(err, rc);
+        return ngx_http_sark_send_error(r, err);
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    err->retry_after = 1;
-
-    return ngx_http_sark_send_error(r, err);
 }
 
 

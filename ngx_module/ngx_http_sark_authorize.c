@@ -6,8 +6,10 @@
 
 /*
  * The decision API, POST /api/v1/gateway/authorize (docs/design.md,
- * Decision API): a user with a bearer token asks a question in the body;
- * every decision is answered 200 {"allow", "reason", ...}.
+ * Decision API): a user with a bearer token, or a gateway with a key,
+ * asks a question in the body; every decision is answered 200 {"allow",
+ * "reason", ...}.  POST /api/v1/gateway/authorize-a2a goes the same way
+ * with its own caller and body (ngx_http_sark_a2a.c).
  */
 
 
@@ -102,7 +104,10 @@ static ngx_str_t  ngx_http_sark_cache_names[] = {
 ngx_int_t
 ngx_http_sark_authorize_handler(ngx_http_request_t *r)
 {
-    ngx_http_sark_ctx_t  *ctx;
+    ngx_http_sark_ctx_t       *ctx;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
     ctx = ngx_http_sark_create_ctx(r);
     if (ctx == NULL) {
@@ -111,6 +116,13 @@ ngx_http_sark_authorize_handler(ngx_http_request_t *r)
 
     ctx->done = ngx_http_sark_authorize_done;
     ctx->want_params = 1;
+
+    /* agent-to-agent decisions differ in their caller and their body */
+
+    if (slcf->api == NGX_HTTP_SARK_API_A2A) {
+        ctx->a2a = 1;
+        return ngx_http_sark_start(r, ctx, ngx_http_sark_agent_caller);
+    }
 
     return ngx_http_sark_start(r, ctx, ngx_http_sark_authorize_caller);
 }

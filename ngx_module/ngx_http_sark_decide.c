@@ -257,22 +257,35 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
         return NGX_AGAIN;
 
     case NGX_DECLINED:
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                "CN-001", "authorization service unavailable");
-        ctx->error.retry_after = 1;
-        ngx_http_sark_metrics_error(ctx->error.code);
-        return NGX_DECLINED;
-
     case NGX_BUSY:
-        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                "GW-503", "authorization service overloaded");
-        ctx->error.retry_after = 1;
+        ngx_http_sark_call_refused(&ctx->error, rc);
         ngx_http_sark_metrics_error(ctx->error.code);
         return NGX_DECLINED;
 
     default:
         return NGX_ERROR;
     }
+}
+
+
+/*
+ * A call ngx_http_sark_ctx_call() could not make: sarkd not connected
+ * (NGX_DECLINED), or the queue to it full (NGX_BUSY)
+ */
+
+void
+ngx_http_sark_call_refused(ngx_http_sark_error_t *err, ngx_int_t rc)
+{
+    if (rc == NGX_BUSY) {
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "GW-503",
+                                "authorization service overloaded");
+
+    } else {
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
+                                "authorization service unavailable");
+    }
+
+    err->retry_after = 1;
 }
 
 

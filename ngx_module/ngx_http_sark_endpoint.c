@@ -38,9 +38,6 @@ ngx_http_sark_api_handler(ngx_http_request_t *r)
     case NGX_HTTP_SARK_API_AUDIT:
         return ngx_http_sark_gateway_audit_handler(r);
 
-    case NGX_HTTP_SARK_API_A2A:
-        return ngx_http_sark_a2a_handler(r);
-
     case NGX_HTTP_SARK_API_SERVERS:
     case NGX_HTTP_SARK_API_TOOLS:
         return ngx_http_sark_discovery_handler(r);

@@ -405,7 +405,8 @@ ngx_int_t ngx_http_sark_check_object(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 
 /* ngx_http_sark_a2a.c */
-ngx_int_t ngx_http_sark_a2a_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_sark_agent_caller(ngx_http_request_t *r,
+    ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_a2a_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 
@@ -496,6 +497,7 @@ void ngx_http_sark_init_ctx(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_ctx_call(ngx_http_sark_ctx_t *ctx, u_char *frame,
     size_t len, ngx_msec_t timeout);
+void ngx_http_sark_call_refused(ngx_http_sark_error_t *err, ngx_int_t rc);
 ngx_int_t ngx_http_sark_decide(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 void ngx_http_sark_set_revision(ngx_str_t *revision);

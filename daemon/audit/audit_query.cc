@@ -275,7 +275,7 @@ void AuditQueries::query(const AuditQuery& q, Callback done) {
       }
     }
   });
-  waiting_.push_back(Pending{q, std::move(done), id, timer});
+  waiting_.push_back(Pending{q, std::move(sql), std::move(done), id, timer});
   pump();
 }
 
@@ -294,10 +294,8 @@ void AuditQueries::pump() {
 }
 
 void AuditQueries::run(PgConnection& c, Pending p) {
-  std::string sql, err;
-  buildSql(p.q, sql, err);
   auto shared = std::make_shared<Pending>(std::move(p));
-  bool sent = c.query(sql, {}, cfg_.database_statement_timeout_ms + 1000,
+  bool sent = c.query(shared->sql, {}, cfg_.database_statement_timeout_ms + 1000,
                       [this, shared, &c](PgConnection::Outcome& o) {
     const AuditQuery& q = shared->q;
     if (!o.ok) {

@@ -61,6 +61,7 @@ public:
 private:
   struct Pending {
     AuditQuery q;
+    std::string sql; // built once, when it is checked
     Callback done;
     uint64_t id{0};
     EventLoop::TimerId timer{0};
