@@ -74,7 +74,7 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_get_start(r, &ctx);
+    rc = ngx_http_sark_get_start(r, &ctx, 1);
     if (rc != NGX_DECLINED) {
         return rc;
     }

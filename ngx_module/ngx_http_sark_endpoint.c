@@ -167,13 +167,15 @@ ngx_http_sark_body_handler(ngx_http_request_t *r)
 
 
 /*
- * The start of a GET endpoint for a caller with a token (discovery, audit
- * queries): GET or HEAD, a ctx, the token verified.  NGX_DECLINED: go on
- * with *ctxp; anything else is the handler's result, a refusal sent.
+ * The start of a GET endpoint: GET or HEAD, a ctx, and with `token` the
+ * caller's token verified (discovery, audit queries; the health and
+ * metrics endpoints have none).  NGX_DECLINED: go on with *ctxp; anything
+ * else is the handler's result, a refusal sent.
  */
 
 ngx_int_t
-ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp)
+ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
+    ngx_uint_t token)
 {
     ngx_int_t                  rc;
     ngx_http_sark_ctx_t       *ctx;
@@ -191,10 +193,13 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity, &ctx->error);
-    if (rc != NGX_OK) {
-        return ctx->error.status ? ngx_http_sark_send_error(r, &ctx->error)
-                                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (token) {
+        rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity,
+                                        &ctx->error);
+        if (rc != NGX_OK) {
+            return ctx->error.status ? ngx_http_sark_send_error(r, &ctx->error)
+                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     *ctxp = ctx;

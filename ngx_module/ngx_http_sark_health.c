@@ -108,14 +108,9 @@ ngx_http_sark_status_request(ngx_http_request_t *r,
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
-    rc = ngx_http_sark_get_only(r);
+    rc = ngx_http_sark_get_start(r, &ctx, 0);
     if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_sark_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->call.handler = ngx_http_sark_status_answer;

@@ -387,7 +387,7 @@ void ngx_http_sark_body_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
     ngx_http_sark_call_handler_pt answer);
 ngx_int_t ngx_http_sark_get_start(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t **ctxp);
+    ngx_http_sark_ctx_t **ctxp, ngx_uint_t token);
 ngx_int_t ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *out);
 
