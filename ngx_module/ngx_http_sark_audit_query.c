@@ -189,6 +189,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
                                     "(2026-12-01T00:00:00Z)",
                                     i ? "until" : "since");
             err->field = i ? "until" : "since";
+            err->in_query = 1;
             return NGX_DECLINED;
         }
 
@@ -214,6 +215,7 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
                                     "GW-100", "parameter \"limit\" must be "
                                     "1 to %d", SARK_AQ_MAX_LIMIT);
             err->field = "limit";
+            err->in_query = 1;
             return NGX_DECLINED;
         }
 
@@ -249,6 +251,7 @@ invalid:
                             "deny; names: 1 to %d bytes)", bad,
                             NGX_HTTP_SARK_MAX_NAME);
     err->field = bad;
+    err->in_query = 1;
 
     return NGX_DECLINED;
 }
@@ -403,6 +406,7 @@ ngx_http_sark_aq_answer(ngx_http_sark_call_t *call, ngx_uint_t status,
     } else if (st == SARK_AQ_INVALID) {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "%*s", ngx_min(text.len, 200), text.data);
+        err->in_query = 1;
 
     } else {
         ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -47,14 +47,12 @@ static void ngx_http_sark_discovery_done(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ask);
 static ngx_int_t ngx_http_sark_discovery_answer(ngx_http_request_t *r,
     ngx_http_sark_discovery_t *dv);
-static ngx_int_t ngx_http_sark_discovery_visible(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ask, sark_json_t **tools);
-static ngx_uint_t ngx_http_sark_discovery_shows(const sark_json_t *tools,
-    ngx_str_t *name);
+static sark_json_t *ngx_http_sark_discovery_visible(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ask);
 static ngx_int_t ngx_http_sark_discovery_servers(ngx_http_request_t *r,
-    ngx_http_sark_discovery_t *dv, ngx_str_t *body);
+    ngx_http_sark_discovery_t *dv, sark_json_t **visible, ngx_str_t *body);
 static ngx_int_t ngx_http_sark_discovery_tools(ngx_http_request_t *r,
-    ngx_http_sark_discovery_t *dv, ngx_str_t *body);
+    ngx_http_sark_reg_server_t *s, sark_json_t *visible, ngx_str_t *body);
 
 
 static ngx_str_t  ngx_http_sark_discover = ngx_string("gateway:tool:discover");
@@ -65,7 +63,7 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_str_t                   name;
-    ngx_uint_t                  i, n, want;
+    ngx_uint_t                  i, n, want, compat;
     ngx_http_sark_ctx_t        *ctx;
     ngx_http_sark_error_t      *err;
     ngx_http_sark_loc_conf_t   *slcf;
@@ -90,15 +88,30 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
     dv->tools = (slcf->api == NGX_HTTP_SARK_API_TOOLS);
     ctx->data = dv;
 
-    if (dv->tools
-        && (ngx_http_sark_query_arg(r, "server_name", &name) != NGX_OK
-            || name.data == NULL))
-    {
-        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "missing required parameter \"server_name\"");
-        err->field = "server_name";
-        err->missing = 1;
-        return ngx_http_sark_send_error(r, err);
+    /* server_name: required, except by SARK's clients (all servers) */
+
+    compat = (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK);
+    ngx_str_null(&name);
+
+    if (dv->tools) {
+        if (ngx_http_sark_query_arg(r, "server_name", &name) != NGX_OK) {
+            ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                    "parameter \"server_name\" is empty or "
+                                    "holds a NUL");
+            err->field = "server_name";
+            err->in_query = 1;
+            return ngx_http_sark_send_error(r, err);
+        }
+
+        if (name.data == NULL && !compat) {
+            ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                    "missing required parameter "
+                                    "\"server_name\"");
+            err->field = "server_name";
+            err->in_query = 1;
+            err->missing = 1;
+            return ngx_http_sark_send_error(r, err);
+        }
     }
 
     dv->reg = ngx_http_sark_registry_hold(r);
@@ -111,17 +124,20 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
         return ngx_http_sark_send_error(r, err);
     }
 
-    if (dv->tools) {
+    if (dv->tools && name.data) {
         s = ngx_http_sark_registry_find(dv->reg, &name);
+        n = 1;
 
-        if (s == NULL) {
+        if (s == NULL && compat) {
+            /* SARK's clients get an empty list */
+            n = 0;
+
+        } else if (s == NULL) {
             ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_NOT_FOUND,
                                     "GW-404", "unknown MCP server \"%V\"",
                                     ngx_http_sark_log_safe(r->pool, &name));
             return ngx_http_sark_send_error(r, err);
         }
-
-        n = 1;
 
     } else {
         s = dv->reg->servers;
@@ -245,23 +261,62 @@ static ngx_int_t
 ngx_http_sark_discovery_answer(ngx_http_request_t *r,
     ngx_http_sark_discovery_t *dv)
 {
-    ngx_int_t             rc;
-    ngx_str_t             body;
-    ngx_uint_t            i;
-    ngx_http_sark_ctx_t  *ask;
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    ngx_uint_t                 i, compat;
+    sark_json_t              **visible;
+    ngx_http_sark_ctx_t       *ask;
+    ngx_http_sark_loc_conf_t  *slcf;
 
-    /* an outage of any question fails the listing */
+    static ngx_str_t  empty = ngx_string("[]\n");
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+    compat = (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK);
+
+    /*
+     * an outage of any question fails the listing; SARK's clients get an
+     * empty one (its answer to a listing it could not filter)
+     */
 
     for (i = 0; i < dv->n; i++) {
         ask = dv->asks[i];
 
-        if (ask->error.status) {
+        if (ask->error.status == 0) {
+            continue;
+        }
+
+        if (!compat) {
             return ngx_http_sark_send_error(r, &ask->error);
         }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "sark: %s \"%V\": the listing answered empty "
+                      "(sark_api_compat sark)",
+                      ask->error.code, &ask->error.message);
+
+        return ngx_http_sark_send_json(r, NGX_HTTP_OK, &empty);
     }
 
-    rc = dv->tools ? ngx_http_sark_discovery_tools(r, dv, &body)
-                   : ngx_http_sark_discovery_servers(r, dv, &body);
+    visible = ngx_pcalloc(r->pool, (dv->n ? dv->n : 1) * sizeof(void *));
+    if (visible == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < dv->n; i++) {
+        visible[i] = ngx_http_sark_discovery_visible(r, dv->asks[i]);
+    }
+
+    if (compat) {
+        rc = ngx_http_sark_compat_listing(r, dv->servers, visible, dv->n,
+                                          dv->tools, &body);
+
+    } else if (dv->tools) {
+        rc = ngx_http_sark_discovery_tools(r, dv->servers[0], visible[0],
+                                           &body);
+
+    } else {
+        rc = ngx_http_sark_discovery_servers(r, dv, visible, &body);
+    }
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -273,21 +328,20 @@ ngx_http_sark_discovery_answer(ngx_http_request_t *r,
 
 /* the tools an allowed answer shows (a JSON array), or NULL */
 
-static ngx_int_t
+static sark_json_t *
 ngx_http_sark_discovery_visible(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ask, sark_json_t **tools)
+    ngx_http_sark_ctx_t *ask)
 {
     char                       msg[SARK_JSON_ERR_LEN];
     sark_json_t               *root;
     const sark_json_t         *v;
     ngx_http_sark_decision_t  *d;
 
-    *tools = NULL;
     d = &ask->decision;
 
     if (d->decision != SARK_DECISION_ALLOW || d->filtered_parameters.len == 0)
     {
-        return NGX_OK;
+        return NULL;
     }
 
     if (sark_json_parse(d->filtered_parameters.data,
@@ -296,20 +350,16 @@ ngx_http_sark_discovery_visible(ngx_http_request_t *r,
                         sizeof(msg))
         != 0)
     {
-        return NGX_OK;
+        return NULL;
     }
 
     v = sark_json_get(root, "tools");
 
-    if (v && v->type == SARK_JSON_ARRAY) {
-        *tools = (sark_json_t *) v;
-    }
-
-    return NGX_OK;
+    return (v && v->type == SARK_JSON_ARRAY) ? (sark_json_t *) v : NULL;
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_sark_discovery_shows(const sark_json_t *tools, ngx_str_t *name)
 {
     const sark_json_t  *v;
@@ -326,6 +376,22 @@ ngx_http_sark_discovery_shows(const sark_json_t *tools, ngx_str_t *name)
 }
 
 
+/* how many of the server's tools are shown */
+
+ngx_uint_t
+ngx_http_sark_discovery_count(ngx_http_sark_reg_server_t *s,
+    const sark_json_t *visible)
+{
+    ngx_uint_t  j, shown;
+
+    for (j = 0, shown = 0; j < s->ntools; j++) {
+        shown += ngx_http_sark_discovery_shows(visible, &s->tools[j].name);
+    }
+
+    return shown;
+}
+
+
 /*
  * {"servers": [{"name", "url", "description", "sensitivity_level",
  *  "owner", "teams", "tools_count"}]}: the servers showing a tool, with the
@@ -334,28 +400,16 @@ ngx_http_sark_discovery_shows(const sark_json_t *tools, ngx_str_t *name)
 
 static ngx_int_t
 ngx_http_sark_discovery_servers(ngx_http_request_t *r,
-    ngx_http_sark_discovery_t *dv, ngx_str_t *body)
+    ngx_http_sark_discovery_t *dv, sark_json_t **visible, ngx_str_t *body)
 {
     u_char                      *p;
     size_t                       len;
-    ngx_uint_t                   i, j, shown, first;
-    sark_json_t                **visible;
+    ngx_uint_t                   i, shown, first;
     ngx_http_sark_reg_server_t  *s;
-
-    visible = ngx_pcalloc(r->pool, (dv->n ? dv->n : 1) * sizeof(void *));
-    if (visible == NULL) {
-        return NGX_ERROR;
-    }
 
     len = sizeof("{\"servers\":[]}\n") - 1;
 
     for (i = 0; i < dv->n; i++) {
-        if (ngx_http_sark_discovery_visible(r, dv->asks[i], &visible[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
         s = dv->servers[i];
 
         len += sizeof(",{\"name\":,\"url\":,\"description\":,"
@@ -380,11 +434,7 @@ ngx_http_sark_discovery_servers(ngx_http_request_t *r,
 
     for (i = 0; i < dv->n; i++) {
         s = dv->servers[i];
-
-        for (j = 0, shown = 0; j < s->ntools; j++) {
-            shown += ngx_http_sark_discovery_shows(visible[i],
-                                                   &s->tools[j].name);
-        }
+        shown = ngx_http_sark_discovery_count(s, visible[i]);
 
         if (shown == 0) {
             continue;
@@ -427,19 +477,11 @@ ngx_http_sark_discovery_servers(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_sark_discovery_tools(ngx_http_request_t *r,
-    ngx_http_sark_discovery_t *dv, ngx_str_t *body)
+    ngx_http_sark_reg_server_t *s, sark_json_t *visible, ngx_str_t *body)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_uint_t                   j, first;
-    sark_json_t                 *visible;
-    ngx_http_sark_reg_server_t  *s;
-
-    s = dv->servers[0];
-
-    if (ngx_http_sark_discovery_visible(r, dv->asks[0], &visible) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   j, first;
 
     len = sizeof("{\"server_name\":,\"tools\":[]}\n") - 1
           + ngx_http_sark_string_len(&s->name);

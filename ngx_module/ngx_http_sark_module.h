@@ -200,6 +200,8 @@ typedef struct {
     const char                  *field;         /* the member of the body
                                                    (or header) at fault */
     unsigned                     in_header:1;   /* field names a header */
+    unsigned                     in_query:1;    /* field names a query
+                                                   argument */
     unsigned                     page:1;        /* nginx's own error page */
     unsigned                     missing:1;     /* field is not there */
     unsigned                     www_authenticate:1;
@@ -590,6 +592,8 @@ typedef struct {
     ngx_str_t                    sensitivity;   /* static; empty: the
                                                    server's */
     ngx_str_t                    json;          /* the entry, as sent */
+    ngx_str_t                    description;
+    const sark_json_t           *parameters;    /* object, or NULL */
 } ngx_http_sark_reg_tool_t;
 
 typedef struct {
@@ -626,6 +630,10 @@ ngx_int_t ngx_http_sark_audit_query_handler(ngx_http_request_t *r);
 
 /* ngx_http_sark_discovery.c */
 ngx_int_t ngx_http_sark_discovery_handler(ngx_http_request_t *r);
+ngx_uint_t ngx_http_sark_discovery_shows(const sark_json_t *tools,
+    ngx_str_t *name);
+ngx_uint_t ngx_http_sark_discovery_count(ngx_http_sark_reg_server_t *s,
+    const sark_json_t *visible);
 
 /* ngx_http_sark_compat.c */
 ngx_uint_t ngx_http_sark_compat_invalid(ngx_http_sark_error_t *err);
@@ -633,6 +641,9 @@ ngx_int_t ngx_http_sark_compat_error_body(ngx_http_request_t *r,
     ngx_http_sark_error_t *err, ngx_str_t *body);
 void ngx_http_sark_compat_outage(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
+ngx_int_t ngx_http_sark_compat_listing(ngx_http_request_t *r,
+    ngx_http_sark_reg_server_t **servers, sark_json_t **visible,
+    ngx_uint_t n, ngx_uint_t tools, ngx_str_t *body);
 
 /* ngx_http_sark_error_page.c */
 ngx_int_t ngx_http_sark_error_page_init(ngx_conf_t *cf);

@@ -165,7 +165,7 @@ ngx_http_sark_registry_server(ngx_pool_t *pool, const sark_json_t *v,
     ngx_http_sark_reg_server_t *s)
 {
     ngx_uint_t                  n, i;
-    const sark_json_t          *tools, *t, *teams;
+    const sark_json_t          *tools, *t, *teams, *params;
     ngx_http_sark_reg_tool_t   *tool;
 
     if (v->type != SARK_JSON_OBJECT
@@ -206,6 +206,9 @@ ngx_http_sark_registry_server(ngx_pool_t *pool, const sark_json_t *v,
         if (t->type != SARK_JSON_OBJECT
             || ngx_http_sark_registry_text(t, "name", &tool[i].name) != NGX_OK
             || tool[i].name.len == 0
+            || ngx_http_sark_registry_text(t, "description",
+                                           &tool[i].description)
+               != NGX_OK
             || ngx_http_sark_registry_sensitivity_of(t, &tool[i].sensitivity)
                != NGX_OK
             || (i && ngx_http_sark_registry_cmp(&tool[i - 1].name,
@@ -216,6 +219,15 @@ ngx_http_sark_registry_server(ngx_pool_t *pool, const sark_json_t *v,
 
         tool[i].json.data = (u_char *) t->raw;
         tool[i].json.len = t->raw_len;
+
+        params = sark_json_get(t, "parameters");
+
+        if (params && params->type == SARK_JSON_OBJECT) {
+            tool[i].parameters = params;
+
+        } else if (params && params->type != SARK_JSON_NULL) {
+            return NGX_ERROR;
+        }
     }
 
     s->tools = tool;

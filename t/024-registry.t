@@ -9,13 +9,14 @@ use Test::Sark;
 use Test::Sark::Util qw(nonce authorize http_request poll_until audit_rows_for pg_value
     opa_evals redis_keys);
 use File::Temp ();
+use JSON::PP ();
 use POSIX ();
 use Time::HiRes ();
 
 repeat_each(1);
 no_shuffle();
 
-plan tests => 50;
+plan tests => 67;
 
 our $N = nonce();
 
@@ -60,6 +61,8 @@ add_block_preprocessor(sub {
     location = /api/v1/gateway/servers { sark_api servers; }
     location = /api/v1/gateway/tools { sark_api tools; }
     location = /health/detailed { sark_api health_detailed; }
+    location = /compat/servers { sark_api servers; sark_api_compat sark; }
+    location = /compat/tools { sark_api tools; sark_api_compat sark; }
 _EOC_
 });
 
@@ -212,3 +215,56 @@ ok(poll_until(15, sub { main::servers($t)->{status} == 200 }), 'OPA back: the li
 --- request
 GET /api/v1/gateway/servers
 --- error_code: 401
+
+
+
+=== TEST 7: sark_api_compat sark: SARK's bare arrays of GatewayServerInfo / GatewayToolInfo, the same entries as our answer; server_name optional; an outage an empty list
+--- init
+my $t = main::user('compat', 'analyst');
+my $ours = main::servers($t);
+my $r = http_request('GET', '/compat/servers', token => $t);
+is(ref $r->{json}, 'ARRAY', 'servers: a bare array') or diag($r->{body});
+is(join(' ', map { "$_->{server_name}:$_->{tools_count}" } @{ $r->{json} }), main::listing($ours),
+   'the servers and counts of our answer');
+my ($pg) = grep { $_->{server_name} eq 'postgres-mcp' } @{ $r->{json} };
+is_deeply([sort keys %$pg], [qw(access_restrictions authorized_teams created_at health_status sensitivity_level
+          server_id server_name server_url tools_count updated_at)], 'GatewayServerInfo\'s fields');
+is(join(' ', $pg->{server_id}, $pg->{server_url}, $pg->{sensitivity_level}, @{ $pg->{authorized_teams} },
+        $pg->{health_status}, defined $pg->{access_restrictions} ? 'set' : 'null'),
+   'postgres-mcp http://127.0.0.1:3002/mcp high data unknown null', 'from the registry');
+$r = http_request('GET', '/compat/tools?server_name=postgres-mcp', token => $t);
+is(join(' ', map { "$_->{server_name}/$_->{tool_name}:$_->{sensitivity_level}" } @{ $r->{json} }),
+   'postgres-mcp/describe_table:high postgres-mcp/execute_query:critical postgres-mcp/list_tables:low',
+   'tools: the tools shown, a tool without a sensitivity gets its server\'s');
+my ($eq) = grep { $_->{tool_name} eq 'execute_query' } @{ $r->{json} };
+is_deeply([sort keys %$eq], [qw(description parameters required_capabilities sensitive_params sensitivity_level
+          server_name tool_name)], 'GatewayToolInfo\'s fields');
+is(JSON::PP->new->canonical->encode($eq->{parameters}), '[{"name":"query","required":true,"schema":{"type":"string"}}]',
+   'the schema\'s properties as a list of parameters');
+is($eq->{description}, 'Run one SQL statement', 'the description');
+my @all = map { my $s = $_->{name}; map { "$s/$_->{name}" } @{ main::tools($t, $s)->{json}{tools} } }
+          @{ $ours->{json}{servers} };
+$r = http_request('GET', '/compat/tools', token => $t);
+is(join(' ', map { "$_->{server_name}/$_->{tool_name}" } @{ $r->{json} }), join(' ', @all),
+   'no server_name: the tools of every server, as our answers per server');
+$r = http_request('GET', '/compat/tools?server_name=nope', token => $t);
+is("$r->{status} $r->{body}", "200 []\n", 'an unknown server: an empty list');
+$r = http_request('GET', '/compat/tools?server_name=', token => $t);
+is("$r->{status} $r->{json}{detail}[0]{type} @{ $r->{json}{detail}[0]{loc} }", '422 value_error query server_name',
+   'an empty server_name: 422');
+$r = http_request('GET', '/compat/servers');
+is("$r->{status} $r->{json}{error_type}", '401 authentication_error', 'no token: 401 as SARK');
+my $o = main::user('outage-compat', 'admin');
+stack('stop', 'opa');
+my $s = http_request('GET', '/compat/servers', token => $o);
+my $tl = http_request('GET', '/compat/tools?server_name=postgres-mcp', token => $o);
+stack('start', 'opa');
+is("$s->{status} $s->{body}", "200 []\n", 'OPA stopped: servers an empty list');
+is("$tl->{status} $tl->{body}", "200 []\n", 'and tools');
+ok(poll_until(15, sub { @{ http_request('GET', '/compat/servers', token => $o)->{json} || [] } == 3 }),
+   'OPA back: the whole listing');
+--- request
+GET /compat/servers
+--- error_code: 401
+--- error_log
+the listing answered empty (sark_api_compat sark)
