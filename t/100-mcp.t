@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 175;
+plan tests => 188;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -155,6 +155,23 @@ _EOC_
     location /mcp/pa { sark_mcp on; sark_authz_server everything;
                        post_action @open;
                        proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
+    # CORS for browser clients, as README shows: the preflight (which
+    # carries no token) answered by nginx before the access phase
+    location /mcp/cors {
+        if ($request_method = OPTIONS) {
+            add_header Access-Control-Allow-Origin https://app.example always;
+            add_header Access-Control-Allow-Methods "POST, GET, DELETE" always;
+            add_header Access-Control-Allow-Headers "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID" always;
+            add_header Access-Control-Max-Age 600 always;
+            return 204;
+        }
+        sark_mcp on; sark_authz_server everything;
+        add_header Access-Control-Allow-Origin https://app.example always;
+        add_header Access-Control-Expose-Headers "Mcp-Session-Id, MCP-Protocol-Version" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/;
+        proxy_http_version 1.1;
+        proxy_buffering   off;
+    }
     location @open   { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT; }
     location /open/  { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
     location = /mirror-to { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
@@ -421,3 +438,36 @@ GET /mcp/everything
 --- error_code: 401
 --- no_error_log
 [alert]
+
+
+
+=== TEST 4: CORS: without configuration a preflight is refused (401: it has no token); with the preflight answered in the location (README) it is 204 and never reaches the upstream, while every other method is still decided
+--- init
+my $pre = { Origin => 'https://app.example', 'Access-Control-Request-Method' => 'POST',
+            'Access-Control-Request-Headers' => 'authorization, content-type, mcp-session-id' };
+my $before = main::sink_count();
+my $r = http_request('OPTIONS', '/mcp/everything', headers => $pre);
+is($r->{status}, 401, 'no CORS configuration: a preflight (no token) is 401') or diag("$r->{status} $r->{body}");
+$r = http_request('OPTIONS', '/mcp/cors', headers => $pre);
+is($r->{status}, 204, 'the preflight: 204');
+is($r->{headers}{'access-control-allow-origin'} // '', 'https://app.example', 'its allowed origin');
+like($r->{headers}{'access-control-allow-headers'} // '', qr/Authorization.*Mcp-Session-Id/, 'its allowed headers');
+is(main::sink_count() - $before, 0, 'no preflight reached the upstream');
+$before = main::sink_count();
+$r = main::mcp(undef, main::call('c', 'echo', { message => 'cors' }), path => '/mcp/cors',
+               headers => { Origin => 'https://app.example' });
+main::refused('a POST without a token', $r, 401, -32001, undef, 'AU-001', $before);
+is($r->{headers}{'access-control-allow-origin'} // '', 'https://app.example', 'the refusal carries the origin (the browser can read it)');
+$before = main::sink_count();
+$r = main::mcp($main::guest, main::call('c', 'get-env', {}), path => '/mcp/cors');
+main::refused('a denied call', $r, 403, -32003, 'c', 'AZ-001', $before);
+$before = main::sink_count();
+$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 2, method => 'initialize',
+                               params => { protocolVersion => '2025-06-18', capabilities => {},
+                                           clientInfo => { name => 't', version => '1' } } },
+               path => '/mcp/cors');
+is($r->{status}, 200, 'an allowed initialize: 200') or diag($r->{body});
+is(scalar(main::sink_since($before, 1)) - $before, 1, 'and it reached the upstream');
+--- request
+GET /mcp/everything
+--- error_code: 401
