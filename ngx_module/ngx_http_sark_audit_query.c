@@ -75,7 +75,8 @@ ngx_http_sark_audit_query_handler(ngx_http_request_t *r)
     }
 
     cap = SARK_PROTO_HDR_LEN + 10 * SARK_PROTO_TLV_HDR_LEN
-          + 4 * NGX_HTTP_SARK_MAX_NAME + NGX_HTTP_SARK_AQ_CURSOR_MAX + 32;
+          + SARK_AQ_MAX_USER_ID + 3 * NGX_HTTP_SARK_MAX_NAME
+          + NGX_HTTP_SARK_AQ_CURSOR_MAX + 32;
 
     frame = ngx_pnalloc(r->pool, cap);
     if (frame == NULL) {
@@ -144,6 +145,15 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
         { "cursor", SARK_AQ_CURSOR },
     };
 
+    static const char  *known[] = {
+        "user_id", "server_name", "tool_name", "decision", "cursor",
+        "since", "until", "limit", "explain", NULL
+    };
+
+    if (ngx_http_sark_query_check(r, known, err) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         bad = names[i].name;
 
@@ -162,8 +172,12 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
             goto invalid;
         }
 
+        /* a user id is a token's sub: as long as a token may be */
+
         if (v.len > (names[i].tag == SARK_AQ_CURSOR
-                     ? NGX_HTTP_SARK_AQ_CURSOR_MAX : NGX_HTTP_SARK_MAX_NAME)
+                     ? NGX_HTTP_SARK_AQ_CURSOR_MAX
+                     : names[i].tag == SARK_AQ_USER_ID
+                     ? SARK_AQ_MAX_USER_ID : NGX_HTTP_SARK_MAX_NAME)
             || sark_tlv_put(frame, cap, off, names[i].tag, v.data, v.len)
                != SARK_PROTO_OK)
         {
@@ -232,7 +246,11 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
         goto invalid;
     }
 
-    if (v.data && v.len == 1 && v.data[0] == '1') {
+    if (v.data && !(v.len == 1 && (v.data[0] == '0' || v.data[0] == '1'))) {
+        goto invalid;
+    }
+
+    if (v.data && v.data[0] == '1') {
         one = 1;
 
         if (sark_tlv_put(frame, cap, off, SARK_AQ_EXPLAIN, &one, 1)
@@ -247,9 +265,9 @@ ngx_http_sark_aq_args(ngx_http_request_t *r, u_char *frame, size_t cap,
 invalid:
 
     ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                            "parameter \"%s\" is invalid (decision: allow or "
-                            "deny; names: 1 to %d bytes)", bad,
-                            NGX_HTTP_SARK_MAX_NAME);
+                            "parameter \"%s\" is invalid (UTF-8, not empty; "
+                            "decision: allow or deny; names: at most %d "
+                            "bytes)", bad, NGX_HTTP_SARK_MAX_NAME);
     err->field = bad;
     err->in_query = 1;
 

@@ -191,7 +191,7 @@ ngx_http_sark_decide(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
     smcf = ngx_http_get_module_main_conf(r, ngx_http_sark_module);
 
-    /* a question that names no sensitivity gets the registered one */
+    /* the registered sensitivity is the question's floor */
     ngx_http_sark_registry_sensitivity(&ctx->query);
 
     if (ngx_http_sark_revision.len) {

@@ -70,6 +70,8 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
     ngx_http_sark_discovery_t  *dv;
     ngx_http_sark_reg_server_t *s;
 
+    static const char  *known[] = { "server_name", NULL };
+
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
     rc = ngx_http_sark_get_start(r, &ctx, 1);
@@ -93,11 +95,17 @@ ngx_http_sark_discovery_handler(ngx_http_request_t *r)
     compat = (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK);
     ngx_str_null(&name);
 
+    if (ngx_http_sark_query_check(r, dv->tools ? known : known + 1, err)
+        != NGX_OK)
+    {
+        return ngx_http_sark_send_error(r, err);
+    }
+
     if (dv->tools) {
         if (ngx_http_sark_query_arg(r, "server_name", &name) != NGX_OK) {
             ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                    "parameter \"server_name\" is empty or "
-                                    "holds a NUL");
+                                    "parameter \"server_name\" is empty, "
+                                    "holds a NUL or is not UTF-8");
             err->field = "server_name";
             err->in_query = 1;
             return ngx_http_sark_send_error(r, err);
@@ -261,12 +269,13 @@ static ngx_int_t
 ngx_http_sark_discovery_answer(ngx_http_request_t *r,
     ngx_http_sark_discovery_t *dv)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  body;
-    ngx_uint_t                 i, compat;
-    sark_json_t              **visible;
-    ngx_http_sark_ctx_t       *ask;
-    ngx_http_sark_loc_conf_t  *slcf;
+    ngx_int_t                    rc;
+    ngx_str_t                    body;
+    ngx_uint_t                   i, compat;
+    sark_json_t                **visible;
+    ngx_http_sark_ctx_t         *ask;
+    ngx_http_sark_loc_conf_t    *slcf;
+    ngx_http_sark_reg_server_t  *s;
 
     static ngx_str_t  empty = ngx_string("[]\n");
 
@@ -311,8 +320,21 @@ ngx_http_sark_discovery_answer(ngx_http_request_t *r,
                                           dv->tools, &body);
 
     } else if (dv->tools) {
-        rc = ngx_http_sark_discovery_tools(r, dv->servers[0], visible[0],
-                                           &body);
+        s = dv->servers[0];
+
+        if (ngx_http_sark_discovery_count(s, visible[0]) == 0) {
+
+            /* as /servers hides it, so does /tools: as if unknown */
+
+            ngx_http_sark_error_fmt(r->pool, &dv->main->error,
+                                    NGX_HTTP_NOT_FOUND, "GW-404",
+                                    "unknown MCP server \"%V\"",
+                                    ngx_http_sark_log_safe(r->pool,
+                                                           &s->name));
+            return ngx_http_sark_send_error(r, &dv->main->error);
+        }
+
+        rc = ngx_http_sark_discovery_tools(r, s, visible[0], &body);
 
     } else {
         rc = ngx_http_sark_discovery_servers(r, dv, visible, &body);

@@ -210,7 +210,7 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
 
 /*
  * A query string argument, %-decoded: {NULL, 0} when absent; NGX_ERROR
- * when empty or holding a NUL (or out of memory)
+ * when empty, holding a NUL or not UTF-8 (or out of memory)
  */
 
 ngx_int_t
@@ -240,8 +240,101 @@ ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
     ngx_unescape_uri(&dst, &src, raw.len, 0);
     out->len = dst - out->data;
 
-    if (out->len == 0 || ngx_strlchr(out->data, out->data + out->len, '\0')) {
+    if (out->len == 0 || ngx_strlchr(out->data, out->data + out->len, '\0')
+        || !sark_json_utf8_valid(out->data, out->len))
+    {
         return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The query string's argument names: each at most once (which of two
+ * values counts would depend on the reader), and each one of `known`
+ * (NULL-terminated; a misspelt filter must not quietly widen an answer),
+ * names compared byte for byte (a %-encoded name is refused: the reader
+ * of the arguments would not know it).  With sark_api_compat sark unknown
+ * names are let be, as SARK's framework does.  NGX_DECLINED: err says
+ * why.
+ */
+
+ngx_int_t
+ngx_http_sark_query_check(ngx_http_request_t *r, const char **known,
+    ngx_http_sark_error_t *err)
+{
+    u_char                    *p, *end, *name, *next, *q;
+    size_t                     len;
+    ngx_str_t                  arg;
+    ngx_uint_t                 i, seen;
+    ngx_http_sark_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
+
+    seen = 0;
+    p = r->args.data;
+    end = p + r->args.len;
+
+    for ( /* void */ ; p < end; p = next + 1) {
+        next = ngx_strlchr(p, end, '&');
+        if (next == NULL) {
+            next = end;
+        }
+
+        name = p;
+        q = ngx_strlchr(p, next, '=');
+        len = (q ? q : next) - name;
+
+        if (len == 0 && q == NULL) {
+            continue;                   /* "&&" or a trailing "&" */
+        }
+
+        arg.data = name;
+        arg.len = len;
+
+        if (ngx_strlchr(name, name + len, '%')) {
+
+            /* the arguments' reader would not know it by its name */
+
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "parameter name \"%V\" is "
+                                    "%%-encoded",
+                                    ngx_http_sark_log_safe(r->pool, &arg));
+            err->in_query = 1;
+            return NGX_DECLINED;
+        }
+
+        for (i = 0; known[i]; i++) {
+            if (ngx_strlen(known[i]) == len
+                && ngx_strncmp(known[i], name, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (known[i] == NULL) {
+            if (slcf->compat == NGX_HTTP_SARK_COMPAT_SARK) {
+                continue;
+            }
+
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "unknown parameter \"%V\"",
+                                    ngx_http_sark_log_safe(r->pool, &arg));
+            err->in_query = 1;
+            return NGX_DECLINED;
+        }
+
+        if (seen & ((ngx_uint_t) 1 << i)) {
+            ngx_http_sark_error_fmt(r->pool, err, NGX_HTTP_BAD_REQUEST,
+                                    "GW-100", "parameter \"%s\" is given "
+                                    "more than once", known[i]);
+            err->field = known[i];
+            err->in_query = 1;
+            return NGX_DECLINED;
+        }
+
+        seen |= (ngx_uint_t) 1 << i;
     }
 
     return NGX_OK;

@@ -83,6 +83,12 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
         return err->status ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* the row says which key posted it */
+
+    if (ngx_http_sark_gateway_meta(r, ctx, &ev.metadata) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_sark_new_audit_id(ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -252,6 +258,14 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
     } else if (v->type != SARK_JSON_OBJECT) {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
                                 "field \"metadata\" must be an object");
+        err->field = "metadata";
+        return NGX_DECLINED;
+
+    } else if (sark_json_get(v, "gateway_key") != NULL) {
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "field \"metadata\" may not hold "
+                                "\"gateway_key\": sark records the key that "
+                                "posts the event");
         err->field = "metadata";
         return NGX_DECLINED;
 

@@ -444,10 +444,11 @@ invalid:
 }
 
 
-/* {"gateway_key": "<id>"} in the audit row's metadata */
+/* "gateway_key": "<id>" of the caller, added to an audit row's metadata */
 
 ngx_int_t
-ngx_http_sark_gateway_meta(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
+ngx_http_sark_gateway_meta(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *metadata)
 {
     u_char     *p;
     ngx_str_t   member;
@@ -466,7 +467,7 @@ ngx_http_sark_gateway_meta(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     *p++ = '"';
     member.len = p - member.data;
 
-    ngx_http_sark_audit_meta_add(r->pool, &ctx->audit_metadata, &member);
+    ngx_http_sark_audit_meta_add(r->pool, metadata, &member);
 
     return NGX_OK;
 }

@@ -390,6 +390,8 @@ ngx_int_t ngx_http_sark_admin_start(ngx_http_request_t *r,
     ngx_http_sark_call_handler_pt answer);
 ngx_int_t ngx_http_sark_get_start(ngx_http_request_t *r,
     ngx_http_sark_ctx_t **ctxp, ngx_uint_t token);
+ngx_int_t ngx_http_sark_query_check(ngx_http_request_t *r,
+    const char **known, ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *out);
 
@@ -584,7 +586,7 @@ ngx_int_t ngx_http_sark_gateway_caller(ngx_http_request_t *r,
 ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
 ngx_int_t ngx_http_sark_gateway_meta(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx);
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *metadata);
 
 /* ngx_http_sark_registry.c */
 typedef struct {

@@ -25,6 +25,7 @@
 
 
 #define NGX_HTTP_SARK_REGISTRY_DEPTH  64
+#define NGX_HTTP_SARK_LEVELS          4
 
 
 static ngx_int_t ngx_http_sark_registry_server(ngx_pool_t *pool,
@@ -36,9 +37,17 @@ static ngx_int_t ngx_http_sark_registry_text(const sark_json_t *obj,
 static ngx_int_t ngx_http_sark_registry_sensitivity_of(const sark_json_t *obj,
     ngx_str_t *out);
 static ngx_int_t ngx_http_sark_registry_cmp(ngx_str_t *a, ngx_str_t *b);
+static ngx_int_t ngx_http_sark_registry_rank(ngx_str_t *level);
 
 
 static void ngx_http_sark_registry_release(void *data);
+
+
+/* the sensitivities, lowest first */
+static ngx_str_t  ngx_http_sark_levels[NGX_HTTP_SARK_LEVELS] = {
+    ngx_string("low"), ngx_string("medium"), ngx_string("high"),
+    ngx_string("critical")
+};
 
 
 /* the current registry; NULL until sarkd sent one */
@@ -306,13 +315,8 @@ ngx_http_sark_registry_text(const sark_json_t *obj, const char *name,
 static ngx_int_t
 ngx_http_sark_registry_sensitivity_of(const sark_json_t *obj, ngx_str_t *out)
 {
-    ngx_uint_t  i;
-    ngx_str_t   level;
-
-    static ngx_str_t  levels[] = {
-        ngx_string("low"), ngx_string("medium"), ngx_string("high"),
-        ngx_string("critical")
-    };
+    ngx_int_t  i;
+    ngx_str_t  level;
 
     ngx_str_null(out);
 
@@ -326,16 +330,15 @@ ngx_http_sark_registry_sensitivity_of(const sark_json_t *obj, ngx_str_t *out)
         return NGX_OK;
     }
 
-    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (level.len == levels[i].len
-            && ngx_strncmp(level.data, levels[i].data, level.len) == 0)
-        {
-            *out = levels[i];
-            return NGX_OK;
-        }
+    i = ngx_http_sark_registry_rank(&level);
+
+    if (i < 0) {
+        return NGX_ERROR;
     }
 
-    return NGX_ERROR;
+    *out = ngx_http_sark_levels[i];
+
+    return NGX_OK;
 }
 
 
@@ -457,17 +460,22 @@ ngx_http_sark_registry_tool(ngx_http_sark_reg_server_t *s, ngx_str_t *name)
 
 
 /*
- * A question without a sensitivity gets its tool's, else its server's
- * (static strings: the question may outlive this registry)
+ * The registered sensitivity of a question's tool (else of its server) is
+ * a floor: a question without one gets it, a question that names a lower
+ * one gets it as well (the caller's word may raise a tool's sensitivity,
+ * never lower it: the TTL, the audit row and OPA_FAIL_CLOSED=false's
+ * fail-open, which only low and medium questions get, follow it).  Static
+ * strings: the question may outlive this registry.
  */
 
 void
 ngx_http_sark_registry_sensitivity(ngx_http_sark_query_t *q)
 {
+    ngx_str_t                   *level;
     ngx_http_sark_reg_tool_t    *t;
     ngx_http_sark_reg_server_t  *s;
 
-    if (q->sensitivity.data || q->server_name.len == 0
+    if (q->server_name.len == 0
         || ngx_http_sark_registry == NULL
         || ngx_http_sark_registry->nservers == 0)
     {
@@ -482,6 +490,36 @@ ngx_http_sark_registry_sensitivity(ngx_http_sark_query_t *q)
     t = q->tool_name.len ? ngx_http_sark_registry_tool(s, &q->tool_name)
                          : NULL;
 
-    q->sensitivity = (t && t->sensitivity.data) ? t->sensitivity
-                                                : s->sensitivity;
+    level = (t && t->sensitivity.data) ? &t->sensitivity : &s->sensitivity;
+
+    if (level->data == NULL) {
+        return;
+    }
+
+    if (q->sensitivity.data == NULL
+        || ngx_http_sark_registry_rank(&q->sensitivity)
+           < ngx_http_sark_registry_rank(level))
+    {
+        q->sensitivity = *level;
+    }
+}
+
+
+/* low 0, medium 1, high 2, critical 3; another word -1 (refused later) */
+
+static ngx_int_t
+ngx_http_sark_registry_rank(ngx_str_t *level)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_SARK_LEVELS; i++) {
+        if (level->len == ngx_http_sark_levels[i].len
+            && ngx_strncmp(level->data, ngx_http_sark_levels[i].data,
+                           level->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
 }

@@ -177,7 +177,7 @@ extern "C" {
  * ({"events": [...], "next_cursor"}, or {"plan"} with SARK_AQ_EXPLAIN)
  * or a message.
  */
-#define SARK_AQ_USER_ID           1   /* string */
+#define SARK_AQ_USER_ID           1   /* string, <= SARK_AQ_MAX_USER_ID */
 #define SARK_AQ_SERVER_NAME       2   /* string */
 #define SARK_AQ_TOOL_NAME         3   /* string */
 #define SARK_AQ_DECISION          4   /* string: allow | deny */
@@ -195,6 +195,7 @@ extern "C" {
 #define SARK_AQ_DOWN              2   /* the database: a 503 */
 
 #define SARK_AQ_MAX_LIMIT         1000
+#define SARK_AQ_MAX_USER_ID       8192  /* a token's sub: a token's length */
 
 /*
  * STATUS_RESP TLV: a JSON object, UTF-8 (docs/design.md, Operations):

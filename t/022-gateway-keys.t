@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 68;
+plan tests => 70;
 
 our $N = nonce();
 
@@ -171,6 +171,17 @@ ok(main::poll_until(10, sub {
                  body => { event_type => 'tool_invoke', user_id => "gwev-$main::N", decision => 'allow', reason => 'r',
                            timestamp => time, gateway_request_id => "g-$main::N" })->{status} == 201 }),
    'the audit endpoint takes its event (201)');
+my $kid = pg_value("SELECT id FROM gateway_keys WHERE name = 'audit-only-$main::N'");
+my @ev;
+poll_until(10, sub { @ev = audit_rows_for("gwev-$main::N"); @ev });
+like($ev[0]{metadata} // '', qr/"gateway_key": "\Q$kid\E"/, 'the event\'s row names the key that posted it');
+my $f = http_request('POST', '/api/v1/gateway/audit', headers => { 'X-Gateway-Api-Key' => $key },
+                     body => { event_type => 'tool_invoke', user_id => "gwev-$main::N", decision => 'allow', reason => 'r',
+                               timestamp => time, gateway_request_id => "g2-$main::N",
+                               metadata => { gateway_key => 'gk_000000000000' } });
+is("$f->{status} $f->{json}{error}{code} $f->{json}{error}{message}",
+   '400 GW-100 field "metadata" may not hold "gateway_key": sark records the key that posts the event',
+   'an event naming a key itself: 400');
 my $r = main::ask($key, main::analyst('t5'));
 is("$r->{status} $r->{json}{error}{code}", '403 AZ-002', 'decision API: 403 AZ-002');
 like($r->{json}{error}{message}, qr/lacks the scope "authorize"/, 'names the scope');

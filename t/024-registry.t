@@ -16,7 +16,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 67;
+plan tests => 78;
 
 our $N = nonce();
 
@@ -83,6 +83,10 @@ my @bad = (
     ['a server twice', '{"servers":[{"name":"x"},{"name":"x"}]}', qr/server "x" appears twice/],
     ['a tool twice', '{"servers":[{"name":"x","tools":[{"name":"t"},{"name":"t"}]}]}', qr/tool "t" appears twice/],
     ['parameters not an object', '{"servers":[{"name":"x","tools":[{"name":"t","parameters":[]}]}]}', qr/"parameters" must be an object/],
+    # checked as the first, stored (jsonb) as the last: refused
+    ['a member twice', '{"servers":[{"name":"x","tools":[{"name":"t","sensitivity_level":"critical","sensitivity_level":"low"}]}]}',
+     qr/servers\[0\]\.tools\[0\]: member "sensitivity_level" appears twice/],
+    ['"servers" twice', '{"servers":[{"name":"x"}],"servers":[]}', qr/the file: member "servers" appears twice/],
 );
 for my $b (@bad) {
     my ($what, $json, $msg) = @$b;
@@ -117,7 +121,7 @@ is($r->{json}{server_name}, 'postgres-mcp', 'names the server');
 is_deeply($r->{json}{tools}[1]{parameters}{required}, ['query'], 'a tool\'s parameters schema');
 is($r->{json}{tools}[1]{sensitivity_level}, 'critical', 'its registered sensitivity');
 $r = main::tools(main::user('dev', 'developer'), 'postgres-mcp');
-is("$r->{status} " . scalar(@{ $r->{json}{tools} || [1] }), '200 0', 'developer on postgres-mcp: no tool');
+is("$r->{status} $r->{json}{error}{code}", '404 GW-404', 'developer on postgres-mcp: no tool, so no server (404, as if unknown)');
 --- request
 GET /api/v1/gateway/tools?server_name=postgres-mcp
 --- error_code: 401
@@ -188,11 +192,14 @@ my $r = authorize($q, token => $t);
 is($r->{json}{cache_ttl}, 30, 'execute_query is critical: cache_ttl 30') or diag($r->{body});
 ok(scalar(redis_keys("authz:r-$main::N-sens:gateway:tool:invoke:postgres-mcp:execute_query:critical:*")), 'its L2 key says critical');
 $r = authorize({ %$q, sensitivity_level => 'low' }, token => $t);
-is($r->{json}{cache_ttl}, 60, 'a sensitivity in the request wins: low, cache_ttl 60');
+is($r->{json}{cache_ttl}, 30, 'a lower sensitivity in the request does not lower it: cache_ttl 30');
+$r = authorize({ %$q, tool_name => 'list_tables', parameters => {}, sensitivity_level => 'high' }, token => $t);
+is($r->{json}{cache_ttl}, 60, 'a higher one raises it: list_tables (low) asked as high, cache_ttl 60');
 authorize({ %$q, tool_name => 'describe_table', parameters => { table => 't' } }, token => $t);
 my @rows;
-poll_until(10, sub { @rows = audit_rows_for("r-$main::N-sens"); @rows >= 3 });
-is(join(' ', map { $_->{sensitivity_level} } @rows), 'critical low high', 'rows: the tool\'s, the request\'s, the server\'s');
+poll_until(10, sub { @rows = audit_rows_for("r-$main::N-sens"); @rows >= 4 });
+is(join(' ', map { $_->{sensitivity_level} } @rows), 'critical critical high high',
+   'rows: the tool\'s (asked without, then as low), the request\'s higher one, the server\'s');
 pg_value("UPDATE mcp_tools SET sensitivity_level = 'medium' WHERE server_name = 'postgres-mcp' AND name = 'execute_query' RETURNING name");
 ok(poll_until(10, sub { authorize($q, token => $t)->{json}{cache_ttl} == 60 }), 'edited to medium in the database: cache_ttl 60 within seconds');
 pg_value("UPDATE mcp_tools SET sensitivity_level = 'critical' WHERE server_name = 'postgres-mcp' AND name = 'execute_query' RETURNING name");
@@ -254,6 +261,12 @@ is("$r->{status} $r->{json}{detail}[0]{type} @{ $r->{json}{detail}[0]{loc} }", '
    'an empty server_name: 422');
 $r = http_request('GET', '/compat/servers');
 is("$r->{status} $r->{json}{error_type}", '401 authentication_error', 'no token: 401 as SARK');
+$r = http_request('GET', '/compat/tools?server_name=postgres-mcp&include_tools=1', token => $t);
+is("$r->{status} " . scalar(@{ $r->{json} || [] }), '200 3', 'an unknown argument is let be, as SARK does');
+$r = http_request('GET', '/compat/tools?server_name=postgres-mcp&server_name=github-mcp', token => $t);
+is("$r->{status} @{ $r->{json}{detail}[0]{loc} }", '422 query server_name', 'an argument twice: 422');
+$r = http_request('GET', '/api/v1/gateway/tools?server_name=postgres-mcp&include_tools=1', token => $t);
+is("$r->{status} $r->{json}{error}{message}", '400 unknown parameter "include_tools"', 'ours: an unknown argument is 400');
 my $o = main::user('outage-compat', 'admin');
 stack('stop', 'opa');
 my $s = http_request('GET', '/compat/servers', token => $o);
@@ -268,3 +281,28 @@ GET /compat/servers
 --- error_code: 401
 --- error_log
 the listing answered empty (sark_api_compat sark)
+
+
+
+=== TEST 8: OPA_FAIL_CLOSED=false fails open for low and medium questions only, and a caller cannot lower a registered sensitivity to get it
+--- init
+{
+    local $ENV{OPA_FAIL_CLOSED} = 'false';
+    stack('restart', 'sarkd');
+}
+my $t = main::user('failopen', 'guest');
+my $ask = sub { authorize({ action => 'gateway:tool:invoke', server_name => 'postgres-mcp', @_ }, token => $t) };
+poll_until(15, sub { $ask->(tool_name => 'list_tables', parameters => { warm => 1 })->{status} == 200 });
+stack('stop', 'opa');
+my $low = $ask->(tool_name => 'list_tables', parameters => { n => 1 });
+my $crit = $ask->(tool_name => 'execute_mutation', parameters => { statement => 'x' }, sensitivity_level => 'low');
+my $high = $ask->(tool_name => 'describe_table', parameters => { table => 't' }, sensitivity_level => 'medium');
+stack('start', 'opa');
+stack('restart', 'sarkd');
+like("$low->{status} " . ($low->{json}{reason} // ''), qr/^200 fail-open: /, 'list_tables (registered low): allowed, fail-open');
+is("$crit->{status} " . ($crit->{json}{error}{code} // ''), '503 OPA-001', 'execute_mutation (critical) asked as low: refused');
+is("$high->{status} " . ($high->{json}{error}{code} // ''), '503 OPA-001', 'describe_table (its server: high) asked as medium: refused');
+ok(poll_until(15, sub { $ask->(tool_name => 'list_tables', parameters => { n => 2 })->{status} == 200 }), 'OPA and sarkd back');
+--- request
+GET /api/v1/gateway/servers
+--- error_code: 401

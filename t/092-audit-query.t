@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until pg_query pg_valu
 repeat_each(1);
 no_shuffle();
 
-plan tests => 62;
+plan tests => 71;
 
 our $N = nonce();
 our $U = "aq-$N";
@@ -132,7 +132,15 @@ my @bad = (
     ['until=2026-04-31T00:00:00Z', 'parameter "until" must be Unix seconds'],
     ['user_id=a%00b', 'parameter "user_id" is invalid'],
     ['user_id=', 'parameter "user_id" is invalid'],
-    ['user_id=' . ('x' x 257), 'parameter "user_id" is invalid'],
+    ['server_name=' . ('x' x 257), 'parameter "server_name" is invalid'],
+    ['user_id=%ff', 'parameter "user_id" is invalid'],
+    ['tool_name=%ED%A0%80', 'parameter "tool_name" is invalid'],
+    ['user_id=a&user_id=b', 'parameter "user_id" is given more than once'],
+    ['usr=x', 'unknown parameter "usr"'],
+    ['USER_ID=x', 'unknown parameter "USER_ID"'],
+    ['user%5Fid=x', 'parameter name "user%5Fid" is %-encoded'],
+    ['explain=true', 'parameter "explain" is invalid'],
+    ['cursor=', 'parameter "cursor" is invalid'],
     ["cursor=$moved", 'invalid cursor'],
     ["cursor=$other_id", 'invalid cursor'],
     ['cursor=' . substr($c, 0, -1) . 'g', 'invalid cursor'],
@@ -146,6 +154,8 @@ for my $b (@bad) {
         or diag("$r->{status} " . substr($r->{body}, 0, 200));
 }
 is(pg_value("SELECT count(*) FROM gateway_audit_events WHERE user_id = '$main::U'"), 25, 'the table is intact');
+$r = main::events('user_id=' . ('x' x 300));
+is("$r->{status} " . scalar(@{ $r->{json}{events} || [1] }), '200 0', 'a user id as long as a token\'s sub may be: a filter');
 --- request
 POST /api/v1/audit/events
 --- error_code: 405

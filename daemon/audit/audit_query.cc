@@ -71,9 +71,9 @@ bool isUuid(std::string_view s) {
   return true;
 }
 
-bool text(const sark_tlv_t& t, std::string& out, bool& has) {
+bool text(const sark_tlv_t& t, std::string& out, bool& has, size_t max = SARK_PROTO_MAX_NAME) {
   std::string_view v(reinterpret_cast<const char*>(t.value), t.len);
-  if (v.find('\0') != std::string_view::npos || v.size() > SARK_PROTO_MAX_NAME) {
+  if (v.find('\0') != std::string_view::npos || v.size() > max) {
     return false;
   }
   out.assign(v);
@@ -103,7 +103,7 @@ bool decodeAuditQuery(const uint8_t* payload, size_t len, AuditQuery& q, std::st
     bool ok = true;
     switch (t.tag) {
     case SARK_AQ_USER_ID:
-      ok = text(t, q.user_id, q.has_user);
+      ok = text(t, q.user_id, q.has_user, SARK_AQ_MAX_USER_ID);
       break;
     case SARK_AQ_SERVER_NAME:
       ok = text(t, q.server_name, q.has_server);

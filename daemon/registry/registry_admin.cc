@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "authz/sensitivity.h"
 #include "core/admin_session.h"
@@ -90,8 +91,42 @@ bool checkEntry(const Value& e, const std::string& where, bool tool, std::string
   return true;
 }
 
+// A member twice in one object: the checks above read the first, PostgreSQL
+// (jsonb) keeps the last, so such a file is refused whole, wherever it is.
+bool checkUnique(const Value& v, const std::string& where, std::string& err) {
+  if (v.IsArray()) {
+    size_t i = 0;
+    for (const Value& e : v.GetArray()) {
+      if (!checkUnique(e, where + "[" + std::to_string(i++) + "]", err)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (!v.IsObject()) {
+    return true;
+  }
+  std::set<std::string_view> seen;
+  for (const auto& m : v.GetObject()) {
+    std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    std::string at = where.empty() ? std::string(name) : where + "." + std::string(name);
+    if (!seen.insert(name).second) {
+      err = (where.empty() ? std::string("the file") : where) + ": member \"" +
+            std::string(name) + "\" appears twice";
+      return false;
+    }
+    if (!checkUnique(m.value, at, err)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool checkDocument(const rapidjson::Document& doc, size_t& nservers, size_t& ntools,
                    std::string& err) {
+  if (!checkUnique(doc, "", err)) {
+    return false;
+  }
   const Value* servers = doc.IsObject() ? member(doc, "servers") : nullptr;
   if (servers == nullptr || !servers->IsArray()) {
     err = "the file must be a JSON object with a \"servers\" array";
