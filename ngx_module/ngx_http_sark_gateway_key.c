@@ -33,6 +33,9 @@
     (sizeof(NGX_HTTP_SARK_KEY_PREFIX) - 1 + 32)
 #define NGX_HTTP_SARK_KEY_REPORT      60000   /* ms between KEY_USED */
 
+/* sarkd silent this long (ms; it is probed every 0.5 s): keys distrusted */
+#define NGX_HTTP_SARK_KEY_SILENCE     1200
+
 
 typedef struct {
     u_char                       hash[SARK_KEY_HASH_LEN];
@@ -392,6 +395,19 @@ ngx_http_sark_gateway_caller(ngx_http_request_t *r,
         ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
                                 "gateway keys are not known yet: sarkd has "
                                 "not sent them");
+        err->retry_after = 1;
+        return NGX_DECLINED;
+    }
+
+    /*
+     * sarkd connected but not answering (stopped, stalled): a revocation
+     * could not reach this worker, so its keys are not trusted meanwhile
+     */
+
+    if (ngx_http_sark_sarkd_silence() > NGX_HTTP_SARK_KEY_SILENCE) {
+        ngx_http_sark_error_set(err, NGX_HTTP_SERVICE_UNAVAILABLE, "CN-001",
+                                "gateway keys are not trusted now: sarkd "
+                                "has not answered for over a second");
         err->retry_after = 1;
         return NGX_DECLINED;
     }

@@ -19,6 +19,9 @@
 /* frames this large skip the output buffer when nothing else waits */
 #define NGX_HTTP_SARK_SEND_DIRECT        4096
 
+/* a PING when sarkd has said nothing for this long (ms) */
+#define NGX_HTTP_SARK_PROBE              500
+
 
 typedef struct {
     ngx_http_sark_sarkd_conf_t   conf;
@@ -42,6 +45,9 @@ typedef struct {
     ngx_msec_t                   backoff;
     ngx_msec_t                   last_attempt;
 
+    ngx_event_t                  probe;
+    ngx_msec_t                   heard;         /* sarkd's last bytes */
+
     ngx_log_t                   *log;
     ngx_log_t                    quiet_log;
 
@@ -56,6 +62,7 @@ static void ngx_http_sark_sarkd_fail(ngx_http_sark_sarkd_t *sd,
     const char *why);
 static void ngx_http_sark_sarkd_schedule(ngx_http_sark_sarkd_t *sd);
 static void ngx_http_sark_sarkd_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_sark_sarkd_probe_handler(ngx_event_t *ev);
 static void ngx_http_sark_sarkd_read_handler(ngx_event_t *rev);
 static void ngx_http_sark_sarkd_write_handler(ngx_event_t *wev);
 static ngx_int_t ngx_http_sark_sarkd_flush(ngx_http_sark_sarkd_t *sd);
@@ -103,6 +110,11 @@ ngx_http_sark_sarkd_init(ngx_cycle_t *cycle, ngx_http_sark_sarkd_conf_t *conf)
     sd->reconnect.log = cycle->log;
     sd->reconnect.cancelable = 1;
 
+    sd->probe.handler = ngx_http_sark_sarkd_probe_handler;
+    sd->probe.data = sd;
+    sd->probe.log = cycle->log;
+    sd->probe.cancelable = 1;
+
     sd->backoff = NGX_HTTP_SARK_BACKOFF_MIN;
     sd->next_id = (uint32_t) ngx_pid << 16;
 
@@ -127,6 +139,10 @@ ngx_http_sark_sarkd_exit(ngx_cycle_t *cycle)
 
     if (sd->reconnect.timer_set) {
         ngx_del_timer(&sd->reconnect);
+    }
+
+    if (sd->probe.timer_set) {
+        ngx_del_timer(&sd->probe);
     }
 
     if (sd->c) {
@@ -323,6 +339,11 @@ ngx_http_sark_sarkd_connected(ngx_http_sark_sarkd_t *sd)
 {
     sd->connected = 1;
     sd->backoff = NGX_HTTP_SARK_BACKOFF_MIN;
+    sd->heard = ngx_current_msec;
+
+    if (!sd->probe.timer_set) {
+        ngx_add_timer(&sd->probe, NGX_HTTP_SARK_PROBE);
+    }
 
     if (sd->down) {
         sd->down = 0;
@@ -364,6 +385,10 @@ ngx_http_sark_sarkd_fail(ngx_http_sark_sarkd_t *sd, const char *why)
     sd->out_pos = 0;
     sd->out_last = 0;
 
+    if (sd->probe.timer_set) {
+        ngx_del_timer(&sd->probe);
+    }
+
     if (sd->conf.on_lost) {
         sd->conf.on_lost();
     }
@@ -404,6 +429,53 @@ ngx_http_sark_sarkd_reconnect_handler(ngx_event_t *ev)
     if (sd->c == NULL) {
         (void) ngx_http_sark_sarkd_connect(sd);
     }
+}
+
+
+/*
+ * Liveness: sarkd connected but silent for NGX_HTTP_SARK_PROBE ms gets a
+ * PING; its PONG (as any bytes from it) is heard.  What depends on sarkd
+ * telling this worker in time (a key revocation) asks
+ * ngx_http_sark_sarkd_silence().
+ */
+
+static void
+ngx_http_sark_sarkd_probe_handler(ngx_event_t *ev)
+{
+    u_char                  ping[SARK_PROTO_HDR_LEN];
+    sark_frame_hdr_t        h;
+    ngx_http_sark_sarkd_t  *sd;
+
+    sd = ev->data;
+
+    if (!sd->connected || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (ngx_current_msec - sd->heard >= NGX_HTTP_SARK_PROBE) {
+        ngx_memzero(&h, sizeof(sark_frame_hdr_t));
+        h.type = SARK_MSG_PING;
+        sark_frame_hdr_encode(ping, &h);
+
+        (void) ngx_http_sark_sarkd_queue(sd, ping, SARK_PROTO_HDR_LEN);
+    }
+
+    ngx_add_timer(&sd->probe, NGX_HTTP_SARK_PROBE);
+}
+
+
+ngx_msec_t
+ngx_http_sark_sarkd_silence(void)
+{
+    ngx_http_sark_sarkd_t  *sd;
+
+    sd = ngx_http_sark_sarkd;
+
+    if (sd == NULL || !sd->connected) {
+        return NGX_MAX_INT32_VALUE;
+    }
+
+    return ngx_current_msec - sd->heard;
 }
 
 
@@ -659,6 +731,7 @@ ngx_http_sark_sarkd_read_handler(ngx_event_t *rev)
         }
 
         sd->in_last += n;
+        sd->heard = ngx_current_msec;
 
         if (ngx_http_sark_sarkd_process(sd) != NGX_OK) {
             ngx_http_sark_sarkd_fail(sd, "protocol error");
@@ -766,6 +839,9 @@ ngx_http_sark_sarkd_dispatch(ngx_http_sark_sarkd_t *sd, sark_frame_hdr_t *h,
     case SARK_MSG_REVISION:
     case SARK_MSG_INVALIDATE:
         return ngx_http_sark_sarkd_notice(sd, h, payload);
+
+    case SARK_MSG_PONG:
+        return NGX_OK;              /* heard: see the probe */
 
     case SARK_MSG_KEYS:
         if (sd->conf.on_keys) {

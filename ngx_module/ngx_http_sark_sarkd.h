@@ -92,5 +92,9 @@ ngx_int_t ngx_http_sark_sarkd_notify(u_char *frame, size_t len);
 /* bytes queued to sarkd and not yet written */
 size_t ngx_http_sark_sarkd_queued(void);
 
+/* ms since sarkd last said anything (a PONG at least every ~0.5 s while
+ * it is alive); NGX_MAX_INT32_VALUE when not connected */
+ngx_msec_t ngx_http_sark_sarkd_silence(void);
+
 
 #endif /* _NGX_HTTP_SARK_SARKD_H_INCLUDED_ */

@@ -46,9 +46,9 @@ extern "C" {
 /* frame types */
 #define SARK_MSG_AUTHZ_REQ        1   /* module -> sarkd */
 #define SARK_MSG_AUTHZ_RESP       2   /* sarkd -> module */
-#define SARK_MSG_PING             3   /* a client's liveness probe (tests,
-                                         tools): sarkd answers PONG; the
-                                         module sends neither */
+#define SARK_MSG_PING             3   /* a liveness probe: sarkd answers
+                                         PONG (same id); a worker sends one
+                                         when sarkd has been silent 0.5 s */
 #define SARK_MSG_PONG             4
 #define SARK_MSG_ERROR            5   /* protocol error; sender closes */
 #define SARK_MSG_REVISION         6   /* sarkd -> module, unsolicited: the

@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 70;
+plan tests => 77;
 
 our $N = nonce();
 
@@ -268,6 +268,29 @@ like($r->{json}{error}{message}, qr/gateway keys are not known yet/, 'says why')
 ok($r->{headers}{'retry-after'}, 'Retry-After');
 stack('start', 'sarkd');
 ok(main::known($key), 'sarkd back: the key works again');
+--- request
+GET /api/v1/gateway/audit
+--- error_code: 405
+
+
+
+=== TEST 10: sarkd connected but stalled: its keys are distrusted within about a second, even a decision in L1 (a revocation could not arrive), and a key revoked meanwhile is refused once it answers again
+--- init
+my $key = main::new_key('stalled');
+ok(main::known($key), 'the key works');
+my $u = main::analyst('t10');
+ok(poll_until(5, sub { (main::ask($key, $u)->{json}{metadata}{cache} // '') eq 'L1' }), 'its decision is in L1');
+stack('pause', 'sarkd');
+my $t0 = Time::HiRes::time();
+my ($rc, $out) = main::keys_cmd('revoke', "stalled-$main::N");
+my $r;
+poll_until(5, sub { $r = main::ask($key, $u); $r->{status} == 503 });
+my $took = Time::HiRes::time() - $t0;
+stack('resume', 'sarkd');
+is("$r->{status} $r->{json}{error}{code}", '503 CN-001', 'sarkd stalled: 503 CN-001, not the L1 allow');
+like($r->{json}{error}{message}, qr/sarkd has not answered/, 'says why');
+ok($took < 2, sprintf('within %.3f s of the stall', $took));
+ok(poll_until(5, sub { main::ask($key, $u)->{status} == 401 }), 'sarkd answering again: the revoked key is 401');
 --- request
 GET /api/v1/gateway/audit
 --- error_code: 405
