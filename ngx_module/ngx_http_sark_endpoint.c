@@ -181,6 +181,8 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
     ngx_http_sark_ctx_t       *ctx;
     ngx_http_sark_loc_conf_t  *slcf;
 
+    static ngx_str_t  no_store = ngx_string("no-store");
+
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);
 
     rc = ngx_http_sark_get_only(r);
@@ -194,6 +196,15 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
     }
 
     if (token) {
+
+        /* an answer for one caller: no shared cache may keep it */
+
+        if (ngx_http_sark_add_header(r, "Cache-Control", &no_store)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         rc = ngx_http_sark_authenticate(r, slcf, &ctx->identity,
                                         &ctx->error);
         if (rc != NGX_OK) {

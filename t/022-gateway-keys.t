@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 77;
+plan tests => 78;
 
 our $N = nonce();
 
@@ -91,6 +91,8 @@ is($rc, 1, 'create: a second active key of one name is refused');
 like($err, qr/exists and is not revoked/, 'with a message');
 ($rc, undef, $err) = main::keys_cmd('create', '--name', 'x', '--scopes', 'everything');
 is($rc, 2, 'create: unknown scope is a usage error');
+($rc, undef, $err) = main::keys_cmd('create', '--name', "'tab\there'");
+is("$rc " . ($err =~ /no control characters/ ? 'says' : $err), '2 says', 'create: a name with a control character (a column of list) is a usage error');
 --- request
 GET /api/v1/gateway/authorize
 --- error_code: 405

@@ -16,7 +16,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 78;
+plan tests => 79;
 
 our $N = nonce();
 
@@ -109,6 +109,7 @@ is(main::listing($r), 'everything:4 github-mcp:4 postgres-mcp:4', 'admin: every 
 is_deeply([sort keys %{ $r->{json}{servers}[2] }], [qw(description name owner sensitivity_level teams tools_count url)],
           'a server entry\'s fields');
 is_deeply($r->{json}{servers}[2]{teams}, ['data'], 'teams as registered');
+is($r->{headers}{'cache-control'} // '', 'no-store', 'Cache-Control: no-store');
 is(main::listing(main::servers(main::user('ana', 'analyst'))), 'everything:2 postgres-mcp:3', 'analyst');
 is(main::listing(main::servers(main::user('dev', 'developer'))), 'everything:4 github-mcp:3', 'developer');
 is(main::listing(main::servers(main::user('guest', 'guest'))), 'everything:2', 'guest');

@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until pg_query pg_valu
 repeat_each(1);
 no_shuffle();
 
-plan tests => 71;
+plan tests => 72;
 
 our $N = nonce();
 our $U = "aq-$N";
@@ -156,6 +156,7 @@ for my $b (@bad) {
 is(pg_value("SELECT count(*) FROM gateway_audit_events WHERE user_id = '$main::U'"), 25, 'the table is intact');
 $r = main::events('user_id=' . ('x' x 300));
 is("$r->{status} " . scalar(@{ $r->{json}{events} || [1] }), '200 0', 'a user id as long as a token\'s sub may be: a filter');
+is($r->{headers}{'cache-control'} // '', 'no-store', 'Cache-Control: no-store (an answer for one caller)');
 --- request
 POST /api/v1/audit/events
 --- error_code: 405

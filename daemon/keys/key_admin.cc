@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -41,8 +42,14 @@ int create(PGconn* c, const Config& cfg, int argc, char** argv) {
   }
   uint32_t bits = 0;
   uint64_t n_days = 0;
-  if (name.empty() || name.size() > 200) {
-    fprintf(stderr, "sarkd: keys create: --name NAME (1 to 200 bytes) is required\n");
+  // a name is a column of `keys list`: no tab, newline or other control byte
+  bool printable = std::all_of(name.begin(), name.end(), [](char ch) {
+    auto u = static_cast<unsigned char>(ch);
+    return u >= 0x20 && u != 0x7f;
+  });
+  if (name.empty() || name.size() > 200 || !printable) {
+    fprintf(stderr, "sarkd: keys create: --name NAME (1 to 200 bytes, no control "
+                    "characters) is required\n");
     return kExitUsage;
   }
   if (!parseScopes(scopes, bits)) {
