@@ -386,6 +386,7 @@ ngx_http_sark_parse_query(ngx_http_request_t *r, const sark_json_t *root,
                                 "invalid sensitivity_level \"%V\": expected "
                                 "low, medium, high or critical",
                                 &q->sensitivity);
+        err->field = "sensitivity_level";
         return NGX_DECLINED;
     }
 

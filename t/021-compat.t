@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until audit_rows_for);
 repeat_each(1);
 no_shuffle();
 
-plan tests => 74;
+plan tests => 79;
 
 our $N = nonce();
 our $KEY = 'dev-gateway-key-0123456789abcdef';
@@ -52,6 +52,8 @@ my @cases = (
      'field "parameters" must be an object'],
     ['malformed JSON', '{"action":', 'value_error', ['body'], undef],
     ['unknown action', '{"action":"gateway:everything"}', 'value_error', ['body'], 'unknown action "gateway:everything"'],
+    ['a bad sensitivity', '{"action":"gateway:tool:invoke","sensitivity_level":"secret"}', 'value_error',
+     ['body', 'sensitivity_level'], 'invalid sensitivity_level "secret": expected low, medium, high or critical'],
 );
 for my $c (@cases) {
     my ($what, $body, $type, $loc, $msg) = @$c;
