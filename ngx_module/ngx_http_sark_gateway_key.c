@@ -267,7 +267,8 @@ ngx_http_sark_key_report(ngx_http_sark_gw_key_t *k)
 /*
  * The key a request presents: X-Gateway-Api-Key, else a bearer token
  * that is one (any bearer with `any_bearer`; else one that looks like a
- * key from sarkd, or is the static key).  0: none.
+ * key from sarkd, or is the static key).  1: *key is it; 0: none; 2: two
+ * X-Gateway-Api-Key headers.
  */
 
 static ngx_int_t
@@ -275,17 +276,23 @@ ngx_http_sark_key_presented(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_uint_t any_bearer, ngx_str_t *key,
     ngx_uint_t *bearer)
 {
-    u_char           *p, *last;
-    ngx_table_elt_t  *h;
+    u_char                       *p, *last;
+    ngx_table_elt_t              *h;
+    ngx_http_sark_header_iter_t   it;
 
     static ngx_str_t  name = ngx_string("X-Gateway-Api-Key");
 
     *bearer = 0;
 
-    h = ngx_http_sark_find_header(r, &name);
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
+
+    h = ngx_http_sark_next_header(&r->headers_in.headers, &name, &it);
     if (h) {
         *key = h->value;
-        return 1;
+
+        /* two keys: which one acts would be a guess */
+        return ngx_http_sark_next_header(&r->headers_in.headers, &name, &it)
+               ? 2 : 1;
     }
 
     if (r->headers_in.authorization == NULL) {
@@ -344,10 +351,24 @@ ngx_http_sark_gateway_caller(ngx_http_request_t *r,
     err = &ctx->error;
     ngx_str_null(&key);
 
-    if (!ngx_http_sark_key_presented(r, slcf, any_bearer, &key, &bearer)) {
+    switch (ngx_http_sark_key_presented(r, slcf, any_bearer, &key, &bearer)) {
+
+    case 0:
         if (!any_bearer) {
             return NGX_ABORT;
         }
+
+        break;
+
+    case 2:
+        ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
+                                "more than one X-Gateway-Api-Key header");
+        err->field = "x-gateway-api-key";
+        err->in_header = 1;
+        return NGX_DECLINED;
+
+    default:
+        break;
     }
 
     if (key.len == 0) {

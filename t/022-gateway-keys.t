@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 78;
+plan tests => 79;
 
 our $N = nonce();
 
@@ -155,6 +155,11 @@ $r = main::ask(uc($main::K1) =~ s/^SARK_GW_/sark_gw_/r, main::analyst('t4'));
 is("$r->{status} $r->{json}{error}{code}", '401 AU-002', 'upper-case hex: 401 AU-002');
 $r = main::ask('', main::analyst('t4'));
 is("$r->{status} $r->{json}{error}{code}", '401 AU-001', 'empty header: 401 AU-001');
+$r = authorize({ action => 'gateway:tool:invoke', server_name => 'postgres-mcp', tool_name => 'list_tables',
+                 user => main::analyst('t4') },
+               headers => { 'X-Gateway-Api-Key' => [$main::K1, 'sark_gw_' . ('0' x 32)] });
+is("$r->{status} $r->{json}{error}{code} $r->{json}{error}{message}", '400 GW-100 more than one X-Gateway-Api-Key header',
+   'two key headers: 400, whichever comes first');
 $r = http_request('POST', '/api/v1/gateway/audit', token => jwt(roles => ['admin']),
                   body => { event_type => 'x', decision => 'allow', reason => 'r', timestamp => 1, gateway_request_id => 'g' });
 is("$r->{status} $r->{json}{error}{code}", '401 AU-002', 'a user token on the audit endpoint: 401 AU-002');
