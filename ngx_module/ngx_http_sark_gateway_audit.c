@@ -29,8 +29,13 @@
 #define NGX_HTTP_SARK_EVENT_TYPE_MAX   50      /* SARK's varchar(50) */
 #define NGX_HTTP_SARK_REASON_MAX       4096
 
-/* Unix seconds up to 9999-12-31T23:59:59Z */
-#define NGX_HTTP_SARK_TIMESTAMP_MAX    253402300799LL
+/*
+ * An event's time: from 2000-01-01T00:00:00Z to an hour ahead of this
+ * host's clock (skew), so no event sorts above every real one in the
+ * newest-first audit queries, nor lands in 1970
+ */
+#define NGX_HTTP_SARK_TIMESTAMP_MIN    946684800LL
+#define NGX_HTTP_SARK_TIMESTAMP_AHEAD  3600
 
 
 static ngx_int_t ngx_http_sark_gateway_event(ngx_http_request_t *r,
@@ -241,9 +246,12 @@ ngx_http_sark_gateway_event(ngx_http_request_t *r, const sark_json_t *root,
         return NGX_DECLINED;
     }
 
-    if (v->ival < 0 || v->ival > NGX_HTTP_SARK_TIMESTAMP_MAX) {
+    if (v->ival < NGX_HTTP_SARK_TIMESTAMP_MIN
+        || v->ival > (long long) ngx_time() + NGX_HTTP_SARK_TIMESTAMP_AHEAD)
+    {
         ngx_http_sark_error_set(err, NGX_HTTP_BAD_REQUEST, "GW-100",
-                                "field \"timestamp\" is out of range");
+                                "field \"timestamp\" is out of range (from "
+                                "2000-01-01 to an hour from now)");
         err->field = "timestamp";
         return NGX_DECLINED;
     }

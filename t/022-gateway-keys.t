@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 79;
+plan tests => 80;
 
 our $N = nonce();
 
@@ -189,6 +189,12 @@ my $f = http_request('POST', '/api/v1/gateway/audit', headers => { 'X-Gateway-Ap
 is("$f->{status} $f->{json}{error}{code} $f->{json}{error}{message}",
    '400 GW-100 field "metadata" may not hold "gateway_key": sark records the key that posts the event',
    'an event naming a key itself: 400');
+my @when = map {
+    http_request('POST', '/api/v1/gateway/audit', headers => { 'X-Gateway-Api-Key' => $key },
+                 body => { event_type => 'tool_invoke', user_id => "gwev-$main::N", decision => 'allow', reason => 'r',
+                           timestamp => $_, gateway_request_id => "g3-$main::N" })->{status}
+} 0, time + 7200, time - 86400;
+is("@when", '400 400 201', 'timestamps: 1970 and two hours ahead refused, yesterday taken');
 my $r = main::ask($key, main::analyst('t5'));
 is("$r->{status} $r->{json}{error}{code}", '403 AZ-002', 'decision API: 403 AZ-002');
 like($r->{json}{error}{message}, qr/lacks the scope "authorize"/, 'names the scope');
