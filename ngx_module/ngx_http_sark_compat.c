@@ -14,7 +14,9 @@
  *     {"detail": [{"type", "loc", "msg", "input"}]}, FastAPI's shape;
  *   - an outage of the decision API is a decision: 200 "allow": false,
  *     "cache_ttl": 0, audited as a deny;
- *   - a decision always carries "filtered_parameters" (null on a deny).
+ *   - a decision always carries "filtered_parameters" (null on a deny);
+ *   - discovery answers bare arrays of SARK's GatewayServerInfo and
+ *     GatewayToolInfo.
  *
  * The codes stay in the error log and the audit trail.
  */

@@ -15,7 +15,9 @@
  * OPA, coalesced) and audited; the questions of a listing are all asked at
  * once, each on a context of its own, and the answer is sent when the
  * last one is known.  Any outage fails the whole listing (503): an
- * incomplete list could look like a complete one.
+ * incomplete list could look like a complete one.  With sark_api_compat
+ * sark the answers take SARK's shapes (ngx_http_sark_compat_listing) and
+ * an outage is an empty list.
  */
 
 

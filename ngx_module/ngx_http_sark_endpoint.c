@@ -220,20 +220,42 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
 
 
 /*
- * A query string argument, %-decoded: {NULL, 0} when absent; NGX_ERROR
- * when empty, holding a NUL or not UTF-8 (or out of memory)
+ * A query string argument, its name matched byte for byte (nginx's
+ * ngx_http_arg() ignores case), %-decoded: {NULL, 0} when absent;
+ * NGX_ERROR when empty, holding a NUL or not UTF-8 (or out of memory)
  */
 
 ngx_int_t
 ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *out)
 {
-    u_char     *dst, *src;
+    u_char     *p, *end, *next, *dst, *src;
+    size_t      len;
     ngx_str_t   raw;
 
     ngx_str_null(out);
+    ngx_str_null(&raw);
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+    len = ngx_strlen(name);
+    end = r->args.data + r->args.len;
+
+    for (p = r->args.data; p < end; p = next + 1) {
+        next = ngx_strlchr(p, end, '&');
+        if (next == NULL) {
+            next = end;
+        }
+
+        if ((size_t) (next - p) >= len && ngx_strncmp(p, name, len) == 0
+            && ((size_t) (next - p) == len || p[len] == '='))
+        {
+            /* "name" alone is there with an empty value */
+            raw.data = ngx_min(p + len + 1, next);
+            raw.len = next - raw.data;
+            break;
+        }
+    }
+
+    if (raw.data == NULL) {
         return NGX_OK;
     }
 

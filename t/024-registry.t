@@ -16,7 +16,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 79;
+plan tests => 80;
 
 our $N = nonce();
 
@@ -262,6 +262,8 @@ is("$r->{status} $r->{json}{detail}[0]{type} @{ $r->{json}{detail}[0]{loc} }", '
    'an empty server_name: 422');
 $r = http_request('GET', '/compat/servers');
 is("$r->{status} $r->{json}{error_type}", '401 authentication_error', 'no token: 401 as SARK');
+$r = http_request('GET', '/compat/tools?SERVER_NAME=postgres-mcp', token => $t);
+is(scalar(@{ $r->{json} || [] }), scalar(@all), 'a name in another case is not server_name (every server\'s tools)');
 $r = http_request('GET', '/compat/tools?server_name=postgres-mcp&include_tools=1', token => $t);
 is("$r->{status} " . scalar(@{ $r->{json} || [] }), '200 3', 'an unknown argument is let be, as SARK does');
 $r = http_request('GET', '/compat/tools?server_name=postgres-mcp&server_name=github-mcp', token => $t);

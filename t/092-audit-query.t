@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until pg_query pg_valu
 repeat_each(1);
 no_shuffle();
 
-plan tests => 72;
+plan tests => 73;
 
 our $N = nonce();
 our $U = "aq-$N";
@@ -141,6 +141,7 @@ my @bad = (
     ['user%5Fid=x', 'parameter name "user%5Fid" is %-encoded'],
     ['explain=true', 'parameter "explain" is invalid'],
     ['cursor=', 'parameter "cursor" is invalid'],
+    ['decision', 'parameter "decision" is invalid'],
     ["cursor=$moved", 'invalid cursor'],
     ["cursor=$other_id", 'invalid cursor'],
     ['cursor=' . substr($c, 0, -1) . 'g', 'invalid cursor'],
