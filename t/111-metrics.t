@@ -4,13 +4,13 @@
 # exactly the requests sent, whichever of the two workers answered them.
 use lib 't/lib';
 use Test::Sark;
-use Test::Sark::Util qw(nonce authorize http_request l1_ready metrics_samples);
+use Test::Sark::Util qw(nonce authorize http_request l1_ready metrics_samples poll_until);
 
 repeat_each(1);
 no_shuffle();
 workers(2);
 
-plan tests => 25;
+plan tests => 28;
 
 our $N = nonce();
 
@@ -130,6 +130,24 @@ my ($s2) = main::scrape();
 is(main::total($s2, 'sark_sarkd_up'), 0, 'sarkd away: sark_sarkd_up 0');
 ok(main::total($s2, 'sark_gateway_authz_requests_total') >= 40, 'the workers\' counters are still there');
 stack('start', 'sarkd');
+--- request
+GET /metrics
+--- error_code: 200
+
+
+
+=== TEST 3: credentials in OPA_URL (basic auth) do not reach /metrics (nor sarkd's status, which /health/detailed shows)
+--- init
+{
+    local $ENV{SARK_OPA_URL} = "http://sark:opa-secret-$main::N\@127.0.0.1:$ENV{TEST_NGINX_OPA_PORT}";
+    stack('restart', 'sarkd');
+}
+my $m;
+poll_until(10, sub { $m = http_request('GET', '/metrics'); $m->{body} =~ /sark_opa_request_duration_seconds_count\{/ });
+stack('restart', 'sarkd');
+like($m->{body}, qr{sark_opa_request_duration_seconds_count\{server="http://\*\*\*\@127\.0\.0\.1:\d+"\}},
+     'the server label hides the credentials');
+unlike($m->{body}, qr/opa-secret/, 'the password is nowhere in /metrics');
 --- request
 GET /metrics
 --- error_code: 200

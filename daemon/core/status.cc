@@ -121,7 +121,7 @@ std::string Sarkd::statusJson() const {
     const OpaClient::ServerStats& st = opa_.serverStats(i);
     w.StartObject();
     w.Key("url");
-    w.String(opa_.serverUrl(i).c_str());
+    w.String(redactUrl(opa_.serverUrl(i)).c_str()); // no credentials in a label
     counter(w, "requests", st.requests);
     counter(w, "errors", st.errors);
     counter(w, "timeouts", st.timeouts);
