@@ -11,16 +11,16 @@
 use lib 't/lib';
 use Test::Sark;
 use Test::Sark::Util qw(nonce http_request authorize decision_is poll_until l1_ready
-    l2_ready redis_keys);
+    l2_ready redis_keys redis_cli);
 use File::Path ();
 
 repeat_each(1);
 # blocks build on the ones before them (state of the stack, caches)
 no_shuffle();
 
-# Tests per block, in order: 3 3 3 3 4 5 3 3 4 3 3 3 3 3 3 4 (53); the init
-# sections hold 33 more.
-plan tests => repeat_each() * 53 + 33;
+# Tests per block, in order: 3 3 3 3 4 5 3 3 4 3 3 3 3 3 3 4 1 (54); the
+# init sections hold 36 more.
+plan tests => repeat_each() * 54 + 36;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -38,7 +38,7 @@ our $QUERY = '{"action":"gateway:tool:invoke","server_name":"postgres-mcp",'
 
 sub user { jwt(sub => "u-$N-$_[0]", email => 'a@example.com', roles => ['analyst']) }
 
-our %tok = map { $_ => user($_) } qw(A B C H E);
+our %tok = map { $_ => user($_) } qw(A B C H E F);
 our $admin = jwt(sub => "u-$N-admin", roles => ['admin']);
 
 sub ready {
@@ -368,3 +368,19 @@ POST /api/v1/cache/invalidate
 [qr/sark: cache invalidation "authz:x\\x0a2026\/12\/06 00:00:00 \[error\] forged" by "adm\\x0a\[error\] forged-sub"/]
 --- no_error_log eval
 [qr/^2026\/12\/06 00:00:00 \[error\] forged/, qr/^\[error\] forged-sub/]
+
+
+
+=== TEST 17: an invalidation message from a writer of Redis dated in the future counts as issued now: caching comes back after the skew window, not in 2100
+--- init
+main::cached($main::LIST_TABLES, 'F');
+redis_cli('PUBLISH', 'sark:invalidate', '{"pattern":"authz:u-' . $main::N . '-F:*","origin":"forged-host",'
+          . '"issued_at":4102444800000,"id":1}');
+ok(poll_until(3, sub { (authorize($main::LIST_TABLES, token => $main::tok{F})->{json}{metadata}{cache} // '') ne 'L1' }),
+   'the message invalidates F\'s entry');
+main::after_skew();
+main::cached($main::LIST_TABLES, 'F');
+--- request
+POST /api/v1/cache/invalidate
+{"other":"x"}
+--- error_code: 400

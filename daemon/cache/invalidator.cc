@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -161,7 +162,7 @@ bool Invalidator::onInvalidateRequest(uint64_t conn_id, uint32_t frame_id,
     return true;
   }
   uint64_t now = wallMs();
-  uint64_t issued_at = req.issued_at != 0 ? req.issued_at : now;
+  uint64_t issued_at = req.issued_at != 0 ? std::min(req.issued_at, now + SARK_INVALIDATION_SKEW_MS) : now;
   recent_.record(req.pattern, issued_at, now);
   stats_.issued++;
 
@@ -404,6 +405,16 @@ void Invalidator::onRemoteInvalidate(std::string_view payload) {
   }
   if (origin == host_id_) {
     return; // our own, already applied
+  }
+  // A time ahead of ours by more than the skew allowance would keep every
+  // matching decision stale until then (a writer of Redis could switch
+  // caching off for years): it counts as now.
+  uint64_t latest = wallMs() + SARK_INVALIDATION_SKEW_MS;
+  if (issued_at > latest) {
+    LogLine(LogLevel::Warn, "an invalidation issued in the future counts as issued now")
+        .str("origin", truncateUtf8(origin, 64))
+        .unum("issued_at", issued_at);
+    issued_at = latest;
   }
   stats_.received++;
   LogLine(LogLevel::Info, "cache invalidation from another host")
