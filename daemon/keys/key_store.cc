@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+
 #include "audit/pg_connection.h"
 #include "core/clock.h"
 #include "keys/gateway_keys.h"
@@ -267,7 +269,16 @@ void KeyStore::onMessage(const redisReply* r) {
   }
   std::string_view msg = replyString(r->element[2]);
   std::string hash;
-  if (msg.starts_with("revoke:") && hexToBytes(msg.substr(7), hash)) {
+  // a key's hash and nothing else; remembered for at most kMaxKeys keys
+  // (the oldest memory goes first): a writer of Redis cannot grow sarkd
+  if (msg.starts_with("revoke:") && msg.size() == 7 + 2 * SARK_KEY_HASH_LEN &&
+      hexToBytes(msg.substr(7), hash)) {
+    if (revoked_.size() >= static_cast<size_t>(kMaxKeys) && !revoked_.count(hash)) {
+      revoked_.erase(std::min_element(revoked_.begin(), revoked_.end(), [](const auto& a,
+                                                                          const auto& b) {
+        return a.second < b.second;
+      }));
+    }
     revoked_[hash] = monotonicUs() / 1000;
     if (keys_.erase(hash) > 0) {
       publish();
