@@ -35,6 +35,8 @@
 
 static ngx_uint_t ngx_http_sark_mcp_json_type(ngx_http_request_t *r);
 static void ngx_http_sark_mcp_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_sark_mcp_session(ngx_http_request_t *r,
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *session, ngx_uint_t mode);
 static ngx_int_t ngx_http_sark_mcp_parse(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_mcp_message(ngx_http_request_t *r,
@@ -126,32 +128,13 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     session = ngx_http_sark_mcp_session_id(r);
 
     if (session) {
-        rc = ngx_http_sark_mcp_session_bind(r, ctx, session, 1);
+        rc = ngx_http_sark_mcp_session(r, ctx, session,
+                                       NGX_HTTP_SARK_SESSION_CHECK);
 
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc == NGX_BUSY) {
-            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_FOUND, "GW-404",
-                                    "unknown MCP session: start a new one");
-            ctx->error.rpc_code = NGX_HTTP_SARK_RPC_INVALID;
+        if (rc != NGX_OK) {
             m->state = NGX_HTTP_SARK_MCP_DONE;
-            return ngx_http_sark_mcp_resume(r, ctx);
-        }
-
-        if (rc == NGX_DECLINED) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "sark: refused MCP session \"%V\" to subject "
-                          "\"%V\": it belongs to another subject",
-                          ngx_http_sark_log_safe(r->pool, session),
-                          ngx_http_sark_log_safe(r->pool,
-                                                 &ctx->identity.sub));
-            ngx_http_sark_error_set(&ctx->error, NGX_HTTP_FORBIDDEN, "AZ-004",
-                                    "this MCP session belongs to another "
-                                    "caller");
-            m->state = NGX_HTTP_SARK_MCP_DONE;
-            return ngx_http_sark_mcp_resume(r, ctx);
+            return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                     : ngx_http_sark_mcp_resume(r, ctx);
         }
     }
 
@@ -253,6 +236,53 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
 
 
 /*
+ * The session a request names, checked or claimed (`mode`): NGX_OK to go
+ * on (m->claim set when an unknown id is to be claimed once allowed);
+ * NGX_DECLINED with ctx->error set (another subject's: 403 AZ-004; no
+ * free slot for an unknown one: 404, which tells a client to start a new
+ * session); NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_sark_mcp_session(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
+    ngx_str_t *session, ngx_uint_t mode)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_sark_mcp_session_bind(r, ctx, session, mode);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_DONE:
+        ctx->mcp->claim = 1;
+        return NGX_OK;
+
+    case NGX_BUSY:
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_NOT_FOUND, "GW-404",
+                                "unknown MCP session: start a new one");
+        ctx->error.rpc_code = NGX_HTTP_SARK_RPC_INVALID;
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "sark: refused MCP session \"%V\" to subject "
+                      "\"%V\": it belongs to another subject",
+                      ngx_http_sark_log_safe(r->pool, session),
+                      ngx_http_sark_log_safe(r->pool, &ctx->identity.sub));
+        ngx_http_sark_error_set(&ctx->error, NGX_HTTP_FORBIDDEN, "AZ-004",
+                                "this MCP session belongs to another caller");
+        return NGX_DECLINED;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/*
  * Content-Type application/json, with no parameter but charset=utf-8, and
  * no Content-Encoding but identity
  */
@@ -349,6 +379,26 @@ ngx_http_sark_mcp_resume(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     if (ctx->error.status) {
         return ngx_http_sark_refuse(r, &ctx->error);
+    }
+
+    /* allowed: an unknown session id it names becomes the caller's */
+
+    if (m->claim) {
+        m->claim = 0;
+
+        switch (ngx_http_sark_mcp_session(r, ctx,
+                                          ngx_http_sark_mcp_session_id(r),
+                                          NGX_HTTP_SARK_SESSION_CLAIM))
+        {
+        case NGX_OK:
+            break;
+
+        case NGX_ERROR:
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        default:
+            return ngx_http_sark_refuse(r, &ctx->error);
+        }
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);

@@ -175,16 +175,18 @@ ngx_http_sark_mcp_session_init(ngx_conf_t *cf)
 
 
 /*
- * Binds session id `id` to ctx's subject.  A request (`strict`): an id
- * bound to another subject stays theirs (NGX_DECLINED); an unknown one is
- * bound in a free slot, or NGX_BUSY when there is none.  An answer of the
- * upstream (not `strict`): the binding is made or replaced, in the least
- * recently used slot when none is free.
+ * Binds session id `id` to ctx's subject.  A request (CHECK, CLAIM): an id
+ * bound to another subject stays theirs (NGX_DECLINED).  An unknown one:
+ * CHECK, before the request is decided, binds nothing (NGX_DONE: claim it
+ * once allowed, so refused requests hold no slot); CLAIM binds it in a
+ * free slot, or NGX_BUSY when there is none.  An answer of the upstream
+ * (ANSWER): the binding is made or replaced, in the least recently used
+ * slot when none is free.
  */
 
 ngx_int_t
 ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *id, ngx_uint_t strict)
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *id, ngx_uint_t mode)
 {
     u_char                         did[EVP_MAX_MD_SIZE], dsub[EVP_MAX_MD_SIZE];
     uint32_t                       now;
@@ -240,7 +242,7 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
 
     if (found) {
         if (ngx_memcmp(found->sub, dsub, NGX_HTTP_SARK_SESSION_DIGEST) != 0) {
-            if (strict) {
+            if (mode != NGX_HTTP_SARK_SESSION_ANSWER) {
                 rc = NGX_DECLINED;
 
             } else {
@@ -252,7 +254,10 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
             found->used = now;
         }
 
-    } else if (strict && victim->used) {
+    } else if (mode == NGX_HTTP_SARK_SESSION_CHECK) {
+        rc = NGX_DONE;
+
+    } else if (mode == NGX_HTTP_SARK_SESSION_CLAIM && victim->used) {
         rc = NGX_BUSY;
 
     } else {
@@ -341,7 +346,8 @@ ngx_http_sark_session_header_filter(ngx_http_request_t *r)
             continue;
         }
 
-        if (ngx_http_sark_mcp_session_bind(r, ctx, &h->value, 0)
+        if (ngx_http_sark_mcp_session_bind(r, ctx, &h->value,
+                                           NGX_HTTP_SARK_SESSION_ANSWER)
             == NGX_ERROR)
         {
             return NGX_ERROR;

@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 188;
+plan tests => 191;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -262,6 +262,14 @@ $r = main::mcp($main::other, { jsonrpc => '2.0', id => 5, method => 'ping' }, se
 isnt($r->{status}, 403, 'an unknown session id: passed on for the first subject');
 $r = main::mcp($main::guest, { jsonrpc => '2.0', id => 5, method => 'ping' }, session => $made_up);
 is($r->{status}, 403, 'an unknown session id: then refused for another');
+# ... by a request that is allowed: a refused one binds nothing
+my $squat = "squat-$main::N";
+$r = main::mcp($main::other, main::call(6, 'get-env', {}), session => $squat);
+is($r->{status}, 403, 'a denied call naming an unknown session id');
+$r = main::mcp($main::other, main::call(6, 'echo', { message => 'x' }), session => $squat, method => 'PUT');
+is($r->{status}, 405, 'a PUT naming it');
+$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 7, method => 'ping' }, session => $squat);
+isnt($r->{status}, 403, 'neither bound it: another subject may still claim it');
 
 # every decision is audited with the tool and the JSON-RPC method
 my @rows;
