@@ -30,6 +30,9 @@
 #include "ngx_http_sark_mcp.h"
 
 
+ngx_str_t  ngx_http_sark_audit_name = ngx_string("X-Sark-Audit-Id");
+
+
 static ngx_int_t ngx_http_sark_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_access_query(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
@@ -228,6 +231,7 @@ ngx_http_sark_access_query(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_sark_access_result(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
+    ngx_str_t                 *id;
     ngx_http_sark_decision_t  *d;
 
     d = &ctx->decision;
@@ -236,6 +240,20 @@ ngx_http_sark_access_result(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
         if (d->decision == SARK_DECISION_ALLOW) {
             ctx->allowed = 1;
+
+            /*
+             * a client's X-Sark-Audit-Id never reaches the upstream as
+             * the client wrote it (proxy_set_header X-Sark-Audit-Id
+             * $sark_audit_id sends it always)
+             */
+
+            id = ngx_http_sark_find_header(r, &ngx_http_sark_audit_name)
+                 ? ngx_http_sark_audit_id(r->pool, ctx) : NULL;
+
+            if (id && ngx_http_sark_audit_header(r, id, 0) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
             return NGX_OK;
         }
 
@@ -378,4 +396,47 @@ ngx_http_sark_precontent_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The request's X-Sark-Audit-Id, for the upstream: every such header the
+ * client sent gets `value`; with `add`, one is added when there is none
+ */
+
+ngx_int_t
+ngx_http_sark_audit_header(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_uint_t add)
+{
+    ngx_uint_t                    found;
+    ngx_table_elt_t              *h;
+    ngx_http_sark_header_iter_t   it;
+
+    static u_char  lowcase[] = "x-sark-audit-id";
+
+    found = 0;
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
+
+    while ((h = ngx_http_sark_next_header(&r->headers_in.headers,
+                                          &ngx_http_sark_audit_name, &it)))
+    {
+        h->value = *value;
+        found = 1;
+    }
+
+    if (found || !add) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&h->key, "X-Sark-Audit-Id");
+    h->value = *value;
+    h->lowcase_key = lowcase;
+    h->hash = ngx_hash_key(lowcase, sizeof(lowcase) - 1);
+
+    return NGX_OK;
 }

@@ -290,18 +290,25 @@ ngx_http_sark_mcp_session(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
 static ngx_uint_t
 ngx_http_sark_mcp_json_type(ngx_http_request_t *r)
 {
-    u_char           *p, *last;
-    ngx_table_elt_t  *h;
+    u_char                       *p, *last;
+    ngx_table_elt_t              *h;
+    ngx_http_sark_header_iter_t   it;
 
     static ngx_str_t  encoding = ngx_string("Content-Encoding");
 
-    h = ngx_http_sark_find_header(r, &encoding);
+    /* every Content-Encoding header (the upstream applies them all) */
 
-    if (h && !(h->value.len == 8
-               && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
-                  == 0))
+    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
+
+    while ((h = ngx_http_sark_next_header(&r->headers_in.headers, &encoding,
+                                          &it)))
     {
-        return 0;
+        if (!(h->value.len == 8
+              && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
+                 == 0))
+        {
+            return 0;
+        }
     }
 
     h = r->headers_in.content_type;
@@ -1051,15 +1058,10 @@ ngx_http_sark_mcp_rewrite(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 static ngx_int_t
 ngx_http_sark_mcp_audit_header(ngx_http_request_t *r, ngx_http_sark_mcp_t *m)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_str_t                     value;
-    ngx_uint_t                    i, found;
-    ngx_table_elt_t              *h;
-    ngx_http_sark_header_iter_t   it;
-
-    static u_char     lowcase[] = "x-sark-audit-id";
-    static ngx_str_t  name = ngx_string("x-sark-audit-id");
+    u_char      *p;
+    size_t       len;
+    ngx_str_t    value;
+    ngx_uint_t   i;
 
     len = 0;
 
@@ -1088,29 +1090,7 @@ ngx_http_sark_mcp_audit_header(ngx_http_request_t *r, ngx_http_sark_mcp_t *m)
 
     value.len = p - value.data;
 
-    found = 0;
-    ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));
-
-    while ((h = ngx_http_sark_next_header(&r->headers_in.headers, &name, &it))) {
-        h->value = value;
-        found = 1;
-    }
-
-    if (found) {
-        return NGX_OK;
-    }
-
-    h = ngx_list_push(&r->headers_in.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&h->key, "X-Sark-Audit-Id");
-    h->value = value;
-    h->lowcase_key = lowcase;
-    h->hash = ngx_hash_key(lowcase, sizeof(lowcase) - 1);
-
-    return NGX_OK;
+    return ngx_http_sark_audit_header(r, &value, 1);
 }
 
 

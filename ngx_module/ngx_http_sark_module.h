@@ -344,6 +344,9 @@ typedef ngx_int_t (*ngx_http_sark_caller_pt)(ngx_http_request_t *r,
 
 /* ngx_http_sark_access.c */
 ngx_int_t ngx_http_sark_access_init(ngx_conf_t *cf);
+extern ngx_str_t  ngx_http_sark_audit_name;
+ngx_int_t ngx_http_sark_audit_header(ngx_http_request_t *r, ngx_str_t *value,
+    ngx_uint_t add);
 ngx_int_t ngx_http_sark_refuse(ngx_http_request_t *r,
     ngx_http_sark_error_t *err);
 ngx_int_t ngx_http_sark_refuse_final(ngx_http_request_t *r,

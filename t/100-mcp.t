@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 191;
+plan tests => 196;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -171,6 +171,14 @@ _EOC_
         proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/;
         proxy_http_version 1.1;
         proxy_buffering   off;
+    }
+    # an enforced (not MCP) location in front of the same upstream
+    location /enforced/ {
+        sark_authz        on;
+        sark_authz_action gateway:tool:invoke;
+        sark_authz_server everything;
+        sark_authz_tool   echo;
+        proxy_pass        http://127.0.0.1:$TEST_NGINX_SINK_PORT/;
     }
     location @open   { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT; }
     location /open/  { proxy_pass http://127.0.0.1:$TEST_NGINX_SINK_PORT/; }
@@ -378,7 +386,8 @@ is(main::sink_count() - $before, 0, 'two Mcp-Session-Id headers: nothing upstrea
 for my $c (['a UTF-7 body', { 'Content-Type' => 'application/json; charset=utf-7' }],
            ['no Content-Type', { 'Content-Type' => '' }],
            ['text/plain', { 'Content-Type' => 'text/plain' }],
-           ['a compressed body', { 'Content-Encoding' => 'gzip' }]) {
+           ['a compressed body', { 'Content-Encoding' => 'gzip' }],
+           ['identity, then gzip', { 'Content-Encoding' => ['identity', 'gzip'] }]) {
     my ($what, $h) = @$c;
     $before = main::sink_count();
     $r = main::mcp($g, '{"jsonrpc":"2.0","id":1,"method":"ping","x":"+ACI-,+ACI-method+ACI-:+ACI-tools/call+ACI-"}',
@@ -476,6 +485,20 @@ $r = main::mcp($main::guest, { jsonrpc => '2.0', id => 2, method => 'initialize'
                path => '/mcp/cors');
 is($r->{status}, 200, 'an allowed initialize: 200') or diag($r->{body});
 is(scalar(main::sink_since($before, 1)) - $before, 1, 'and it reached the upstream');
+--- request
+GET /mcp/everything
+--- error_code: 401
+
+
+
+=== TEST 5: an enforced location: a client's X-Sark-Audit-Id reaches the upstream as the decision's audit id, never as written
+--- init
+my $before = main::sink_count();
+my $r = http_request('GET', '/enforced/x', token => $main::guest, headers => { 'X-Sark-Audit-Id' => 'forged-by-client' });
+my @seen = main::sink_since($before, 1);
+is($r->{status} == 401 ? 'refused' : 'passed', 'passed', 'allowed: on to the upstream') or diag($r->{body});
+like($seen[-1]{audit} // '', qr/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+     'the upstream got an audit id, not the client\'s text');
 --- request
 GET /mcp/everything
 --- error_code: 401
