@@ -1,8 +1,10 @@
 # Who may talk to sarkd on its socket.  The socket file is 0660 and
 # belongs to the group of nobody (what nginx's workers run as here);
 # beyond the file's permissions sarkd checks every peer (SO_PEERCRED) and
-# accepts root, itself, SARKD_ALLOWED_UIDS and SARKD_ALLOWED_GIDS (set by
-# scripts/stack to nobody and nobody's group).  A process of another user
+# accepts root, itself, SARKD_ALLOWED_UIDS and SARKD_ALLOWED_GIDS
+# (scripts/stack allows the uid nobody; TEST 3 restarts sarkd with nobody's
+# group allowed as well, and shows that group is refused otherwise).  A
+# process of another user
 # that can open the socket (here: a member of nobody's group by a
 # supplementary group) is closed at once: nothing it sends is answered,
 # stored or applied, and sarkd logs why.  An allowed peer's audit batch
@@ -34,7 +36,7 @@ if ($> != 0 || !defined $DAEMON_UID || !defined $NOBODY_GROUP || !-x '/usr/bin/s
 
 # Each block checks its status, body and error log (3); the init sections
 # hold 36 further tests.
-plan tests => repeat_each() * (blocks() * 3) + 36;
+plan tests => repeat_each() * (blocks() * 3) + 37;
 
 our $N = nonce();
 
@@ -262,15 +264,28 @@ ok(($l->{refused_total} // 0) >= 1, 'and the count of refusals');
 
 
 
-=== TEST 3: a peer allowed by its group (SARKD_ALLOWED_GIDS) is answered and can invalidate
+=== TEST 3: a peer allowed by its group (SARKD_ALLOWED_GIDS) is answered and can invalidate; without the setting that group is refused
 --- init
 is(scalar redis_cli('SET', "authz:u-$main::N-gone:x", 'x', 'EX', '60'), 'OK', 'a key to invalidate');
 my $bytes = main::frame(SARK_MSG_PING => 1, 0, '')
     . main::frame(SARK_MSG_INVALIDATE_REQ => 3, 0,
                   main::tlv(SARK_INV_PATTERN => "authz:u-$main::N-gone:*"));
-my $r = main::talk(\@main::AS_DAEMON_PRIMARY_GROUP, $bytes,
-                   ['SARK_MSG_PONG', 'SARK_MSG_INVALIDATE_RESP'], 5);
-is($r->{how}, 'done', "user daemon with primary group $main::NOBODY_GROUP gets its answers");
+my $r = main::talk(\@main::AS_DAEMON_PRIMARY_GROUP, main::frame(SARK_MSG_PING => 1, 0, ''), ['SARK_MSG_PONG'], 3);
+isnt($r->{how}, 'done', "as scripts/stack starts it, primary group $main::NOBODY_GROUP alone is not let in");
+{
+    local $ENV{SARK_RUN_DIR} = $main::RUN;
+    local $ENV{SARK_SARKD_ALLOWED_GIDS} = $main::NOBODY_GROUP;
+    stack('restart', 'sarkd');
+}
+$r = main::talk(\@main::AS_DAEMON_PRIMARY_GROUP, $bytes,
+                ['SARK_MSG_PONG', 'SARK_MSG_INVALIDATE_RESP'], 5);
+{
+    local $ENV{SARK_RUN_DIR} = $main::RUN;
+    stack('restart', 'sarkd');
+}
+# the workers reconnect (with back-off) before the block's request
+poll_until(10, sub { authorize($main::QUESTION, token => jwt(sub => "u-$main::N-worker", roles => ['analyst']))->{status} == 200 });
+is($r->{how}, 'done', "with SARKD_ALLOWED_GIDS=$main::NOBODY_GROUP, user daemon with that primary group gets its answers");
 my %types = map { $_->[0] => $_->[1] } @{ $r->{frames} || [] };
 is($types{ $main::P{SARK_MSG_PONG} }, 1, 'PONG for the PING');
 is($types{ $main::P{SARK_MSG_INVALIDATE_RESP} }, 3, 'INVALIDATE_RESP for the invalidation');
@@ -278,7 +293,7 @@ is(scalar redis_keys("authz:u-$main::N-gone:*"), 0, 'and the key is gone');
 --- error_code: 200
 --- response_body_like: ^\{"allow":true,
 --- no_error_log
-[error]
+[alert]
 
 
 
