@@ -8,7 +8,8 @@
  * Tool lists filtered for the caller.  A tools/list answer comes as the
  * application/json body of the POST, or as an SSE event of a
  * text/event-stream: the POST's own stream, or the GET stream (where a
- * server may send it again when a client resumes with Last-Event-ID).
+ * server may send it again when a client resumes with Last-Event-ID; a
+ * GET answered otherwise is read as JSON).
  * The filter reads those bodies and, in each JSON-RPC response with a
  * result.tools array, whatever its id, replaces the array by the tools the
  * policy shows: one gateway:tool:discover decision for the names listed,
@@ -152,9 +153,12 @@ ngx_http_sark_list_header_filter(ngx_http_request_t *r)
 
     list = (m->nmsgs == 1 && m->msgs[0].list);
 
-    /* the answer to tools/list, and every GET stream */
+    /*
+     * the answer to tools/list, and every answer to a GET (an SSE stream
+     * as the spec says, else read as JSON: a list never goes out unread)
+     */
 
-    if (!list && !(sse && r->method == NGX_HTTP_GET)) {
+    if (!list && r->method != NGX_HTTP_GET) {
         return ngx_http_next_header_filter(r);
     }
 

@@ -14,7 +14,7 @@ use JSON::PP ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 56;
+plan tests => 58;
 
 our $N = nonce();
 $ENV{TEST_NGINX_UP_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 12;
@@ -217,6 +217,10 @@ like($events[3], qr/"data":"after"/, 'SSE answer: the event after the response u
 $r = main::http_request('GET', '/mcp/double-sse', token => $t, headers => { Accept => 'text/event-stream' });
 unlike($r->{body}, qr/get-env/, 'GET stream: the hidden tool is filtered out');
 like($r->{body}, qr/"name":"echo"/, 'GET stream: the shown one stays');
+# a GET answered with JSON (not what the spec says; read all the same)
+$r = main::http_request('GET', '/mcp/double-json', token => $t);
+unlike($r->{body}, qr/get-env/, 'GET answered with JSON: the hidden tool is filtered out');
+like($r->{body}, qr/"name":"echo"/, 'GET answered with JSON: the shown one stays');
 
 # a tool list under another id is filtered all the same
 $r = main::mcp($t, $main::LIST, path => '/mcp/double-other-id');
