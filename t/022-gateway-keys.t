@@ -7,14 +7,14 @@
 use lib 't/lib';
 use Test::Sark;
 use Test::Sark::Util qw(nonce authorize http_request poll_until audit_rows_for pg_value
-    redis_cli);
+    redis_cli redis_publish);
 use Time::HiRes ();
 use Digest::SHA ();
 
 repeat_each(1);
 no_shuffle();
 
-plan tests => 80;
+plan tests => 81;
 
 our $N = nonce();
 
@@ -215,7 +215,7 @@ my $key = main::new_key('expiring', '--expires-in', '1');
 ok(main::known($key), 'valid before its expiry');
 my $id = pg_value("SELECT id FROM gateway_keys WHERE name = 'expiring-$main::N'");
 pg_value("UPDATE gateway_keys SET expires_at = now() - interval '1 second' WHERE id = '$id' RETURNING id");
-redis_cli('PUBLISH', 'sark:keys', 'changed');
+redis_publish('sark:keys', 'changed');
 my $r;
 poll_until(10, sub { $r = main::ask($key, main::analyst('t6')); $r->{status} == 401 });
 is("$r->{status} $r->{json}{error}{code} $r->{json}{error}{message}", '401 AU-003 gateway API key expired',
@@ -252,15 +252,19 @@ GET /api/v1/gateway/audit
 
 
 
-=== TEST 8: the revocation message alone (another host's revoke) removes the key before the database says so
+=== TEST 8: the revocation message alone (another host's revoke) removes the key before the database says so; one not sealed with the key is ignored
 --- init
 my $key = main::new_key('announced');
 ok(main::known($key), 'the key works');
-redis_cli('PUBLISH', 'sark:keys', 'revoke:' . Digest::SHA::sha256_hex($key));
+redis_publish('sark:keys', 'revoke:' . Digest::SHA::sha256_hex($key), sealed => 0);
+redis_publish('sark:keys', 'revoke:' . Digest::SHA::sha256_hex($key), key => 'another-key');
+Time::HiRes::sleep(0.5);
+is(main::ask($key, main::analyst('t8'))->{status}, 200, 'bare, or sealed with another key: ignored, the key works');
+redis_publish('sark:keys', 'revoke:' . Digest::SHA::sha256_hex($key));
 my $r;
 poll_until(5, sub { $r = main::ask($key, main::analyst('t8')); $r->{status} == 401 });
 is($r->{status}, 401, 'refused at once, though the row is not revoked');
-redis_cli('PUBLISH', 'sark:keys', 'changed');
+redis_publish('sark:keys', 'changed');
 Time::HiRes::sleep(0.5);
 is(main::ask($key, main::analyst('t8'))->{status}, 401, 'a reload from the database does not bring it back');
 --- request

@@ -11,7 +11,7 @@
 use lib 't/lib';
 use Test::Sark;
 use Test::Sark::Util qw(nonce http_request authorize decision_is poll_until l1_ready
-    l2_ready redis_keys redis_cli);
+    l2_ready redis_keys redis_cli redis_publish);
 use File::Path ();
 
 repeat_each(1);
@@ -19,8 +19,8 @@ repeat_each(1);
 no_shuffle();
 
 # Tests per block, in order: 3 3 3 3 4 5 3 3 4 3 3 3 3 3 3 4 1 (54); the
-# init sections hold 36 more.
-plan tests => repeat_each() * 54 + 36;
+# init sections hold 37 more.
+plan tests => repeat_each() * 54 + 37;
 
 our $N = nonce();
 $ENV{TEST_NGINX_RUN_ID} = $N;
@@ -371,13 +371,19 @@ POST /api/v1/cache/invalidate
 
 
 
-=== TEST 17: an invalidation message from a writer of Redis dated in the future counts as issued now: caching comes back after the skew window, not in 2100
+=== TEST 17: invalidation messages: one not sealed with CACHE_L2_HMAC_KEY (a writer of Redis) is ignored; a sealed one dated in the future counts as issued now, so caching comes back after the skew window, not in 2100
 --- init
 main::cached($main::LIST_TABLES, 'F');
-redis_cli('PUBLISH', 'sark:invalidate', '{"pattern":"authz:u-' . $main::N . '-F:*","origin":"forged-host",'
-          . '"issued_at":4102444800000,"id":1}');
+my $msg = '{"pattern":"authz:u-' . $main::N . '-F:*","origin":"other-host","issued_at":4102444800000,"id":1}';
+redis_publish('sark:invalidate', $msg, sealed => 0);
+redis_publish('sark:invalidate', $msg, key => 'another-key');
+redis_publish('sark:invalidate', $msg, for => 'sark:keys');
+select undef, undef, undef, 0.5;
+decision_is(authorize($main::LIST_TABLES, token => $main::tok{F}), {allow => 1, cache => 'L1'},
+            'bare, sealed with another key, or for another channel: ignored');
+redis_publish('sark:invalidate', $msg);
 ok(poll_until(3, sub { (authorize($main::LIST_TABLES, token => $main::tok{F})->{json}{metadata}{cache} // '') ne 'L1' }),
-   'the message invalidates F\'s entry');
+   'sealed: the message invalidates F\'s entry');
 main::after_skew();
 main::cached($main::LIST_TABLES, 'F');
 --- request

@@ -80,7 +80,7 @@ bool getUint(const rapidjson::Document& doc, const char* name, uint64_t& out) {
 Invalidator::Invalidator(EventLoop& loop, const Config& cfg, RedisClient& redis,
                          ModuleServer& server, RecentInvalidations& recent, L2Cache& l2)
     : loop_(loop), cfg_(cfg), redis_(redis), server_(server), recent_(recent), l2_(l2),
-      host_id_(makeHostId()) {}
+      seal_(cfg.cache_l2_hmac_key), host_id_(makeHostId()) {}
 
 Invalidator::~Invalidator() { close(); }
 
@@ -224,7 +224,9 @@ void Invalidator::publish(Op& op) {
   w.Uint64(op.id);
   w.EndObject();
   uint64_t id = op.id;
-  bool sent = ok && redis_.command(kInvalidateChannel, {"PUBLISH", kInvalidateChannel, msg},
+  std::string sealed;
+  ok = ok && seal_.seal(kInvalidateChannel, msg, sealed);
+  bool sent = ok && redis_.command(kInvalidateChannel, {"PUBLISH", kInvalidateChannel, sealed},
                                    [this, id](const redisReply* r) {
                                      auto it = ops_.find(id);
                                      if (it == ops_.end()) {
@@ -378,7 +380,16 @@ void Invalidator::onMessage(const redisReply* r) {
     return;
   }
   std::string_view channel = replyText(r->element[1]);
-  std::string_view payload = replyText(r->element[2]);
+  std::string_view payload;
+  if (!seal_.open(channel, replyText(r->element[2]), payload)) {
+    uint64_t suppressed = 0;
+    if (bad_message_log_.allow(monotonicUs(), suppressed)) {
+      LogLine(LogLevel::Warn, "ignoring a message that is not sealed with CACHE_L2_HMAC_KEY")
+          .str("channel", truncateUtf8(channel, 64))
+          .unum("suppressed", suppressed);
+    }
+    return;
+  }
   if (channel == kInvalidateChannel) {
     onRemoteInvalidate(payload);
   } else if (channel == kInvalidateAckChannel) {
@@ -477,7 +488,9 @@ void Invalidator::publishAck(const std::string& origin, uint64_t op_id) {
   w.Key("host");
   w.String(host_id_.data(), static_cast<rapidjson::SizeType>(host_id_.size()));
   w.EndObject();
-  bool sent = ok && redis_.command(kInvalidateAckChannel, {"PUBLISH", kInvalidateAckChannel, msg},
+  std::string sealed;
+  ok = ok && seal_.seal(kInvalidateAckChannel, msg, sealed);
+  bool sent = ok && redis_.command(kInvalidateAckChannel, {"PUBLISH", kInvalidateAckChannel, sealed},
                                    [](const redisReply*) {});
   if (!sent) {
     LogLine(LogLevel::Warn, "cannot acknowledge an invalidation: redis unavailable")

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "cache/channel_seal.h"
 #include "cache/l2_cache.h"
 #include "cache/recent_invalidations.h"
 #include "cache/redis_client.h"
@@ -118,6 +119,7 @@ private:
   ModuleServer& server_;
   RecentInvalidations& recent_;
   L2Cache& l2_;
+  ChannelSeal seal_;
   std::string host_id_;
   std::unique_ptr<RedisConnection> subscriber_;
   uint64_t next_op_id_{1};

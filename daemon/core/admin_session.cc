@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "audit/audit_schema.h"
+#include "cache/channel_seal.h"
 
 namespace sark {
 namespace {
@@ -97,10 +98,14 @@ void adminAnnounce(const Config& cfg, std::string_view channel, std::string_view
       }
       freeReplyObject(reply);
     }
+    std::string sealed;
+    if (problem == nullptr && !ChannelSeal(cfg.cache_l2_hmac_key).seal(channel, message, sealed)) {
+      problem = "cannot seal the message with CACHE_L2_HMAC_KEY";
+    }
     if (problem == nullptr) {
       reply = static_cast<redisReply*>(redisCommand(r, "PUBLISH %b %b", channel.data(),
-                                                    channel.size(), message.data(),
-                                                    message.size()));
+                                                    channel.size(), sealed.data(),
+                                                    sealed.size()));
       if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
         problem = "PUBLISH failed";
       }

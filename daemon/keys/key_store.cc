@@ -40,7 +40,7 @@ std::string_view replyString(const redisReply* r) {
 } // namespace
 
 KeyStore::KeyStore(EventLoop& loop, const Config& cfg, ModuleServer& server)
-    : loop_(loop), cfg_(cfg), server_(server) {}
+    : loop_(loop), cfg_(cfg), server_(server), seal_(cfg.cache_l2_hmac_key) {}
 
 KeyStore::~KeyStore() { close(); }
 
@@ -267,7 +267,11 @@ void KeyStore::onMessage(const redisReply* r) {
       replyString(r->element[0]) != "message") {
     return;
   }
-  std::string_view msg = replyString(r->element[2]);
+  std::string_view msg;
+  if (!seal_.open(kKeysChannel, replyString(r->element[2]), msg)) {
+    LogLine(LogLevel::Warn, "ignoring a sark:keys message not sealed with CACHE_L2_HMAC_KEY");
+    return;
+  }
   std::string hash;
   // a key's hash and nothing else; remembered for at most kMaxKeys keys
   // (the oldest memory goes first): a writer of Redis cannot grow sarkd

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "audit/pg_connection.h"
+#include "cache/channel_seal.h"
 #include "cache/redis_connection.h"
 #include "core/config.h"
 #include "core/event_loop.h"
@@ -69,6 +70,7 @@ private:
   ModuleServer& server_;
   std::unique_ptr<PgConnection> db_;
   std::unique_ptr<RedisConnection> subscriber_;
+  ChannelSeal seal_;
 
   // by hash
   std::map<std::string, Key> keys_;

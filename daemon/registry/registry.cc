@@ -81,7 +81,7 @@ std::string_view replyString(const redisReply* r) {
 } // namespace
 
 RegistryStore::RegistryStore(EventLoop& loop, const Config& cfg, ModuleServer& server)
-    : loop_(loop), cfg_(cfg), server_(server) {}
+    : loop_(loop), cfg_(cfg), server_(server), seal_(cfg.cache_l2_hmac_key) {}
 
 RegistryStore::~RegistryStore() { close(); }
 
@@ -104,8 +104,10 @@ void RegistryStore::start() {
     subscriber_ = std::make_unique<RedisConnection>(loop_, cfg_.redis, cfg_.redis_timeout_ms,
                                                     "registry subscriber");
     subscriber_->setSubscriptions({std::string(kRegistryChannel)}, [this](const redisReply* r) {
+      std::string_view msg;
       if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-          replyString(r->element[0]) == "message") {
+          replyString(r->element[0]) == "message" &&
+          seal_.open(kRegistryChannel, replyString(r->element[2]), msg)) {
         poll();
       }
     });

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "audit/pg_connection.h"
+#include "cache/channel_seal.h"
 #include "cache/redis_connection.h"
 #include "core/config.h"
 #include "core/event_loop.h"
@@ -59,6 +60,7 @@ private:
   ModuleServer& server_;
   std::unique_ptr<PgConnection> db_;
   std::unique_ptr<RedisConnection> subscriber_;
+  ChannelSeal seal_;
   std::string frame_;
   bool loaded_{false};
   bool busy_{false};

@@ -19,7 +19,7 @@ our @EXPORT_OK = qw(repo_root dev_env b64url pk_jwt sark_http_config
     nonce http_request authorize raw_request raw_exchange parse_raw_response split_responses
     concurrent_requests decision_is decode_json_or_undef
     poll_until l1_ready l2_ready opa_evals opa_revision opa_bundle
-    redis_cli redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since
+    redis_cli redis_publish redis_keys pg_query pg_value audit_rows_for sarkd_log_mark sarkd_log_since
     metrics_samples);
 
 my $Root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../../../..');
@@ -537,6 +537,21 @@ sub redis_cli {
     close $fh;
     chomp @out;
     return wantarray ? @out : join("\n", @out);
+}
+
+# redis_publish(CHANNEL, MESSAGE, %opt): PUBLISH as a sarkd does, the
+# message sealed with the stack's CACHE_L2_HMAC_KEY (daemon/cache/
+# channel_seal.h); key => K seals with another key, for => CHANNEL2 seals
+# it as for another channel, sealed => 0 sends it bare.  Returns the number
+# of receivers.
+sub redis_publish {
+    my ($channel, $message, %opt) = @_;
+    my $key = $opt{key} // dev_env('SARK_L2_HMAC_KEY');
+    my $scope = 'channel ' . ($opt{for} // $channel);
+    my $tag = Digest::SHA::hmac_sha256_hex("sark-gateway L2 value v1\0" . pack('N', length $scope)
+                                           . $scope . $message, $key);
+    my $text = ($opt{sealed} // 1) ? "sark1:$tag:$message" : $message;
+    return scalar redis_cli('PUBLISH', $channel, $text);
 }
 
 # redis_keys(PATTERN): the keys matching PATTERN (SCAN MATCH), sorted; in
