@@ -162,7 +162,8 @@ bool Invalidator::onInvalidateRequest(uint64_t conn_id, uint32_t frame_id,
     return true;
   }
   uint64_t now = wallMs();
-  uint64_t issued_at = req.issued_at != 0 ? std::min(req.issued_at, now + SARK_INVALIDATION_SKEW_MS) : now;
+  uint64_t issued_at =
+      req.issued_at != 0 ? std::min(req.issued_at, now + SARK_INVALIDATION_SKEW_MS) : now;
   recent_.record(req.pattern, issued_at, now);
   stats_.issued++;
 

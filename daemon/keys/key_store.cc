@@ -269,7 +269,12 @@ void KeyStore::onMessage(const redisReply* r) {
   }
   std::string_view msg;
   if (!seal_.open(kKeysChannel, replyString(r->element[2]), msg)) {
-    LogLine(LogLevel::Warn, "ignoring a sark:keys message not sealed with CACHE_L2_HMAC_KEY");
+    uint64_t suppressed = 0;
+    if (bad_message_log_.allow(monotonicUs(), suppressed)) {
+      LogLine(LogLevel::Warn, "ignoring a message that is not sealed with CACHE_L2_HMAC_KEY")
+          .str("channel", kKeysChannel)
+          .unum("suppressed", suppressed);
+    }
     return;
   }
   std::string hash;

@@ -71,6 +71,7 @@ private:
   std::unique_ptr<PgConnection> db_;
   std::unique_ptr<RedisConnection> subscriber_;
   ChannelSeal seal_;
+  LogRateLimiter bad_message_log_{10 * 1000000};
 
   // by hash
   std::map<std::string, Key> keys_;
