@@ -198,10 +198,10 @@ $(B)/unit/check_sarkd_peer: t/unit/check_sarkd_peer.cc daemon/proto/peer_check.c
 	    -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_l2_seal: t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
-                               $(SARKD_DEPS)
+                               daemon/cache/channel_seal.cc $(SARKD_DEPS)
 	@mkdir -p $(B)/unit
 	@$(CXX) $(UNIT_CXXFLAGS) t/unit/check_sarkd_l2_seal.cc daemon/cache/l2_seal.cc \
-	    -o $@ $(UNIT_LIBS)
+	    daemon/cache/channel_seal.cc -o $@ $(UNIT_LIBS)
 
 $(B)/unit/check_sarkd_keys: t/unit/check_sarkd_keys.cc daemon/keys/gateway_keys.cc \
                            $(SARKD_DEPS)

@@ -1,9 +1,11 @@
 // Unit tests for sealed L2 values (daemon/cache/l2_seal.cc): a value verifies
 // only under the key it was sealed with and the Redis key it was stored
-// for, and only unchanged.
+// for, and only unchanged; and for sealed channel messages
+// (daemon/cache/channel_seal.cc): only on their channel.
 
 // Before <check.h>: its fail() macro clashes with <ios>, which the
 // OpenSSL handles pull in through <memory>.
+#include "cache/channel_seal.h"
 #include "cache/l2_seal.h"
 
 #include <check.h>
@@ -13,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+using sark::ChannelSeal;
 using sark::L2Seal;
 
 namespace {
@@ -152,6 +155,29 @@ START_TEST(test_no_key) {
 }
 END_TEST
 
+START_TEST(test_channel_message) {
+  ChannelSeal c(kKey);
+  std::string text;
+  ck_assert(c.seal("sark:keys", "revoke:00", text));
+  std::string_view message;
+  ck_assert(c.open("sark:keys", text, message));
+  ck_assert(message == "revoke:00");
+  // another channel, another key, a changed byte, no seal, and an L2 value
+  // stored under a key named like the channel: none verifies
+  ck_assert(!c.open("sark:invalidate", text, message));
+  ChannelSeal other(kOtherKey);
+  ck_assert(!other.open("sark:keys", text, message));
+  std::string changed = text;
+  changed.back() = '1';
+  ck_assert(!c.open("sark:keys", changed, message));
+  ck_assert(!c.open("sark:keys", "revoke:00", message));
+  L2Seal s(kKey);
+  ck_assert(!c.open("sark:keys", sealed(s, "sark:keys", "revoke:00"), message));
+  ChannelSeal none("");
+  ck_assert(!none.seal("sark:keys", "x", text));
+}
+END_TEST
+
 static Suite* sealSuite() {
   Suite* s = suite_create("sarkd_l2_seal");
   TCase* tc = tcase_create("Seal");
@@ -161,6 +187,7 @@ static Suite* sealSuite() {
   tcase_add_test(tc, test_missing_tag);
   tcase_add_test(tc, test_wrong_key);
   tcase_add_test(tc, test_no_key);
+  tcase_add_test(tc, test_channel_message);
   suite_add_tcase(s, tc);
   return s;
 }
