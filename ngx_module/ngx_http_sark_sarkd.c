@@ -448,7 +448,12 @@ ngx_http_sark_sarkd_probe_handler(ngx_event_t *ev)
 
     sd = ev->data;
 
-    if (!sd->connected || ngx_exiting || ngx_terminate || ngx_quit) {
+    /*
+     * (an exiting worker probes on: the requests it still finishes check
+     * gateway keys; the timer is cancelable, so it holds no exit up)
+     */
+
+    if (!sd->connected) {
         return;
     }
 

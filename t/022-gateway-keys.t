@@ -14,7 +14,7 @@ use Digest::SHA ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 81;
+plan tests => 86;
 
 our $N = nonce();
 
@@ -267,6 +267,15 @@ is($r->{status}, 401, 'refused at once, though the row is not revoked');
 redis_publish('sark:keys', 'changed');
 Time::HiRes::sleep(0.5);
 is(main::ask($key, main::analyst('t8'))->{status}, 401, 'a reload from the database does not bring it back');
+# an admin command run with another CACHE_L2_HMAC_KEY: its message is not
+# believed, but sarkd reads the database on it
+my $k2 = main::new_key('hinted');
+ok(main::known($k2), 'another key works');
+pg_value("UPDATE gateway_keys SET revoked_at = now() WHERE name = 'hinted-$main::N' RETURNING id");
+Time::HiRes::sleep(1.1);    # past the once-a-second reload of unsealed messages
+redis_publish('sark:keys', 'changed', key => 'another-key');
+ok(poll_until(3, sub { main::ask($k2, main::analyst('t8'))->{status} == 401 }),
+   'revoked in the database, announced with another key: refused within seconds, not KEYS_REFRESH_MS');
 --- request
 GET /api/v1/gateway/audit
 --- error_code: 405
@@ -308,6 +317,32 @@ is("$r->{status} $r->{json}{error}{code}", '503 CN-001', 'sarkd stalled: 503 CN-
 like($r->{json}{error}{message}, qr/sarkd has not answered/, 'says why');
 ok($took < 2, sprintf('within %.3f s of the stall', $took));
 ok(poll_until(5, sub { main::ask($key, $u)->{status} == 401 }), 'sarkd answering again: the revoked key is 401');
+--- request
+GET /api/v1/gateway/audit
+--- error_code: 405
+
+
+
+=== TEST 11: a request an old worker finishes after nginx -s reload still takes its gateway key (the exiting worker keeps probing sarkd)
+--- init
+my $key = main::new_key('reload');
+ok(main::known($key), 'the key works');
+require IO::Socket::INET;
+my $body = JSON::PP->new->encode({ action => 'gateway:tool:invoke', server_name => 'postgres-mcp',
+                                   tool_name => 'list_tables', user => main::analyst('t11') });
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ENV{TEST_NGINX_SERVER_PORT}) or die "connect: $!";
+print $s "POST /api/v1/gateway/authorize HTTP/1.1\r\nHost: localhost\r\n";
+Time::HiRes::sleep(0.2);
+(my $prefix = Test::Sark::html_dir()) =~ s{/html$}{};
+open my $fh, '<', "$prefix/logs/nginx.pid" or die "nginx.pid: $!";
+my ($master) = <$fh> =~ /(\d+)/;
+kill 'HUP', $master;
+Time::HiRes::sleep(3);      # past the 1.2 s a silent sarkd is trusted
+print $s "X-Gateway-Api-Key: $key\r\nContent-Type: application/json\r\nConnection: close\r\n"
+       . "Content-Length: " . length($body) . "\r\n\r\n$body";
+local $/;
+my $answer = <$s> // '';
+like($answer, qr{^HTTP/1\.1 200 }, 'answered 200 by the exiting worker') or diag(substr($answer, 0, 300));
 --- request
 GET /api/v1/gateway/audit
 --- error_code: 405

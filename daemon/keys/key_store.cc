@@ -21,6 +21,8 @@ constexpr uint64_t kRevokedMemoryMs = 3600 * 1000;
 // A KEYS frame must stay inside SARK_PROTO_MAX_PAYLOAD (an entry is at
 // most 6 + 44 + 64 bytes).
 constexpr int kMaxKeys = 30000;
+// unsealed messages reload at most this often (ms)
+constexpr uint64_t kHintMs = 1000;
 
 constexpr const char* kLoadSql =
     "SELECT id, encode(key_hash, 'hex'), array_to_string(scopes, ','), "
@@ -269,11 +271,19 @@ void KeyStore::onMessage(const redisReply* r) {
   }
   std::string_view msg;
   if (!seal_.open(kKeysChannel, replyString(r->element[2]), msg)) {
+    // Not taken at its word, but the database is: a reload, at most once
+    // a second (an admin command with another CACHE_L2_HMAC_KEY still
+    // revokes within about a second).
+    uint64_t now_ms = monotonicUs() / 1000;
     uint64_t suppressed = 0;
     if (bad_message_log_.allow(monotonicUs(), suppressed)) {
-      LogLine(LogLevel::Warn, "ignoring a message that is not sealed with CACHE_L2_HMAC_KEY")
+      LogLine(LogLevel::Warn, "a message not sealed with CACHE_L2_HMAC_KEY: only a reload")
           .str("channel", kKeysChannel)
           .unum("suppressed", suppressed);
+    }
+    if (now_ms - last_hint_ms_ >= kHintMs) {
+      last_hint_ms_ = now_ms;
+      scheduleLoad(0);
     }
     return;
   }

@@ -72,6 +72,7 @@ private:
   std::unique_ptr<RedisConnection> subscriber_;
   ChannelSeal seal_;
   LogRateLimiter bad_message_log_{10 * 1000000};
+  uint64_t last_hint_ms_{0};
 
   // by hash
   std::map<std::string, Key> keys_;

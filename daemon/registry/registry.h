@@ -61,6 +61,7 @@ private:
   std::unique_ptr<PgConnection> db_;
   std::unique_ptr<RedisConnection> subscriber_;
   ChannelSeal seal_;
+  uint64_t last_hint_ms_{0};
   std::string frame_;
   bool loaded_{false};
   bool busy_{false};
