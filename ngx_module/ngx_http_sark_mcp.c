@@ -36,7 +36,7 @@
 static ngx_uint_t ngx_http_sark_mcp_json_type(ngx_http_request_t *r);
 static void ngx_http_sark_mcp_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_sark_mcp_session(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *session, ngx_uint_t mode);
+    ngx_http_sark_ctx_t *ctx, ngx_str_t *session);
 static ngx_int_t ngx_http_sark_mcp_parse(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx);
 static ngx_int_t ngx_http_sark_mcp_message(ngx_http_request_t *r,
@@ -128,8 +128,7 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
     session = ngx_http_sark_mcp_session_id(r);
 
     if (session) {
-        rc = ngx_http_sark_mcp_session(r, ctx, session,
-                                       NGX_HTTP_SARK_SESSION_CHECK);
+        rc = ngx_http_sark_mcp_session(r, ctx, session);
 
         if (rc != NGX_OK) {
             m->state = NGX_HTTP_SARK_MCP_DONE;
@@ -236,20 +235,21 @@ ngx_http_sark_mcp_start(ngx_http_request_t *r, ngx_http_sark_loc_conf_t *slcf,
 
 
 /*
- * The session a request names, checked or claimed (`mode`): NGX_OK to go
- * on (m->claim set when an unknown id is to be claimed once allowed);
- * NGX_DECLINED with ctx->error set (another subject's: 403 AZ-004; no
- * free slot for an unknown one: 404, which tells a client to start a new
- * session); NGX_ERROR.
+ * The session a request names, checked before it goes on: NGX_OK (with
+ * m->claim set for an unknown id, bound when the upstream accepts the
+ * request: ngx_http_sark_mcp_session.c); NGX_DECLINED with ctx->error set
+ * (another subject's: 403 AZ-004; no free slot for an unknown one: 404,
+ * which tells a client to start a new session); NGX_ERROR.
  */
 
 static ngx_int_t
 ngx_http_sark_mcp_session(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_str_t *session, ngx_uint_t mode)
+    ngx_str_t *session)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_sark_mcp_session_bind(r, ctx, session, mode);
+    rc = ngx_http_sark_mcp_session_bind(r, ctx, session,
+                                        NGX_HTTP_SARK_SESSION_CHECK);
 
     switch (rc) {
 
@@ -386,26 +386,6 @@ ngx_http_sark_mcp_resume(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
     if (ctx->error.status) {
         return ngx_http_sark_refuse(r, &ctx->error);
-    }
-
-    /* allowed: an unknown session id it names becomes the caller's */
-
-    if (m->claim) {
-        m->claim = 0;
-
-        switch (ngx_http_sark_mcp_session(r, ctx,
-                                          ngx_http_sark_mcp_session_id(r),
-                                          NGX_HTTP_SARK_SESSION_CLAIM))
-        {
-        case NGX_OK:
-            break;
-
-        case NGX_ERROR:
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        default:
-            return ngx_http_sark_refuse(r, &ctx->error);
-        }
     }
 
     slcf = ngx_http_get_module_loc_conf(r, ngx_http_sark_module);

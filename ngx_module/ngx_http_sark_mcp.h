@@ -63,7 +63,8 @@ struct ngx_http_sark_mcp_s {
     unsigned                     batch:1;
     unsigned                     rewrite:1;
     unsigned                     claim:1;       /* an unknown session id,
-                                                   bound once allowed */
+                                                   bound when the upstream
+                                                   accepts the request */
 
     /* the tools/list answer (ngx_http_sark_mcp_list.c) */
     void                        *list;
@@ -86,8 +87,8 @@ ngx_int_t ngx_http_sark_mcp_list_init(ngx_conf_t *cf);
 
 /* ngx_http_sark_mcp_session.c */
 #define NGX_HTTP_SARK_SESSION_ANSWER  0     /* the upstream hands it out */
-#define NGX_HTTP_SARK_SESSION_CLAIM   1     /* an allowed request names it */
-#define NGX_HTTP_SARK_SESSION_CHECK   2     /* a request names it, undecided */
+#define NGX_HTTP_SARK_SESSION_CLAIM   1     /* the upstream accepted it */
+#define NGX_HTTP_SARK_SESSION_CHECK   2     /* a request names it */
 
 ngx_int_t ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
     ngx_http_sark_ctx_t *ctx, ngx_str_t *id, ngx_uint_t mode);

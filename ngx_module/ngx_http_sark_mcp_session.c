@@ -176,12 +176,13 @@ ngx_http_sark_mcp_session_init(ngx_conf_t *cf)
 
 /*
  * Binds session id `id` to ctx's subject.  A request (CHECK, CLAIM): an id
- * bound to another subject stays theirs (NGX_DECLINED).  An unknown one:
- * CHECK, before the request is decided, binds nothing (NGX_DONE: claim it
- * once allowed, so refused requests hold no slot); CLAIM binds it in a
- * free slot, or NGX_BUSY when there is none.  An answer of the upstream
- * (ANSWER): the binding is made or replaced, in the least recently used
- * slot when none is free.
+ * bound to another subject stays theirs (NGX_DECLINED); an unknown one
+ * needs a free slot (else NGX_BUSY).  CHECK, before the request goes on,
+ * binds nothing (NGX_DONE: an unknown id, claimed when the upstream
+ * accepts the request, so neither refused requests nor ids the upstream
+ * never issued hold a slot); CLAIM binds it.  An id the upstream hands
+ * out (ANSWER): the binding is made or replaced, in the least recently
+ * used slot when none is free.
  */
 
 ngx_int_t
@@ -254,11 +255,11 @@ ngx_http_sark_mcp_session_bind(ngx_http_request_t *r,
             found->used = now;
         }
 
+    } else if (mode != NGX_HTTP_SARK_SESSION_ANSWER && victim->used) {
+        rc = NGX_BUSY;
+
     } else if (mode == NGX_HTTP_SARK_SESSION_CHECK) {
         rc = NGX_DONE;
-
-    } else if (mode == NGX_HTTP_SARK_SESSION_CLAIM && victim->used) {
-        rc = NGX_BUSY;
 
     } else {
         ngx_memcpy(victim->id, did, NGX_HTTP_SARK_SESSION_DIGEST);
@@ -322,11 +323,17 @@ ngx_http_sark_session_digest(ngx_http_request_t *r, u_char *key, ngx_str_t *s,
 }
 
 
-/* the id an upstream hands out belongs to the subject it answered */
+/*
+ * The id an upstream hands out belongs to the subject it answered; an
+ * unknown id the request named becomes its subject's once the upstream
+ * accepts it (2xx)
+ */
 
 static ngx_int_t
 ngx_http_sark_session_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
+    ngx_str_t                    *named;
     ngx_table_elt_t              *h;
     ngx_http_sark_ctx_t          *ctx;
     ngx_http_sark_header_iter_t   it;
@@ -335,6 +342,32 @@ ngx_http_sark_session_header_filter(ngx_http_request_t *r)
 
     if (ctx == NULL || ctx->mcp == NULL || !ctx->allowed) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->mcp->claim && r == r->main
+        && r->headers_out.status >= NGX_HTTP_OK
+        && r->headers_out.status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx->mcp->claim = 0;
+        named = ngx_http_sark_mcp_session_id(r);
+
+        rc = named ? ngx_http_sark_mcp_session_bind(r, ctx, named,
+                                                    NGX_HTTP_SARK_SESSION_CLAIM)
+                   : NGX_OK;
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "sark: MCP session \"%V\" not bound to subject "
+                          "\"%V\": %s",
+                          ngx_http_sark_log_safe(r->pool, named),
+                          ngx_http_sark_log_safe(r->pool, &ctx->identity.sub),
+                          rc == NGX_BUSY ? "no free slot"
+                                         : "another subject took it meanwhile");
+        }
     }
 
     ngx_memzero(&it, sizeof(ngx_http_sark_header_iter_t));

@@ -15,7 +15,7 @@ use Time::HiRes ();
 repeat_each(1);
 no_shuffle();
 
-plan tests => 196;
+plan tests => 197;
 
 our $N = nonce();
 $ENV{TEST_NGINX_SINK_PORT} = $ENV{TEST_NGINX_SERVER_PORT} + 11;
@@ -119,6 +119,10 @@ add_block_preprocessor(sub {
         listen 127.0.0.1:$TEST_NGINX_SINK_PORT;
         access_log logs/sink.log sink;
         client_body_buffer_size 2m;
+        location = /accept-any {
+            default_type application/json;
+            return 200 '{"jsonrpc":"2.0","id":5,"result":{}}';
+        }
         location / {
             proxy_pass http://127.0.0.1:$TEST_NGINX_MCP_PORT/mcp;
             proxy_http_version 1.1;
@@ -172,6 +176,13 @@ _EOC_
         proxy_http_version 1.1;
         proxy_buffering   off;
     }
+    # an upstream that takes any session id
+    location = /mcp/acc {
+        sark_mcp          on;
+        sark_authz_server everything;
+        proxy_pass        http://127.0.0.1:$TEST_NGINX_SINK_PORT/accept-any;
+    }
+
     # an enforced (not MCP) location in front of the same upstream
     location /enforced/ {
         sark_authz        on;
@@ -264,20 +275,26 @@ is($r->{status}, 403, 'even an admin cannot use a session handed to someone else
 $r = main::mcp($main::guest, main::call(4, 'echo', { message => 'still mine' }), session => $sid);
 is($r->{rpc}{result}{content}[0]{text} // '', 'Echo: still mine', 'the owner still uses it');
 
-# an id the gateway never saw is bound to the first subject presenting it
+# an id the gateway never saw (nginx restarted, another gateway host) is
+# bound to the first subject whose request the upstream accepts with it
+# (/mcp/acc: an upstream that takes any session)
 my $made_up = "made-up-$main::N";
-$r = main::mcp($main::other, { jsonrpc => '2.0', id => 5, method => 'ping' }, session => $made_up);
-isnt($r->{status}, 403, 'an unknown session id: passed on for the first subject');
-$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 5, method => 'ping' }, session => $made_up);
-is($r->{status}, 403, 'an unknown session id: then refused for another');
-# ... by a request that is allowed: a refused one binds nothing
+$r = main::mcp($main::other, { jsonrpc => '2.0', id => 5, method => 'ping' }, session => $made_up,
+               path => '/mcp/acc');
+is($r->{status}, 200, 'an unknown session id the upstream accepts: answered');
+$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 5, method => 'ping' }, session => $made_up,
+               path => '/mcp/acc');
+is($r->{status}, 403, 'then it is the first subject\'s: refused for another');
+# a refused request, or one the upstream refuses, binds nothing
 my $squat = "squat-$main::N";
 $r = main::mcp($main::other, main::call(6, 'get-env', {}), session => $squat);
 is($r->{status}, 403, 'a denied call naming an unknown session id');
 $r = main::mcp($main::other, main::call(6, 'echo', { message => 'x' }), session => $squat, method => 'PUT');
 is($r->{status}, 405, 'a PUT naming it');
-$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 7, method => 'ping' }, session => $squat);
-isnt($r->{status}, 403, 'neither bound it: another subject may still claim it');
+$r = main::mcp($main::other, { jsonrpc => '2.0', id => 7, method => 'ping' }, session => $squat);
+ok($r->{status} >= 400 && $r->{status} != 403, "an allowed ping the real upstream refuses ($r->{status}): it does not know the id");
+$r = main::mcp($main::guest, { jsonrpc => '2.0', id => 7, method => 'ping' }, session => $squat, path => '/mcp/acc');
+is($r->{status}, 200, 'none of them bound it: another subject may still have it');
 
 # every decision is audited with the tool and the JSON-RPC method
 my @rows;
