@@ -222,7 +222,8 @@ ngx_http_sark_get_start(ngx_http_request_t *r, ngx_http_sark_ctx_t **ctxp,
 /*
  * A query string argument, its name matched byte for byte (nginx's
  * ngx_http_arg() ignores case), %-decoded: {NULL, 0} when absent;
- * NGX_ERROR when empty, holding a NUL or not UTF-8 (or out of memory)
+ * NGX_ERROR when empty, with a broken %-escape, holding a NUL or not UTF-8
+ * (or out of memory)
  */
 
 ngx_int_t
@@ -261,6 +262,17 @@ ngx_http_sark_query_arg(ngx_http_request_t *r, const char *name,
 
     if (raw.len == 0) {
         return NGX_ERROR;
+    }
+
+    /* every % starts an escape of two hex digits (nginx would drop it) */
+
+    for (p = raw.data; p < raw.data + raw.len; p++) {
+        if (*p == '%'
+            && (raw.data + raw.len - p < 3
+                || !isxdigit(p[1]) || !isxdigit(p[2])))
+        {
+            return NGX_ERROR;
+        }
     }
 
     out->data = ngx_pnalloc(r->pool, raw.len);

@@ -10,7 +10,7 @@ use Test::Sark::Util qw(nonce authorize http_request poll_until pg_query pg_valu
 repeat_each(1);
 no_shuffle();
 
-plan tests => 73;
+plan tests => 75;
 
 our $N = nonce();
 our $U = "aq-$N";
@@ -142,6 +142,8 @@ my @bad = (
     ['explain=true', 'parameter "explain" is invalid'],
     ['cursor=', 'parameter "cursor" is invalid'],
     ['decision', 'parameter "decision" is invalid'],
+    ['user_id=a%zzb', 'parameter "user_id" is invalid'],
+    ['user_id=ab%4', 'parameter "user_id" is invalid'],
     ["cursor=$moved", 'invalid cursor'],
     ["cursor=$other_id", 'invalid cursor'],
     ['cursor=' . substr($c, 0, -1) . 'g', 'invalid cursor'],
