@@ -448,7 +448,7 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     /* a deny sark_authz_dry_run lets through says so in its row */
 
     if (slcf->dry_run && slcf->authz && d->decision != SARK_DECISION_ALLOW) {
-        ngx_http_sark_audit_meta_add(r->pool, &ev.metadata, &dry_run);
+        (void) ngx_http_sark_audit_meta_add(r->pool, &ev.metadata, &dry_run);
     }
 
     ngx_http_sark_audit_add(ngx_http_sark_audit, &ev);
@@ -457,10 +457,10 @@ ngx_http_sark_audit_decision(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 
 /*
  * `member` ("name":value) added to a row's metadata (a JSON object, or
- * none), first; on allocation failure the metadata stays as it is
+ * none), first; NGX_ERROR (the metadata as it was) when out of memory
  */
 
-void
+ngx_int_t
 ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
     ngx_str_t *member)
 {
@@ -472,7 +472,7 @@ ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
 
     start = ngx_pnalloc(pool, metadata->len + member->len + 3);
     if (start == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     /* '{', the member, then the rest ("}" alone needs no comma) */
@@ -491,6 +491,37 @@ ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
 
     metadata->data = start;
     metadata->len = p - start;
+
+    return NGX_OK;
+}
+
+
+/* "name": "<value, escaped>" added to a row's metadata, as above */
+
+ngx_int_t
+ngx_http_sark_audit_meta_string(ngx_pool_t *pool, ngx_str_t *metadata,
+    const char *name, ngx_str_t *value)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   member;
+
+    len = ngx_strlen(name);
+
+    p = ngx_pnalloc(pool, len + 3 + ngx_http_sark_string_len(value));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    member.data = p;
+    *p++ = '"';
+    p = ngx_cpymem(p, name, len);
+    *p++ = '"';
+    *p++ = ':';
+    p = ngx_http_sark_put_string(p, value);
+    member.len = p - member.data;
+
+    return ngx_http_sark_audit_meta_add(pool, metadata, &member);
 }
 
 

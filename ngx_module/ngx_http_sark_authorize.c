@@ -196,7 +196,8 @@ ngx_http_sark_authorize_start(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     /* the row says which gateway asked */
 
     if (ctx->gateway_key.len
-        && ngx_http_sark_gateway_meta(r, ctx, &ctx->audit_metadata)
+        && ngx_http_sark_audit_meta_string(r->pool, &ctx->audit_metadata,
+                                           "gateway_key", &ctx->gateway_key)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -118,7 +118,7 @@ ngx_http_sark_compat_outage(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
 {
     u_char                    *p;
     size_t                     len;
-    ngx_str_t                  code, member;
+    ngx_str_t                  code;
     ngx_http_sark_decision_t  *d;
 
     d = &ctx->decision;
@@ -148,17 +148,8 @@ ngx_http_sark_compat_outage(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx)
     code.data = (u_char *) ctx->error.code;
     code.len = ngx_strlen(ctx->error.code);
 
-    len = sizeof("\"outage\":") - 1 + ngx_http_sark_string_len(&code);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p != NULL) {
-        member.data = p;
-        p = ngx_http_sark_cpylit(p, "\"outage\":");
-        p = ngx_http_sark_put_string(p, &code);
-        member.len = p - member.data;
-
-        ngx_http_sark_audit_meta_add(r->pool, &ctx->audit_metadata, &member);
-    }
+    (void) ngx_http_sark_audit_meta_string(r->pool, &ctx->audit_metadata,
+                                           "outage", &code);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "sark: %s \"%V\" answered as a deny (sark_api_compat sark)",

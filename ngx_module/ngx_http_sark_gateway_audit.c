@@ -90,7 +90,10 @@ ngx_http_sark_gateway_audit_start(ngx_http_request_t *r,
 
     /* the row says which key posted it */
 
-    if (ngx_http_sark_gateway_meta(r, ctx, &ev.metadata) != NGX_OK) {
+    if (ngx_http_sark_audit_meta_string(r->pool, &ev.metadata, "gateway_key",
+                                        &ctx->gateway_key)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -481,35 +481,6 @@ invalid:
 }
 
 
-/* "gateway_key": "<id>" of the caller, added to an audit row's metadata */
-
-ngx_int_t
-ngx_http_sark_gateway_meta(ngx_http_request_t *r, ngx_http_sark_ctx_t *ctx,
-    ngx_str_t *metadata)
-{
-    u_char     *p;
-    ngx_str_t   member;
-
-    /* ids are [A-Za-z0-9_-]: nothing to escape */
-
-    p = ngx_pnalloc(r->pool, sizeof("\"gateway_key\":\"\"") - 1
-                             + ctx->gateway_key.len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    member.data = p;
-    p = ngx_http_sark_cpylit(p, "\"gateway_key\":\"");
-    p = ngx_cpymem(p, ctx->gateway_key.data, ctx->gateway_key.len);
-    *p++ = '"';
-    member.len = p - member.data;
-
-    ngx_http_sark_audit_meta_add(r->pool, metadata, &member);
-
-    return NGX_OK;
-}
-
-
 /* the gateway audit endpoint's callers: any presented key, scope audit */
 
 ngx_int_t

@@ -556,8 +556,10 @@ size_t ngx_http_sark_audit_event_size(ngx_http_sark_audit_event_t *ev,
 u_char *ngx_http_sark_audit_event_write(u_char *p,
     ngx_http_sark_audit_event_t *ev, ngx_uint_t same);
 uint64_t ngx_http_sark_audit_now_us(void);
-void ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
+ngx_int_t ngx_http_sark_audit_meta_add(ngx_pool_t *pool, ngx_str_t *metadata,
     ngx_str_t *member);
+ngx_int_t ngx_http_sark_audit_meta_string(ngx_pool_t *pool,
+    ngx_str_t *metadata, const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_sark_audit_ack(u_char *payload, size_t len,
     ngx_uint_t *status, uint32_t *events, ngx_str_t *message);
 
@@ -588,9 +590,6 @@ ngx_int_t ngx_http_sark_gateway_caller(ngx_http_request_t *r,
     ngx_uint_t any_bearer, uint32_t scope);
 ngx_int_t ngx_http_sark_gateway_check(ngx_http_request_t *r,
     ngx_http_sark_loc_conf_t *slcf, ngx_http_sark_ctx_t *ctx);
-ngx_int_t ngx_http_sark_gateway_meta(ngx_http_request_t *r,
-    ngx_http_sark_ctx_t *ctx, ngx_str_t *metadata);
-
 /* ngx_http_sark_registry.c */
 typedef struct {
     ngx_str_t                    name;

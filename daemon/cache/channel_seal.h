@@ -8,6 +8,8 @@
 // not verify is dropped.  Without a key (L2 off) nothing verifies: there
 // is no Redis to talk over then.
 
+#include <hiredis/hiredis.h>
+
 #include <string>
 #include <string_view>
 
@@ -25,6 +27,12 @@ public:
 
   // The message in `text`, received on `channel`, when it verifies.
   bool open(std::string_view channel, std::string_view text, std::string_view& message);
+
+  // A subscriber's reply: a pub/sub message whose seal verifies (its
+  // channel and message set), one whose seal does not (its channel set),
+  // or another reply.
+  enum class Received { Sealed, Unsealed, Other };
+  Received receive(const redisReply* r, std::string_view& channel, std::string_view& message);
 
 private:
   static std::string scope(std::string_view channel);

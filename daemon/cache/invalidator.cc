@@ -41,13 +41,6 @@ bool validPattern(std::string_view p) {
   return !p.empty() && p.size() <= kMaxPattern && p.starts_with("authz:");
 }
 
-std::string_view replyText(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) {
-    return {};
-  }
-  return std::string_view(r->str, r->len);
-}
-
 // Reads a pub/sub JSON message; false when it is not an object.
 bool parseMessage(std::string_view text, rapidjson::Document& doc) {
   if (checkJsonObject(text) != JsonObjectCheck::Ok) {
@@ -376,13 +369,13 @@ void Invalidator::maybeErase(uint64_t op_id) {
 // ---------------------------------------------------------------- receiving
 
 void Invalidator::onMessage(const redisReply* r) {
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-      replyText(r->element[0]) != "message") {
+  std::string_view channel;
+  std::string_view payload;
+  ChannelSeal::Received got = seal_.receive(r, channel, payload);
+  if (got == ChannelSeal::Received::Other) {
     return;
   }
-  std::string_view channel = replyText(r->element[1]);
-  std::string_view payload;
-  if (!seal_.open(channel, replyText(r->element[2]), payload)) {
+  if (got == ChannelSeal::Received::Unsealed) {
     uint64_t suppressed = 0;
     if (bad_message_log_.allow(monotonicUs(), suppressed)) {
       LogLine(LogLevel::Warn, "ignoring a message that is not sealed with CACHE_L2_HMAC_KEY")

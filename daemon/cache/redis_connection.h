@@ -35,6 +35,14 @@
 
 namespace sark {
 
+// The text of a string or status reply; empty for any other.
+inline std::string_view replyText(const redisReply* r) {
+  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) {
+    return {};
+  }
+  return {r->str, r->len};
+}
+
 class RedisConnection {
 public:
   // `reply` is null when the command failed without an answer (timeout,

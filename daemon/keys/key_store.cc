@@ -32,13 +32,6 @@ constexpr const char* kLoadSql =
     "AND (expires_at IS NULL OR expires_at > now() - interval '30 days') "
     "ORDER BY id LIMIT 30001";
 
-std::string_view replyString(const redisReply* r) {
-  if (r == nullptr || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) {
-    return {};
-  }
-  return {r->str, r->len};
-}
-
 } // namespace
 
 KeyStore::KeyStore(EventLoop& loop, const Config& cfg, ModuleServer& server)
@@ -265,12 +258,13 @@ void KeyStore::flushUses() {
 
 // sark:keys: "revoke:<hash hex>" or "changed"
 void KeyStore::onMessage(const redisReply* r) {
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-      replyString(r->element[0]) != "message") {
+  std::string_view channel;
+  std::string_view msg;
+  ChannelSeal::Received got = seal_.receive(r, channel, msg);
+  if (got == ChannelSeal::Received::Other) {
     return;
   }
-  std::string_view msg;
-  if (!seal_.open(kKeysChannel, replyString(r->element[2]), msg)) {
+  if (got == ChannelSeal::Received::Unsealed) {
     // Not taken at its word, but the database is: a reload, at most once
     // a second (an admin command with another CACHE_L2_HMAC_KEY still
     // revokes within about a second).

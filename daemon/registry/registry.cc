@@ -71,13 +71,6 @@ SELECT v.version, json_build_object('version', v.version, 'servers', coalesce((
   FROM sark_registry_version v
 )sql";
 
-std::string_view replyString(const redisReply* r) {
-  if (r == nullptr || r->type != REDIS_REPLY_STRING) {
-    return {};
-  }
-  return {r->str, r->len};
-}
-
 } // namespace
 
 RegistryStore::RegistryStore(EventLoop& loop, const Config& cfg, ModuleServer& server)
@@ -107,14 +100,12 @@ void RegistryStore::start() {
       // A sealed message polls at once; another (a writer of Redis, or
       // an admin command with another CACHE_L2_HMAC_KEY) at most once a
       // second: the version row says whether anything changed.
+      std::string_view channel;
       std::string_view msg;
       uint64_t now_ms = monotonicUs() / 1000;
-      if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-          replyString(r->element[0]) != "message") {
-        return;
-      }
-      if (seal_.open(kRegistryChannel, replyString(r->element[2]), msg) ||
-          now_ms - last_hint_ms_ >= 1000) {
+      ChannelSeal::Received got = seal_.receive(r, channel, msg);
+      if (got == ChannelSeal::Received::Sealed ||
+          (got == ChannelSeal::Received::Unsealed && now_ms - last_hint_ms_ >= 1000)) {
         last_hint_ms_ = now_ms;
         poll();
       }
